@@ -1,0 +1,13 @@
+//! Debian's archive formats, parsed and checked: nothing here touches the
+//! network or decides which package to install.
+
+pub mod control;
+pub mod packages;
+pub mod relation;
+pub mod release;
+pub mod signature;
+pub mod sources;
+
+pub use debversion::Version;
+pub use packages::{Package, Priority};
+pub use relation::{Atom, Op, Relation};

@@ -1,0 +1,209 @@
+//! Binary package stanzas of a `Packages` index.
+
+use std::str::FromStr;
+
+use debversion::Version;
+
+use crate::control::{Paragraph, paragraphs};
+use crate::relation::{Atom, Op, Relation, RelationError, parse_relations};
+
+/// The Priority field, ordered from most to least important.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Required,
+    Important,
+    Standard,
+    Optional,
+    Extra,
+}
+
+impl Priority {
+    pub fn parse(s: &str) -> Priority {
+        match s {
+            "required" => Priority::Required,
+            "important" => Priority::Important,
+            "standard" => Priority::Standard,
+            "extra" => Priority::Extra,
+            _ => Priority::Optional,
+        }
+    }
+}
+
+/// One binary package as the archive describes it.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: Version,
+    pub architecture: String,
+    pub essential: bool,
+    pub priority: Priority,
+    pub section: String,
+    pub source: String,
+    pub multi_arch: Option<String>,
+    pub pre_depends: Vec<Relation>,
+    pub depends: Vec<Relation>,
+    pub recommends: Vec<Relation>,
+    pub conflicts: Vec<Relation>,
+    pub breaks: Vec<Relation>,
+    /// Provided names; a versioned Provides carries `Op::Eq`.
+    pub provides: Vec<Atom>,
+    /// Path relative to the archive root: `pool/main/…/x_1_amd64.deb`.
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Package {
+    /// The version this package provides `name` at: `Some(Some(v))` for a
+    /// versioned Provides, `Some(None)` for an unversioned one.
+    pub fn provides(&self, name: &str) -> Option<Option<&Version>> {
+        self.provides.iter().find(|p| p.name == name).map(|p| {
+            p.constraint
+                .as_ref()
+                .filter(|(op, _)| *op == Op::Eq)
+                .map(|(_, v)| v)
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackagesError {
+    #[error("{index}:{line}: package stanza lacks the `{field}` field")]
+    Missing {
+        index: String,
+        line: usize,
+        field: &'static str,
+    },
+    #[error("{index}:{line}: bad version `{version}` for package {package}")]
+    Version {
+        index: String,
+        line: usize,
+        package: String,
+        version: String,
+    },
+    #[error("{index}:{line}: package {package}: {source}")]
+    Relation {
+        index: String,
+        line: usize,
+        package: String,
+        source: RelationError,
+    },
+}
+
+/// Parses a `Packages` index. `index` names it in errors; stanzas for
+/// architectures other than `arch` and `all` are skipped.
+pub fn parse_packages(text: &str, index: &str, arch: &str) -> Result<Vec<Package>, PackagesError> {
+    let mut out = Vec::new();
+    for p in paragraphs(text) {
+        let a = p.get("Architecture").unwrap_or("");
+        if a != arch && a != "all" {
+            continue;
+        }
+        out.push(package(&p, index, arch)?);
+    }
+    Ok(out)
+}
+
+fn package(p: &Paragraph<'_>, index: &str, arch: &str) -> Result<Package, PackagesError> {
+    let need = |field: &'static str| {
+        p.get(field).ok_or(PackagesError::Missing {
+            index: index.to_string(),
+            line: p.line,
+            field,
+        })
+    };
+    let name = need("Package")?.to_string();
+    let version_text = need("Version")?;
+    let version = Version::from_str(version_text).map_err(|_| PackagesError::Version {
+        index: index.to_string(),
+        line: p.line,
+        package: name.clone(),
+        version: version_text.to_string(),
+    })?;
+    let rel = |field: &str| -> Result<Vec<Relation>, PackagesError> {
+        parse_relations(p.get(field).unwrap_or(""), arch).map_err(|source| PackagesError::Relation {
+            index: index.to_string(),
+            line: p.line,
+            package: name.clone(),
+            source,
+        })
+    };
+    let provides = rel("Provides")?
+        .into_iter()
+        .flat_map(|r| r.alternatives)
+        .collect();
+    Ok(Package {
+        version,
+        architecture: need("Architecture")?.to_string(),
+        essential: p.get("Essential") == Some("yes"),
+        priority: Priority::parse(p.get("Priority").unwrap_or("optional")),
+        section: p.get("Section").unwrap_or("").to_string(),
+        source: p
+            .get("Source")
+            .map(|s| s.split_whitespace().next().unwrap_or(s).to_string())
+            .unwrap_or_else(|| name.clone()),
+        multi_arch: p.get("Multi-Arch").map(str::to_string),
+        pre_depends: rel("Pre-Depends")?,
+        depends: rel("Depends")?,
+        recommends: rel("Recommends")?,
+        conflicts: rel("Conflicts")?,
+        breaks: rel("Breaks")?,
+        provides,
+        filename: need("Filename")?.to_string(),
+        size: need("Size")?.parse().unwrap_or(0),
+        sha256: need("SHA256")?.to_string(),
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INDEX: &str = "\
+Package: mawk
+Version: 1.3.4.20200120-3.1
+Architecture: amd64
+Priority: required
+Provides: awk
+Pre-Depends: libc6 (>= 2.34)
+Filename: pool/main/m/mawk/mawk_1.3.4.20200120-3.1_amd64.deb
+Size: 119000
+SHA256: 00
+
+Package: other-arch
+Version: 1
+Architecture: arm64
+Filename: x
+Size: 1
+SHA256: 00
+
+Package: libfoo
+Version: 2.0-1
+Architecture: all
+Provides: foo-abi (= 2)
+Depends: mawk | awk
+Filename: pool/main/f/foo/libfoo_2.0-1_all.deb
+Size: 1
+SHA256: 11
+";
+
+    #[test]
+    fn parses_stanzas_for_the_architecture() {
+        let pkgs = parse_packages(INDEX, "test", "amd64").unwrap();
+        assert_eq!(pkgs.len(), 2);
+        assert_eq!(pkgs[0].priority, Priority::Required);
+        assert_eq!(pkgs[0].provides("awk"), Some(None));
+        assert_eq!(pkgs[1].provides("foo-abi").unwrap().unwrap().to_string(), "2");
+        assert_eq!(pkgs[1].depends[0].alternatives.len(), 2);
+    }
+
+    #[test]
+    fn missing_fields_name_the_index_and_line() {
+        let err = parse_packages("Package: x\nArchitecture: all\n", "main/Packages", "amd64").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "main/Packages:1: package stanza lacks the `Version` field"
+        );
+    }
+}

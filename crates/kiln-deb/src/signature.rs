@@ -1,0 +1,1 @@
+//! Verifying an `InRelease` clearsigned file against an OpenPGP keyring.

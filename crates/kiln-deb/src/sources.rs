@@ -1,0 +1,1 @@
+//! The host's apt sources: which mirror serves which suite.
