@@ -13,7 +13,10 @@ fn stanza(name: &str, version: &str, extra: &str) -> String {
     )
 }
 
-fn universe(suites: &[(&str, &[(&str, &str, &str)])]) -> Universe {
+/// (name, version, extra control fields)
+type Stanza<'a> = (&'a str, &'a str, &'a str);
+
+fn universe(suites: &[(&str, &[Stanza])]) -> Universe {
     Universe::new(
         suites
             .iter()
