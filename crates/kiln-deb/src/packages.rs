@@ -1,6 +1,7 @@
 //! Binary package stanzas of a `Packages` index.
 
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use debversion::Version;
 
@@ -29,7 +30,10 @@ impl Priority {
     }
 }
 
-/// One binary package as the archive describes it.
+/// One binary package as the archive describes it. The relation fields are
+/// kept as text and parsed on first use: a resolver looks at a few hundred
+/// of the sixty thousand packages a suite offers, and parsing them all
+/// would be most of `kiln lock`'s time.
 #[derive(Debug, Clone)]
 pub struct Package {
     pub name: String,
@@ -37,20 +41,46 @@ pub struct Package {
     pub architecture: String,
     pub essential: bool,
     pub priority: Priority,
-    pub section: String,
     pub source: String,
-    pub multi_arch: Option<String>,
-    pub pre_depends: Vec<Relation>,
-    pub depends: Vec<Relation>,
-    pub recommends: Vec<Relation>,
-    pub conflicts: Vec<Relation>,
-    pub breaks: Vec<Relation>,
     /// Provided names; a versioned Provides carries `Op::Eq`.
     pub provides: Vec<Atom>,
     /// Path relative to the archive root: `pool/main/…/x_1_amd64.deb`.
     pub filename: String,
     pub size: u64,
     pub sha256: String,
+    /// Where the stanza came from, for errors found when parsing lazily.
+    pub origin: Origin,
+    raw: RawRelations,
+    relations: OnceLock<Result<Relations, PackagesError>>,
+}
+
+/// The index and line a stanza was read from, and the architecture it was
+/// read for (`[amd64]` restrictions in relations refer to it, also for
+/// `Architecture: all` packages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub index: Arc<str>,
+    pub line: usize,
+    pub arch: Arc<str>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RawRelations {
+    pre_depends: Option<Box<str>>,
+    depends: Option<Box<str>>,
+    recommends: Option<Box<str>>,
+    conflicts: Option<Box<str>>,
+    breaks: Option<Box<str>>,
+}
+
+/// The relation fields a resolver follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Relations {
+    pub pre_depends: Vec<Relation>,
+    pub depends: Vec<Relation>,
+    pub recommends: Vec<Relation>,
+    pub conflicts: Vec<Relation>,
+    pub breaks: Vec<Relation>,
 }
 
 impl Package {
@@ -64,9 +94,34 @@ impl Package {
                 .map(|(_, v)| v)
         })
     }
+
+    /// Depends, Pre-Depends, Recommends, Conflicts and Breaks, parsed once.
+    pub fn relations(&self) -> Result<&Relations, &PackagesError> {
+        self.relations
+            .get_or_init(|| {
+                let field = |raw: &Option<Box<str>>| -> Result<Vec<Relation>, PackagesError> {
+                    parse_relations(raw.as_deref().unwrap_or(""), &self.origin.arch).map_err(
+                        |source| PackagesError::Relation {
+                            index: self.origin.index.to_string(),
+                            line: self.origin.line,
+                            package: self.name.clone(),
+                            source,
+                        },
+                    )
+                };
+                Ok(Relations {
+                    pre_depends: field(&self.raw.pre_depends)?,
+                    depends: field(&self.raw.depends)?,
+                    recommends: field(&self.raw.recommends)?,
+                    conflicts: field(&self.raw.conflicts)?,
+                    breaks: field(&self.raw.breaks)?,
+                })
+            })
+            .as_ref()
+    }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PackagesError {
     #[error("{index}:{line}: package stanza lacks the `{field}` field")]
     Missing {
@@ -93,18 +148,20 @@ pub enum PackagesError {
 /// Parses a `Packages` index. `index` names it in errors; stanzas for
 /// architectures other than `arch` and `all` are skipped.
 pub fn parse_packages(text: &str, index: &str, arch: &str) -> Result<Vec<Package>, PackagesError> {
+    let index: Arc<str> = Arc::from(index);
+    let host: Arc<str> = Arc::from(arch);
     let mut out = Vec::new();
     for p in paragraphs(text) {
         let a = p.get("Architecture").unwrap_or("");
         if a != arch && a != "all" {
             continue;
         }
-        out.push(package(&p, index, arch)?);
+        out.push(package(&p, &index, &host)?);
     }
     Ok(out)
 }
 
-fn package(p: &Paragraph<'_>, index: &str, arch: &str) -> Result<Package, PackagesError> {
+fn package(p: &Paragraph<'_>, index: &Arc<str>, arch: &Arc<str>) -> Result<Package, PackagesError> {
     let need = |field: &'static str| {
         p.get(field).ok_or(PackagesError::Missing {
             index: index.to_string(),
@@ -120,38 +177,46 @@ fn package(p: &Paragraph<'_>, index: &str, arch: &str) -> Result<Package, Packag
         package: name.clone(),
         version: version_text.to_string(),
     })?;
-    let rel = |field: &str| -> Result<Vec<Relation>, PackagesError> {
-        parse_relations(p.get(field).unwrap_or(""), arch).map_err(|source| PackagesError::Relation {
-            index: index.to_string(),
-            line: p.line,
-            package: name.clone(),
-            source,
-        })
+    let provides = match p.get("Provides") {
+        None => Vec::new(),
+        Some(text) => parse_relations(text, arch)
+            .map_err(|source| PackagesError::Relation {
+                index: index.to_string(),
+                line: p.line,
+                package: name.clone(),
+                source,
+            })?
+            .into_iter()
+            .flat_map(|r| r.alternatives)
+            .collect(),
     };
-    let provides = rel("Provides")?
-        .into_iter()
-        .flat_map(|r| r.alternatives)
-        .collect();
+    let raw = |field: &str| p.get(field).map(Box::from);
     Ok(Package {
         version,
         architecture: need("Architecture")?.to_string(),
         essential: p.get("Essential") == Some("yes"),
         priority: Priority::parse(p.get("Priority").unwrap_or("optional")),
-        section: p.get("Section").unwrap_or("").to_string(),
         source: p
             .get("Source")
             .map(|s| s.split_whitespace().next().unwrap_or(s).to_string())
             .unwrap_or_else(|| name.clone()),
-        multi_arch: p.get("Multi-Arch").map(str::to_string),
-        pre_depends: rel("Pre-Depends")?,
-        depends: rel("Depends")?,
-        recommends: rel("Recommends")?,
-        conflicts: rel("Conflicts")?,
-        breaks: rel("Breaks")?,
         provides,
         filename: need("Filename")?.to_string(),
         size: need("Size")?.parse().unwrap_or(0),
         sha256: need("SHA256")?.to_string(),
+        origin: Origin {
+            index: index.clone(),
+            line: p.line,
+            arch: arch.clone(),
+        },
+        raw: RawRelations {
+            pre_depends: raw("Pre-Depends"),
+            depends: raw("Depends"),
+            recommends: raw("Recommends"),
+            conflicts: raw("Conflicts"),
+            breaks: raw("Breaks"),
+        },
+        relations: OnceLock::new(),
         name,
     })
 }
@@ -194,13 +259,20 @@ SHA256: 11
         assert_eq!(pkgs.len(), 2);
         assert_eq!(pkgs[0].priority, Priority::Required);
         assert_eq!(pkgs[0].provides("awk"), Some(None));
-        assert_eq!(pkgs[1].provides("foo-abi").unwrap().unwrap().to_string(), "2");
-        assert_eq!(pkgs[1].depends[0].alternatives.len(), 2);
+        assert_eq!(
+            pkgs[1].provides("foo-abi").unwrap().unwrap().to_string(),
+            "2"
+        );
+        assert_eq!(
+            pkgs[1].relations().unwrap().depends[0].alternatives.len(),
+            2
+        );
     }
 
     #[test]
     fn missing_fields_name_the_index_and_line() {
-        let err = parse_packages("Package: x\nArchitecture: all\n", "main/Packages", "amd64").unwrap_err();
+        let err = parse_packages("Package: x\nArchitecture: all\n", "main/Packages", "amd64")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "main/Packages:1: package stanza lacks the `Version` field"

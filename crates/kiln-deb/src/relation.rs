@@ -105,7 +105,7 @@ impl fmt::Display for Relation {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("malformed relation `{text}`: {why}")]
 pub struct RelationError {
     pub text: String,
@@ -161,7 +161,8 @@ fn parse_atom(text: &str, arch: &str) -> Result<Option<Atom>, RelationError> {
                 .find(|c: char| !matches!(c, '<' | '>' | '='))
                 .ok_or_else(|| err("missing version"))?;
             let op = Op::parse(inner[..split].trim()).ok_or_else(|| err("unknown operator"))?;
-            let version = Version::from_str(inner[split..].trim()).map_err(|_| err("bad version"))?;
+            let version =
+                Version::from_str(inner[split..].trim()).map_err(|_| err("bad version"))?;
             (rest[..open].trim(), Some((op, version)))
         }
         None => (rest.trim(), None),

@@ -31,6 +31,9 @@ pub enum ResolveError {
         /// The parent image's package that would have to change.
         parent: Option<String>,
     },
+
+    #[error("the archive's index is malformed: {message}")]
+    Index { message: String },
 }
 
 fn available_text(available: &[String]) -> String {
@@ -46,6 +49,11 @@ fn chain_text(chain: &[String]) -> String {
 }
 
 impl ResolveError {
+    /// False only when the archive, not the request, is at fault.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, ResolveError::Index { .. })
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             ResolveError::UnknownPackage { suggestions, .. } if !suggestions.is_empty() => Some(format!(
@@ -72,6 +80,7 @@ impl ResolveError {
             ResolveError::Unsatisfiable { .. } => Some(
                 "a pin or the suite may be too old for this package; try without pins or a newer suite".into(),
             ),
+            ResolveError::Index { .. } => None,
         }
     }
 }

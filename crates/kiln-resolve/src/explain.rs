@@ -35,6 +35,10 @@ pub(crate) enum Failure {
     Budget {
         package: String,
     },
+    /// A stanza of the (signed) index could not be parsed.
+    Index {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +139,7 @@ pub(crate) fn unsatisfiable(root: &str, failure: Failure) -> ResolveError {
                     parent: Some(name),
                 };
             }
+            Failure::Index { message } => return ResolveError::Index { message },
             Failure::Budget { package } => {
                 return ResolveError::Unsatisfiable {
                     root: root.to_string(),

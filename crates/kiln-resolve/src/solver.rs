@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use kiln_deb::packages::Relations;
 use kiln_deb::{Atom, Package, Relation, Version};
 
 use crate::error::ResolveError;
@@ -192,7 +193,7 @@ impl<'u> Solver<'u> {
     /// A chosen or installed package that `pkg` conflicts with, or that
     /// conflicts with `pkg`: Conflicts and Breaks both keep two packages
     /// out of one image.
-    fn conflict(&self, pkg: &Package) -> Option<(String, String)> {
+    fn conflict(&self, pkg: &Package) -> Result<Option<(String, String)>, Failure> {
         for (&name, &p) in &self.present {
             if name == pkg.name {
                 continue;
@@ -201,19 +202,23 @@ impl<'u> Solver<'u> {
                 continue;
             };
             for (a, b) in [(pkg, other), (other, pkg)] {
-                for rel in a.conflicts.iter().chain(&a.breaks) {
-                    for atom in &rel.alternatives {
+                let rels = relations(a)?;
+                for (kind, list) in [
+                    ("conflicts with", &rels.conflicts),
+                    ("breaks", &rels.breaks),
+                ] {
+                    for atom in list.iter().flat_map(|r| &r.alternatives) {
                         if Self::matches(b, atom) {
-                            return Some((
+                            return Ok(Some((
                                 other.name.clone(),
-                                format!("{} {} {atom}", a.name, rel_kind(a, rel)),
-                            ));
+                                format!("{} {kind} {atom}", a.name),
+                            )));
                         }
                     }
                 }
             }
         }
-        None
+        Ok(None)
     }
 
     /// Chooses `idx` without following its dependencies.
@@ -241,7 +246,7 @@ impl<'u> Solver<'u> {
             }
             None => {}
         }
-        if let Some((other, why)) = self.conflict(pkg) {
+        if let Some((other, why)) = self.conflict(pkg)? {
             return Err(Failure::Conflict {
                 package: format!("{} {}", pkg.name, pkg.version),
                 other,
@@ -273,15 +278,16 @@ impl<'u> Solver<'u> {
 
     fn install_dependencies(&mut self, idx: usize) -> Result<(), Failure> {
         let pkg: &'u Package = self.u.package(idx);
+        let rels = relations(pkg)?;
         let recommends: &[Relation] = if self.request.recommends {
-            &pkg.recommends
+            &rels.recommends
         } else {
             &[]
         };
-        let critical = pkg
+        let critical = rels
             .pre_depends
             .iter()
-            .chain(&pkg.depends)
+            .chain(&rels.depends)
             .map(|r| (r, true));
         for (relation, critical) in critical.chain(recommends.iter().map(|r| (r, false))) {
             if self.satisfied(relation) {
@@ -391,13 +397,21 @@ impl<'u> Solver<'u> {
         let mut needed_by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for (&name, &p) in &self.present {
             let Present::Chosen(idx) = p else { continue };
-            let pkg = self.u.package(idx);
+            // Every chosen package had its relations parsed when chosen.
+            let Ok(rels) = self.u.package(idx).relations() else {
+                continue;
+            };
             let recommends: &[Relation] = if self.request.recommends {
-                &pkg.recommends
+                &rels.recommends
             } else {
                 &[]
             };
-            for rel in pkg.pre_depends.iter().chain(&pkg.depends).chain(recommends) {
+            for rel in rels
+                .pre_depends
+                .iter()
+                .chain(&rels.depends)
+                .chain(recommends)
+            {
                 if let Some(by) = self.first_satisfier(rel)
                     && by != name
                 {
@@ -452,10 +466,8 @@ impl<'u> Solver<'u> {
     }
 }
 
-fn rel_kind(pkg: &Package, rel: &Relation) -> &'static str {
-    if pkg.conflicts.iter().any(|r| std::ptr::eq(r, rel)) {
-        "conflicts with"
-    } else {
-        "breaks"
-    }
+fn relations(pkg: &Package) -> Result<&Relations, Failure> {
+    pkg.relations().map_err(|e| Failure::Index {
+        message: e.to_string(),
+    })
 }

@@ -1,0 +1,78 @@
+//! The part of a definition that decides the lockfile, and its checksum: the
+//! lock records the checksum, so a stale lock is noticed rather than used.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::{Architecture, Base, Component, Definition, PackageRef, Suite, Variant};
+
+/// Bumped whenever the meaning of a field changes, so old locks read as stale.
+const SCHEMA: u32 = 1;
+
+/// Everything the resolver reads from a definition, and nothing else:
+/// files, users, scripts, services, checks and outputs do not change what is
+/// installed, so editing them leaves the lock fresh.
+///
+/// Field order is declaration order, which makes the serialised form canonical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockInputs {
+    pub schema: u32,
+    pub base: LockBase,
+    /// `packages.install` in the order written, with pins.
+    pub install: Vec<PackageRef>,
+    pub recommends: bool,
+    /// `disk.kernel`: it is installed like any other package.
+    pub kernel: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum LockBase {
+    Debian {
+        suite: Suite,
+        variant: Variant,
+        components: Vec<Component>,
+        architecture: Architecture,
+        /// As written (or the default path): the keyring's path, not its content.
+        keyring: String,
+    },
+    From {
+        /// The parent's directory as written; the lock pins the parent itself
+        /// by its lock digest.
+        from: String,
+    },
+}
+
+impl LockInputs {
+    /// `sha256:<hex>` of the canonical JSON form.
+    pub fn checksum(&self) -> String {
+        // Serialising plain strings, numbers, bools and lists to JSON cannot fail.
+        let canonical = serde_json::to_vec(self).expect("LockInputs serialises to JSON");
+        format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
+    }
+}
+
+impl Definition {
+    /// The lock's view of this definition.
+    pub fn lock_inputs(&self) -> LockInputs {
+        let base = match &self.base {
+            Base::Debian(d) => LockBase::Debian {
+                suite: d.suite,
+                variant: d.variant,
+                components: d.components.clone(),
+                architecture: d.architecture,
+                keyring: d.keyring.written.clone(),
+            },
+            Base::From(parent) => LockBase::From {
+                from: parent.written.clone(),
+            },
+        };
+        LockInputs {
+            schema: SCHEMA,
+            base,
+            install: self.packages.install.clone(),
+            recommends: self.packages.recommends,
+            kernel: self.disk.kernel.clone(),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The starter definition `kiln init` writes.
+
+/// A commented, valid `kiln.toml` for an image called `name`.
+///
+/// `name` is usually the directory name, so it is made into a valid image
+/// name (lowercase letters, digits and `-`; `image` if nothing is left).
+pub fn template(name: &str) -> String {
+    TEMPLATE.replace("{name}", &image_name(name))
+}
+
+fn image_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(63).collect();
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        "image".to_owned()
+    } else {
+        out.to_owned()
+    }
+}
+
+const TEMPLATE: &str = r#"# kiln.toml: what this image is. `kiln lock` pins it, `kiln build` bakes it,
+# `kiln test` boots it and runs the checks below.
+
+[image]
+name = "{name}"
+version = "0.1.0"
+
+[base]
+distro = "debian"
+suite = "bookworm"          # or "trixie"
+variant = "minbase"         # essential | apt | minbase | important | standard
+# from = "../base"          # instead of distro/suite: build on another image
+
+[packages]
+install = ["ca-certificates"]
+# install = ["nginx-light=1.22.1-9+deb12u1"]   # pin an exact version
+recommends = false
+
+# Files copied into the image; `src` is relative to this file.
+# [[files]]
+# src = "files/motd"
+# dst = "/etc/motd"
+# mode = "0644"
+# owner = "root:root"
+
+# [[users]]
+# name = "app"
+# system = true
+
+# Run at build time, inside the image.
+# [[run]]
+# script = "scripts/setup.sh"
+
+# [services]
+# enable = ["nginx.service"]
+
+# Delivered at boot (cloud-init, metadata), never baked into the image.
+# [runtime]
+# env_file = "/etc/default/{name}"
+# required = ["DATABASE_URL"]
+
+[disk]
+size = "2G"
+kernel = "linux-image-cloud-amd64"
+
+[outputs]
+formats = ["oci", "tar", "raw", "qcow2"]   # also: vmdk, vhd
+
+# Run in the booted machine by `kiln test`.
+[[check]]
+unit = "multi-user.target"  # must be active
+
+# [[check]]
+# name = "nginx answers"
+# run = "curl -fsS http://127.0.0.1/"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::image_name;
+
+    #[test]
+    fn names_are_made_valid() {
+        assert_eq!(image_name("web"), "web");
+        assert_eq!(image_name("My Web_App"), "my-web-app");
+        assert_eq!(image_name("--"), "image");
+        assert_eq!(image_name(""), "image");
+        assert_eq!(image_name(&"a".repeat(80)).len(), 63);
+    }
+}
