@@ -23,6 +23,8 @@ pub struct Release {
     pub date_unix: i64,
     /// `Valid-Until` in Unix seconds, when the archive sets one.
     pub valid_until: Option<i64>,
+    /// `Valid-Until` as written.
+    pub valid_until_text: Option<String>,
     pub architectures: Vec<String>,
     pub components: Vec<String>,
     /// `Acquire-By-Hash: yes`: indices are also served under
@@ -109,6 +111,7 @@ pub fn parse_release(text: &str) -> Result<Release, ReleaseError> {
         date: date.to_string(),
         date_unix,
         valid_until,
+        valid_until_text: p.get("Valid-Until").map(str::to_string),
         architectures: words("Architectures"),
         components: words("Components"),
         acquire_by_hash: p
@@ -181,7 +184,10 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 
 /// Seconds east of UTC.
 fn zone_offset(zone: &str) -> Option<i64> {
-    if ["UTC", "GMT", "UT", "Z"].iter().any(|z| zone.eq_ignore_ascii_case(z)) {
+    if ["UTC", "GMT", "UT", "Z"]
+        .iter()
+        .any(|z| zone.eq_ignore_ascii_case(z))
+    {
         return Some(0);
     }
     let (sign, digits) = match zone.as_bytes().first()? {
@@ -259,7 +265,10 @@ SHA256:
         let r = parse_release("Suite: x\nDate: Thu, 01 Jan 1970 00:00:00 UTC\n").unwrap();
         assert_eq!((r.date_unix, r.valid_until), (0, None));
         assert!(r.sha256.is_empty());
-        assert_eq!(parse_release("Suite: x\n"), Err(ReleaseError::Missing("Date")));
+        assert_eq!(
+            parse_release("Suite: x\n"),
+            Err(ReleaseError::Missing("Date"))
+        );
         assert_eq!(parse_release("# nothing\n"), Err(ReleaseError::Empty));
     }
 
@@ -281,25 +290,55 @@ SHA256:
     #[test]
     fn bad_dates_name_the_field() {
         let err = parse_release("Date: yesterday\n").unwrap_err();
-        assert_eq!(err.to_string(), "the Release file's `Date` is not a date: `yesterday`");
+        assert_eq!(
+            err.to_string(),
+            "the Release file's `Date` is not a date: `yesterday`"
+        );
         let err =
             parse_release("Date: Thu, 01 Jan 1970 00:00:00 UTC\nValid-Until: soon\n").unwrap_err();
-        assert!(matches!(err, ReleaseError::BadDate { field: "Valid-Until", .. }));
+        assert!(matches!(
+            err,
+            ReleaseError::BadDate {
+                field: "Valid-Until",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn dates_in_the_forms_debian_writes() {
-        assert_eq!(parse_date("Sat, 10 May 2025 08:52:37 UTC"), Some(1_746_867_157));
+        assert_eq!(
+            parse_date("Sat, 10 May 2025 08:52:37 UTC"),
+            Some(1_746_867_157)
+        );
         assert_eq!(parse_date("10 May 2025 08:52:37 UTC"), Some(1_746_867_157));
-        assert_eq!(parse_date("Sat,  10 May 2025 08:52:37 GMT"), Some(1_746_867_157));
-        assert_eq!(parse_date("Sat, 10 May 2025 09:52:37 +0100"), Some(1_746_867_157));
-        assert_eq!(parse_date("Sat, 10 May 2025 07:52:37 -0100"), Some(1_746_867_157));
-        assert_eq!(parse_date("Sat, 10 may 2025 08:52 UTC"), Some(1_746_867_120));
+        assert_eq!(
+            parse_date("Sat,  10 May 2025 08:52:37 GMT"),
+            Some(1_746_867_157)
+        );
+        assert_eq!(
+            parse_date("Sat, 10 May 2025 09:52:37 +0100"),
+            Some(1_746_867_157)
+        );
+        assert_eq!(
+            parse_date("Sat, 10 May 2025 07:52:37 -0100"),
+            Some(1_746_867_157)
+        );
+        assert_eq!(
+            parse_date("Sat, 10 may 2025 08:52 UTC"),
+            Some(1_746_867_120)
+        );
         // Single-digit days, leap days and dates before the epoch.
         assert_eq!(parse_date("Thu, 1 Jan 1970 00:00:01 UTC"), Some(1));
-        assert_eq!(parse_date("Thu, 29 Feb 2024 00:00:00 UTC"), Some(1_709_164_800));
+        assert_eq!(
+            parse_date("Thu, 29 Feb 2024 00:00:00 UTC"),
+            Some(1_709_164_800)
+        );
         assert_eq!(parse_date("Wed, 31 Dec 1969 23:59:59 UTC"), Some(-1));
-        assert_eq!(parse_date("Fri, 1 Jan 2100 00:00:00 UTC"), Some(4_102_444_800));
+        assert_eq!(
+            parse_date("Fri, 1 Jan 2100 00:00:00 UTC"),
+            Some(4_102_444_800)
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub enum SignatureError {
     },
     #[error("not an OpenPGP clearsigned message: {0}")]
     NotClearsigned(String),
-    #[error("the message carries no signature")]
+    #[error("the file is not signed: it has no `BEGIN PGP SIGNED MESSAGE` block")]
     Unsigned,
     #[error(
         "no signature verifies against keyring {keyring} (signed by {})",
@@ -111,7 +111,10 @@ impl Keyring {
 
     /// Uppercase hex fingerprints of the primary keys.
     pub fn fingerprints(&self) -> Vec<String> {
-        self.keys.iter().map(|k| format!("{:X}", k.fingerprint())).collect()
+        self.keys
+            .iter()
+            .map(|k| format!("{:X}", k.fingerprint()))
+            .collect()
     }
 
     pub fn source(&self) -> &str {
@@ -129,6 +132,9 @@ impl Keyring {
 pub fn verify_clearsigned(data: &[u8], keyring: &Keyring) -> Result<Verified, SignatureError> {
     let text =
         std::str::from_utf8(data).map_err(|e| SignatureError::NotClearsigned(e.to_string()))?;
+    if !text.contains("-----BEGIN PGP SIGNED MESSAGE-----") {
+        return Err(SignatureError::Unsigned);
+    }
     let (msg, _) = CleartextSignedMessage::from_string(text)
         .map_err(|e| SignatureError::NotClearsigned(e.to_string()))?;
     if msg.signatures().is_empty() {
@@ -198,9 +204,10 @@ fn good_signer(sig: &Signature, key: &SignedPublicKey, data: &[u8]) -> Option<St
             .verify_subkey_binding(&key.primary_key, &sub.key)
             .is_ok()
             && binding.key_flags().sign()
-            && binding
-                .embedded_signature()
-                .is_some_and(|back| back.verify_primary_key_binding(&sub.key, &key.primary_key).is_ok());
+            && binding.embedded_signature().is_some_and(|back| {
+                back.verify_primary_key_binding(&sub.key, &key.primary_key)
+                    .is_ok()
+            });
         let revoked_sub = revoked(&sub.signatures, |s| {
             s.typ() == Some(SignatureType::SubkeyRevocation)
                 && s.verify_subkey_binding(&key.primary_key, &sub.key).is_ok()
@@ -231,8 +238,14 @@ fn primary_expiry(key: &SignedPublicKey) -> Option<u32> {
         .iter()
         .flat_map(|u| u.signatures.iter())
         .chain(key.details.direct_signatures.iter())
-        .filter(|s| s.issuer_fingerprint().iter().any(|fp| **fp == key.fingerprint())
-            || s.issuer_key_id().iter().any(|id| **id == key.legacy_key_id()))
+        .filter(|s| {
+            s.issuer_fingerprint()
+                .iter()
+                .any(|fp| **fp == key.fingerprint())
+                || s.issuer_key_id()
+                    .iter()
+                    .any(|id| **id == key.legacy_key_id())
+        })
         .max_by_key(|s| s.created().map(|t| t.as_secs()))
         .and_then(|s| s.key_expiration_time())
         .map(|d| d.as_secs())
@@ -271,7 +284,11 @@ mod tests {
             .can_encrypt(EncryptionCaps::None)
             .primary_user_id(uid.into())
             .subkeys(vec![sub.build().unwrap()]);
-        params.build().unwrap().generate(rand::thread_rng()).unwrap()
+        params
+            .build()
+            .unwrap()
+            .generate(rand::thread_rng())
+            .unwrap()
     }
 
     fn clearsign_with_subkey(text: &str, key: &SignedSecretKey) -> String {
@@ -307,16 +324,23 @@ mod tests {
         assert!(signed.contains("- - dashed line"));
         let v = verify_clearsigned(signed.as_bytes(), &ring).unwrap();
         assert_eq!(v.text, TEXT);
-        assert_eq!(v.signer, format!("{:X}", key.secret_subkeys[0].key.fingerprint()));
+        assert_eq!(
+            v.signer,
+            format!("{:X}", key.secret_subkeys[0].key.fingerprint())
+        );
         assert_eq!(v.primary, format!("{:X}", key.fingerprint()));
     }
 
     #[test]
     fn a_primary_key_signature_verifies() {
         let key = keygen("archive");
-        let msg =
-            CleartextSignedMessage::sign(rand::thread_rng(), TEXT, &key.primary_key, &Password::empty())
-                .unwrap();
+        let msg = CleartextSignedMessage::sign(
+            rand::thread_rng(),
+            TEXT,
+            &key.primary_key,
+            &Password::empty(),
+        )
+        .unwrap();
         let signed = msg.to_armored_string(Default::default()).unwrap();
         let v = verify_clearsigned(signed.as_bytes(), &keyring_of(&[&key])).unwrap();
         assert_eq!(v.signer, v.primary);
@@ -327,7 +351,10 @@ mod tests {
         let key = keygen("archive");
         let signed = clearsign_with_subkey(TEXT, &key).replace("Suite: testing", "Suite: testinG");
         let err = verify_clearsigned(signed.as_bytes(), &keyring_of(&[&key])).unwrap_err();
-        assert!(matches!(err, SignatureError::NoGoodSignature { .. }), "{err}");
+        assert!(
+            matches!(err, SignatureError::NoGoodSignature { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -357,7 +384,7 @@ mod tests {
         let ring = keyring_of(&[&key]);
         assert!(matches!(
             verify_clearsigned(TEXT.as_bytes(), &ring),
-            Err(SignatureError::NotClearsigned(_))
+            Err(SignatureError::Unsigned)
         ));
         assert!(verify_clearsigned(&[0xff, 0xfe], &ring).is_err());
     }
@@ -368,7 +395,10 @@ mod tests {
         let b = keygen("b");
         let mut asc = String::new();
         for k in [&a, &b] {
-            asc += &k.to_public_key().to_armored_string(Default::default()).unwrap();
+            asc += &k
+                .to_public_key()
+                .to_armored_string(Default::default())
+                .unwrap();
         }
         let ring = Keyring::from_bytes(asc.as_bytes(), "keys.asc").unwrap();
         assert_eq!(ring.fingerprints().len(), 2);

@@ -46,7 +46,9 @@ pub fn parse_deb822(text: &str, name: &str) -> Result<Vec<SourceEntry>, SourcesE
             origin: origin.clone(),
             why: why.to_string(),
         };
-        if p.get("Enabled").is_some_and(|v| v.trim().eq_ignore_ascii_case("no")) {
+        if p.get("Enabled")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("no"))
+        {
             continue;
         }
         let words = |field: &str| -> Vec<String> {
@@ -147,7 +149,10 @@ pub fn read_sources(root: &Path) -> Result<Vec<SourceEntry>, SourcesError> {
     let mut out = Vec::new();
     let main = etc.join("sources.list");
     if main.is_file() {
-        out.extend(parse_one_line(&fs_err::read_to_string(&main)?, &main.display().to_string())?);
+        out.extend(parse_one_line(
+            &fs_err::read_to_string(&main)?,
+            &main.display().to_string(),
+        )?);
     }
     let dir = etc.join("sources.list.d");
     if !dir.is_dir() {
@@ -241,7 +246,10 @@ Signed-By:
 ";
         let e = &parse_deb822(text, "x.sources").unwrap()[0];
         let key = e.signed_by.as_deref().unwrap();
-        assert!(key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"), "{key}");
+        assert!(
+            key.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
+            "{key}"
+        );
         assert!(key.ends_with("-----END PGP PUBLIC KEY BLOCK-----"), "{key}");
     }
 
@@ -249,7 +257,8 @@ Signed-By:
     fn deb822_stanzas_missing_required_fields_are_errors() {
         let err = parse_deb822("Types: deb\nSuites: x\n", "bad.sources").unwrap_err();
         assert_eq!(err.to_string(), "bad.sources:1: stanza lacks `URIs`");
-        let err = parse_deb822("\n\nURIs: http://x.invalid\nSuites: x\n", "bad.sources").unwrap_err();
+        let err =
+            parse_deb822("\n\nURIs: http://x.invalid\nSuites: x\n", "bad.sources").unwrap_err();
         assert_eq!(err.to_string(), "bad.sources:3: stanza lacks `Types`");
     }
 
@@ -269,7 +278,10 @@ deb [trusted=yes] file:/srv/local ./
         assert_eq!(entries[0].uris, ["http://a.invalid/debian"]);
         assert_eq!(entries[0].suites, ["bookworm"]);
         assert_eq!(entries[0].components, ["main", "contrib"]);
-        assert_eq!(entries[0].signed_by.as_deref(), Some("/etc/apt/keyrings/a.gpg"));
+        assert_eq!(
+            entries[0].signed_by.as_deref(),
+            Some("/etc/apt/keyrings/a.gpg")
+        );
         assert_eq!(entries[0].origin, "sources.list:2");
         assert_eq!(entries[1].suites, ["bookworm-security"]);
         assert_eq!(entries[2].suites, ["./"]);
@@ -316,7 +328,11 @@ deb [trusted=yes] file:/srv/local ./
             .collect();
         assert_eq!(
             uris,
-            ["http://main.invalid/debian", "http://a.invalid/debian", "http://b.invalid/debian"]
+            [
+                "http://main.invalid/debian",
+                "http://a.invalid/debian",
+                "http://b.invalid/debian"
+            ]
         );
     }
 

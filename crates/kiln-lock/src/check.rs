@@ -32,20 +32,7 @@ pub fn changes(
     parent_lock: Option<&str>,
 ) -> Vec<Change> {
     let mut out = Vec::new();
-    let mut keys: Vec<&String> = lock.inputs.keys().chain(inputs.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        let locked = lock.inputs.get(key);
-        let now = inputs.get(key);
-        if locked != now {
-            out.push(Change {
-                field: key.clone(),
-                locked: show(locked),
-                now: show(now),
-            });
-        }
-    }
+    diff_tables("", &lock.inputs, inputs, &mut out);
     if out.is_empty() && lock.checksum != checksum {
         out.push(Change {
             field: "checksum".into(),
@@ -62,6 +49,27 @@ pub fn changes(
         });
     }
     out
+}
+
+/// Descends into tables so a change names its leaf: `base.suite`, not `base`.
+fn diff_tables(prefix: &str, locked: &toml::Table, now: &toml::Table, out: &mut Vec<Change>) {
+    let mut keys: Vec<&String> = locked.keys().chain(now.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let field = format!("{prefix}{key}");
+        match (locked.get(key), now.get(key)) {
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
+                diff_tables(&format!("{field}."), a, b, out)
+            }
+            (a, b) if a != b => out.push(Change {
+                field,
+                locked: show(a),
+                now: show(b),
+            }),
+            _ => {}
+        }
+    }
 }
 
 fn show(v: Option<&toml::Value>) -> String {

@@ -18,7 +18,9 @@ const SCHEMA: u32 = 1;
 pub struct LockInputs {
     pub schema: u32,
     pub base: LockBase,
-    /// `packages.install` in the order written, with pins.
+    /// `packages.install` in the order written, with pins, each as written
+    /// (`name` or `name=version`) so the lock reads as the definition does.
+    #[serde(serialize_with = "as_written")]
     pub install: Vec<PackageRef>,
     pub recommends: bool,
     /// `disk.kernel`: it is installed like any other package.
@@ -75,4 +77,8 @@ impl Definition {
             kernel: self.disk.kernel.clone(),
         }
     }
+}
+
+fn as_written<S: serde::Serializer>(refs: &[PackageRef], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(refs.iter().map(ToString::to_string))
 }

@@ -50,14 +50,8 @@ fn golden_checksum() {
         "keyring": "/usr/share/keyrings/debian-archive-keyring.gpg"
       },
       "install": [
-        {
-          "name": "nginx-light",
-          "version": "1.22.1-9+deb12u1"
-        },
-        {
-          "name": "curl",
-          "version": null
-        }
+        "nginx-light=1.22.1-9+deb12u1",
+        "curl"
       ],
       "recommends": false,
       "kernel": "linux-image-cloud-amd64"
@@ -66,7 +60,7 @@ fn golden_checksum() {
     );
     insta::assert_snapshot!(
         inputs.checksum(),
-        @"sha256:4a9b9e046559536d2c546adad2039191d16a98294ffd213d57fdbcfda83b74d3"
+        @"sha256:2211a4134fe541655bbe4a395991464fa0d8dd21f0d83d6f3d215675184adf0a"
     );
 }
 

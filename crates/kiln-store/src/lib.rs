@@ -1,1 +1,19 @@
+//! kiln's store: content-addressed blobs, versioned buckets, verified
+//! fetching and a store-wide lock. It knows nothing of what the content means.
+//!
+//! Every write goes to a temporary file beside its final place and is renamed
+//! there only after its digest (and size, when known) checked out, so a killed
+//! process never leaves a half-written entry and nothing unverified is ever
+//! visible in the store.
 
+mod digest;
+mod error;
+mod fetch;
+mod staged;
+mod store;
+
+pub use digest::{BadDigest, Expected, Sha256};
+pub use error::{FetchError, StoreError};
+pub use fetch::{Fetcher, Retry};
+pub use staged::{Entry, Staged};
+pub use store::{Bucket, Store, StoreLock, default_root};
