@@ -13,25 +13,32 @@ use crate::request::{Reason, Request, Resolution, Resolved, Seed};
 use crate::universe::Universe;
 
 /// Resolves `request` against `universe`.
+///
+/// Locked versions (`Request::prefer`) are kept only while they work: when
+/// one blocks a dependency that a newer version satisfies, it is released
+/// and the resolution runs again, so `--update b` also moves what b needs.
 pub fn resolve(universe: &Universe, request: &Request) -> Result<Resolution, ResolveError> {
-    let mut s = Solver::new(universe, request)?;
-    let mut roots = Vec::new();
-    // apt marks every package the user named before following any
-    // dependency, so one root's alternatives see the others as chosen.
-    for seed in &request.seeds {
-        let idx = s.root_candidate(seed)?;
-        if s.request.installed.contains_key(seed.name.as_str()) && seed.pin.is_none() {
-            continue;
+    let mut request = request.clone();
+    loop {
+        let mut s = Solver::new(universe, &request)?;
+        match s.run() {
+            Ok(roots) => return Ok(s.into_resolution(&roots)),
+            Err(e) => {
+                let released: Vec<String> = s
+                    .soft
+                    .iter()
+                    .filter(|n| request.prefer.contains_key(n.as_str()))
+                    .cloned()
+                    .collect();
+                if released.is_empty() {
+                    return Err(e);
+                }
+                for name in released {
+                    request.prefer.remove(&name);
+                }
+            }
         }
-        s.select(idx)
-            .map_err(|f| crate::explain::unsatisfiable(&seed.name, f))?;
-        roots.push((seed, idx));
     }
-    for (seed, idx) in &roots {
-        s.install_dependencies(*idx)
-            .map_err(|f| crate::explain::unsatisfiable(&seed.name, f))?;
-    }
-    Ok(s.into_resolution(&roots))
 }
 
 /// A package that counts as installed: chosen now or fixed by a parent.
@@ -54,6 +61,8 @@ struct Solver<'u> {
     journal: Vec<&'u str>,
     /// Bounds the work a pathological index can cause with rollbacks.
     budget: usize,
+    /// Preferred (locked) versions that stood in a dependency's way.
+    soft: BTreeSet<String>,
 }
 
 impl<'u> Solver<'u> {
@@ -72,6 +81,7 @@ impl<'u> Solver<'u> {
             present,
             journal: Vec::new(),
             budget: 200_000,
+            soft: BTreeSet::new(),
         };
         for seed in &request.seeds {
             if let Some(pin) = &seed.pin {
@@ -90,6 +100,36 @@ impl<'u> Solver<'u> {
             }
         }
         Ok(s)
+    }
+
+    /// Two stages, as mmdebstrap installs a system: the essential set alone
+    /// first, then everything else on top of it. Within a stage apt marks
+    /// every named package before following any dependency, so one root's
+    /// alternatives see the others as chosen.
+    fn run(&mut self) -> Result<Vec<(&'u Seed, usize)>, ResolveError> {
+        let request = self.request;
+        let (essential, rest): (Vec<&Seed>, Vec<&Seed>) = request
+            .seeds
+            .iter()
+            .partition(|s| s.reason == Reason::Essential);
+        let mut roots = Vec::new();
+        for stage in [essential, rest] {
+            let first = roots.len();
+            for seed in stage {
+                let idx = self.root_candidate(seed)?;
+                if request.installed.contains_key(seed.name.as_str()) && seed.pin.is_none() {
+                    continue;
+                }
+                self.select(idx)
+                    .map_err(|f| crate::explain::unsatisfiable(&seed.name, f))?;
+                roots.push((seed, idx));
+            }
+            for &(seed, idx) in &roots[first..] {
+                self.install_dependencies(idx)
+                    .map_err(|f| crate::explain::unsatisfiable(&seed.name, f))?;
+            }
+        }
+        Ok(roots)
     }
 
     /// apt's candidate: a pin, else the locked version while the archive has
@@ -227,6 +267,7 @@ impl<'u> Solver<'u> {
         match self.present.get(pkg.name.as_str()) {
             Some(Present::Chosen(c)) if *c == idx => return Ok(()),
             Some(Present::Chosen(c)) => {
+                self.soft.insert(pkg.name.clone());
                 return Err(Failure::Clash {
                     name: pkg.name.clone(),
                     chosen: self.u.package(*c).version.to_string(),
@@ -376,6 +417,12 @@ impl<'u> Solver<'u> {
     }
 
     fn why_no_solution(&mut self, atom: &Atom) -> Outcome {
+        let newest = self.u.versions(&atom.name).first().copied();
+        if let Some(n) = newest
+            && atom.accepts(Some(&self.u.package(n).version))
+        {
+            self.soft.insert(atom.name.clone());
+        }
         match self.candidate(&atom.name) {
             Some(c) => {
                 let e = self.u.entry(c);

@@ -313,3 +313,20 @@ fn virtual_request_with_several_providers_is_refused() {
     let u = universe(&[("s", &[("mawk", "1", "Provides: awk\n")])]);
     assert_eq!(names(&u, &ask(&["awk"])), ["mawk=1"]);
 }
+
+#[test]
+fn the_essential_set_is_resolved_before_the_rest() {
+    // mmdebstrap installs the essential set first: base-files' need for an
+    // awk is met by mawk before the user's gawk is considered.
+    let u = universe(&[(
+        "s",
+        &[
+            ("base-files", "1", "Essential: yes\nDepends: awk\n"),
+            ("mawk", "1", "Priority: required\nProvides: awk\n"),
+            ("gawk", "1", "Priority: optional\nProvides: awk\n"),
+        ],
+    )]);
+    let mut r = ask(&["gawk"]);
+    r.seeds.splice(0..0, Variant::Essential.seeds(&u));
+    assert_eq!(names(&u, &r), ["base-files=1", "gawk=1", "mawk=1"]);
+}

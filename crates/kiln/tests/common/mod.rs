@@ -1,0 +1,129 @@
+//! Running the real binary, against a store under the target directory (so
+//! CI downloads each index once) and, for fast tests, against signed
+//! `file://` archives built here.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kiln_archive::fixture::{SuiteFixture, TestKey};
+
+/// The store shared by every test run: indices and packages stay cached.
+pub fn store() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-test-store")
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs kiln with `args`, the shared store, and `env` on top.
+pub fn kiln(args: &[&str], env: &[(&str, &str)]) -> Run {
+    kiln_with_store(args, env, &store())
+}
+
+pub fn kiln_with_store(args: &[&str], env: &[(&str, &str)], store: &Path) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.args(args)
+        .env("KILN_CACHE", store)
+        .env_remove("KILN_MIRROR")
+        .env_remove("KILN_SECURITY_MIRROR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running kiln").into()
+}
+
+pub fn write(path: &Path, text: &str) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("creating a directory");
+    }
+    std::fs::write(path, text).expect("writing a file");
+}
+
+/// A Packages stanza; the body is never downloaded by `kiln lock`.
+pub fn stanza(name: &str, version: &str, extra: &str) -> String {
+    format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: amd64\n{extra}Filename: pool/main/{name}_{version}_amd64.deb\nSize: 1000\nSHA256: {}\n\n",
+        "ab".repeat(32)
+    )
+}
+
+/// A signed archive on disk: bookworm and bookworm-updates under
+/// `debian/`, bookworm-security under `debian-security/`.
+pub struct Archive {
+    pub dir: tempfile::TempDir,
+    pub key: TestKey,
+    pub keyring: PathBuf,
+}
+
+impl Archive {
+    pub fn new(bookworm: &str, updates: &str, security: &str) -> Archive {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = TestKey::generate("kiln test archive <test@invalid>");
+        let keyring = dir.path().join("keyring.gpg");
+        std::fs::write(&keyring, key.keyring()).expect("writing the keyring");
+        let a = Archive { dir, key, keyring };
+        a.publish(bookworm, updates, security);
+        a
+    }
+
+    /// Writes (or rewrites) the three suites.
+    pub fn publish(&self, bookworm: &str, updates: &str, security: &str) {
+        for (root, suite, text) in [
+            ("debian", "bookworm", bookworm),
+            ("debian", "bookworm-updates", updates),
+            ("debian-security", "bookworm-security", security),
+        ] {
+            SuiteFixture::new(suite, text).write(&self.dir.path().join(root), &self.key);
+        }
+    }
+
+    pub fn mirror(&self) -> String {
+        format!("file://{}/debian", self.dir.path().display())
+    }
+
+    /// Environment that points kiln at this archive.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KILN_MIRROR", self.mirror()),
+            (
+                "KILN_SECURITY_MIRROR",
+                format!("file://{}/debian-security", self.dir.path().display()),
+            ),
+        ]
+    }
+
+    /// A definition that uses this archive's keyring.
+    pub fn definition(&self, variant: &str, install: &[&str]) -> String {
+        let list: Vec<String> = install.iter().map(|p| format!("\"{p}\"")).collect();
+        format!(
+            "[image]\nname = \"t\"\nversion = \"1\"\n\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\nvariant = \"{variant}\"\nkeyring = \"{}\"\n\n[packages]\ninstall = [{}]\n",
+            self.keyring.display(),
+            list.join(", ")
+        )
+    }
+}
+
+/// Runs kiln against `archive` with a private store.
+pub fn kiln_at(archive: &Archive, args: &[&str], store: &Path) -> Run {
+    let env = archive.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    kiln_with_store(args, &env, store)
+}
