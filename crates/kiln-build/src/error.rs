@@ -30,6 +30,28 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("fetching {package}")]
+    Fetch {
+        package: String,
+        #[source]
+        source: kiln_store::FetchError,
+    },
+    #[error("--offline: the store lacks {} package(s): {}", missing.len(), missing.join(", "))]
+    OfflineMissing { missing: Vec<String> },
+    #[error("the lock pins {package} by a malformed sha256 `{sha256}`")]
+    BadLockDigest { package: String, sha256: String },
+    #[error(transparent)]
+    Rootfs(#[from] kiln_rootfs::RootfsError),
+    #[error(transparent)]
+    Image(#[from] kiln_image::ImageError),
+    #[error("{path} is stale: {}", changes.join("; "))]
+    StaleLock { path: PathBuf, changes: Vec<String> },
+    #[error("the lock gives suite {suite} an unreadable date `{date}`")]
+    BadLockDate { suite: String, date: String },
+    #[error("nothing built yet: {path} does not exist")]
+    NotBuilt { path: PathBuf },
+    #[error("output format `{format}` is not built yet")]
+    UnsupportedFormat { format: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("parsing {index}")]
@@ -56,6 +78,14 @@ impl Error {
                 "name packages the lock already has, or run `kiln lock` to add new ones".into(),
             ),
             Error::Exists { .. } => Some("pass --force to overwrite it".into()),
+            Error::StaleLock { .. } => Some("run `kiln lock` first; a build never resolves".into()),
+            Error::NotBuilt { .. } => Some("run `kiln build` first".into()),
+            Error::UnsupportedFormat { .. } => Some("disk formats (raw, qcow2, vmdk, vhd) come with the disk stage; build `oci` and `tar` for now".into()),
+            Error::BadLockDate { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
+            Error::Rootfs(_) | Error::Image(_) => None,
+            Error::OfflineMissing { .. } => Some("run once without --offline to fetch them into the store".into()),
+            Error::BadLockDigest { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
+            Error::Fetch { .. } => Some("check the network and the mirror (KILN_MIRROR, --mirror); a rerun resumes".into()),
             Error::Io { .. } | Error::Index { .. } | Error::Internal(_) | Error::Store(_) => None,
         }
     }
@@ -71,7 +101,13 @@ impl Error {
             | Error::ParentStale { .. }
             | Error::Cycle { .. }
             | Error::UpdateUnknown { .. }
-            | Error::Exists { .. } => 1,
+            | Error::Exists { .. }
+            | Error::OfflineMissing { .. }
+            | Error::StaleLock { .. }
+            | Error::NotBuilt { .. }
+            | Error::UnsupportedFormat { .. }
+            | Error::BadLockDate { .. }
+            | Error::BadLockDigest { .. } => 1,
             Error::Lock(kiln_lock::LockError::Missing(_) | kiln_lock::LockError::Parse { .. }) => 1,
             // Which mirror and which keyring are the user's to say.
             Error::Archive(

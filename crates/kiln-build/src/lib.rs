@@ -1,14 +1,24 @@
 //! The one pipeline. Each public function is a command of the CLI, and
 //! reads as the list of stages it runs; the stages live in their crates.
 
+mod build;
 mod chain;
 mod error;
+mod fetch;
+mod fsutil;
 mod indices;
 mod init;
+mod keys;
 mod lock;
 mod progress;
+mod stages;
 
+pub use build::{
+    BuildOptions, BuildReport, LayerRecord, OutputRecord, PackageRecord, StageRecord, build,
+    inspect,
+};
 pub use error::Error;
 pub use init::init;
+pub use kiln_spec::Format;
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use progress::{Progress, Quiet};

@@ -4,6 +4,9 @@
 /// Receives one line per step; the CLI prints them or not.
 pub trait Progress: Sync {
     fn step(&self, message: &str);
+
+    /// Work measured in units (bytes, files): `done` of `total` so far.
+    fn counter(&self, _label: &str, _done: u64, _total: u64) {}
 }
 
 /// Says nothing: for tests and `--json`.

@@ -24,6 +24,56 @@ enum Command {
     Init(InitArgs),
     /// Resolve the definition against Debian's signed archive and write kiln.lock
     Lock(LockArgs),
+    /// Build the image's outputs (rootfs tar, OCI image) from its kiln.lock
+    Build(BuildArgs),
+    /// Show what the last build made: packages, layers, outputs and digests
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Directory holding kiln.toml and kiln.lock
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Build from the store alone, with no network; lists any missing package
+    #[arg(long)]
+    offline: bool,
+    /// Outputs to build, instead of [outputs].formats (oci, tar)
+    #[arg(long = "format", value_name = "FORMAT", value_parser = parse_format)]
+    formats: Vec<kiln_build::Format>,
+    /// Where to write the outputs (default: DIR/out)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Debian mirror URL (default: KILN_MIRROR, then the host's apt sources)
+    #[arg(long, value_name = "URL")]
+    mirror: Option<String>,
+    /// Print a JSON report on stdout instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// Directory holding kiln.toml
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where the build wrote its outputs (default: DIR/out)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_format(s: &str) -> Result<kiln_build::Format, String> {
+    kiln_build::Format::ALL
+        .iter()
+        .copied()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| {
+            let all: Vec<&str> = kiln_build::Format::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown format `{s}`; one of: {}", all.join(", "))
+        })
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +144,31 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 progress: &progress,
             })?;
             output::lock(&report, json);
+            Ok(0)
+        }
+        Command::Build(BuildArgs {
+            dir,
+            offline,
+            formats,
+            out,
+            mirror,
+            json,
+        }) => {
+            let progress = output::Progress::new(json);
+            let report = kiln_build::build(&kiln_build::BuildOptions {
+                dir,
+                offline,
+                formats: (!formats.is_empty()).then_some(formats),
+                out,
+                mirror,
+                progress: &progress,
+            })?;
+            output::build(&report, json);
+            Ok(0)
+        }
+        Command::Inspect(InspectArgs { dir, out, json }) => {
+            let report = kiln_build::inspect(&dir, out.as_deref())?;
+            output::inspect(&report, json);
             Ok(0)
         }
     }

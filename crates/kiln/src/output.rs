@@ -3,26 +3,63 @@
 
 use std::error::Error as _;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
-use kiln_build::{CheckReport, LockReport};
+use indicatif::{ProgressBar, ProgressStyle};
 
-/// Progress lines on a terminal; nothing in logs or with `--json`.
+use kiln_build::{BuildReport, CheckReport, LockReport};
+
+/// Progress on a terminal (lines, and a bar for downloads); nothing in
+/// logs or with `--json`.
 pub struct Progress {
     show: bool,
+    bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Progress {
     pub fn new(json: bool) -> Progress {
         Progress {
             show: !json && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
         }
     }
 }
 
 impl kiln_build::Progress for Progress {
     fn step(&self, message: &str) {
-        if self.show {
-            eprintln!("  {message}");
+        if !self.show {
+            return;
+        }
+        match self.bar.lock().ok().as_deref() {
+            Some(Some(bar)) => bar.println(format!("  {message}")),
+            _ => eprintln!("  {message}"),
+        }
+    }
+
+    fn counter(&self, label: &str, done: u64, total: u64) {
+        if !self.show {
+            return;
+        }
+        let Ok(mut slot) = self.bar.lock() else {
+            return;
+        };
+        let bar = slot.get_or_insert_with(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "  {msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        bar.set_message(label.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+            *slot = None;
         }
     }
 }
@@ -89,5 +126,71 @@ pub fn check(r: &CheckReport, as_json: bool) {
             println!("  {c}");
         }
         println!("hint: run `kiln lock` and commit the result");
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+pub fn build(r: &BuildReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    for s in &r.stages {
+        let how = if s.cached { "cached" } else { "built" };
+        println!(
+            "  {:<7} {:<12} {how:<6} {:.1}s",
+            s.stage, s.image, s.seconds
+        );
+    }
+    println!("built {} {} in {:.1}s", r.image, r.version, r.seconds);
+    for o in &r.outputs {
+        println!(
+            "  {:<12} {}  {}  {}",
+            o.format,
+            o.digest,
+            mib(o.size),
+            o.path.display()
+        );
+    }
+}
+
+pub fn inspect(r: &BuildReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    println!("{} {} (lock {})", r.image, r.version, r.lock);
+    println!("layers:");
+    for l in &r.layers {
+        println!(
+            "  {:<12} {}  {}  ({} uncompressed)",
+            l.image,
+            l.digest,
+            mib(l.size),
+            mib(l.uncompressed_size)
+        );
+    }
+    println!("outputs:");
+    for o in &r.outputs {
+        println!(
+            "  {:<12} {}  {}  {}",
+            o.format,
+            o.digest,
+            mib(o.size),
+            o.path.display()
+        );
+    }
+    let total: u64 = r.packages.iter().map(|p| p.size).sum();
+    println!(
+        "packages: {} ({} of .deb files)",
+        r.packages.len(),
+        mib(total)
+    );
+    for p in &r.packages {
+        println!(
+            "  {:<40} {:<32} {:>10}  {}",
+            p.name, p.version, p.size, p.image
+        );
     }
 }

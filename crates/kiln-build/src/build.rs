@@ -1,0 +1,224 @@
+//! `kiln build`: lock → fetch → rootfs → layers → outputs, for every image
+//! of the chain from the distribution base down to the one asked for.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kiln_lock::Lock;
+use kiln_spec::{Definition, Format};
+use kiln_store::Store;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{Chain, LOCKFILE};
+use crate::error::Error;
+use crate::fetch::{self, Fetched};
+use crate::keys;
+use crate::progress::Progress;
+use crate::stages::{self, Built};
+
+pub struct BuildOptions<'a> {
+    pub dir: PathBuf,
+    /// Only the store: no network at all.
+    pub offline: bool,
+    /// Overrides `[outputs].formats`.
+    pub formats: Option<Vec<Format>>,
+    /// Default: `<dir>/out`.
+    pub out: Option<PathBuf>,
+    pub mirror: Option<String>,
+    pub progress: &'a dyn Progress,
+}
+
+/// What a build made: written to `<out>/<name>.build.json` too, where
+/// `kiln inspect` and later stages read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildReport {
+    pub image: String,
+    pub version: String,
+    /// `sha256:` of kiln.lock.
+    pub lock: String,
+    pub source_date_epoch: i64,
+    /// One per image in the chain, base first.
+    pub layers: Vec<LayerRecord>,
+    pub outputs: Vec<OutputRecord>,
+    pub packages: Vec<PackageRecord>,
+    /// Which stages ran and which came from the cache.
+    pub stages: Vec<StageRecord>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerRecord {
+    pub image: String,
+    pub digest: String,
+    pub size: u64,
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputRecord {
+    pub format: String,
+    pub path: PathBuf,
+    pub digest: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackageRecord {
+    pub name: String,
+    pub version: String,
+    pub size: u64,
+    /// The image of the chain that added it.
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub image: String,
+    pub key: String,
+    pub cached: bool,
+    pub seconds: f64,
+}
+
+pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
+    let started = Instant::now();
+    let chain = Chain::load(&opts.dir)?;
+    let leaf_lock = fresh_lock(&chain)?;
+    let store = Store::open_default()?;
+    let mirrors = fetch::mirrors(
+        opts.mirror.as_deref(),
+        chain.distro().suite.as_str(),
+        opts.offline,
+    )?;
+    let images = images(&chain, &leaf_lock);
+    let sde = source_date_epoch(images[0].1)?;
+
+    let mut stages = Vec::new();
+    let mut packages = Vec::new();
+    let mut parent: Option<Built> = None;
+    let mut layers = Vec::new();
+    for (def, lock) in &images {
+        let debs: Vec<Fetched> =
+            fetch::fetch(&store, &lock.packages, mirrors.as_ref(), opts.progress)?;
+        let key = keys::rootfs_key(parent.as_ref().map(|p| p.key.as_str()), def, lock, sde)?;
+        let built = stages::rootfs(
+            &store,
+            def,
+            &debs,
+            parent.as_ref(),
+            &key,
+            sde,
+            opts.progress,
+            &mut stages,
+        )?;
+        let layer = stages::layer(
+            &store,
+            &built,
+            parent.as_ref(),
+            sde,
+            opts.progress,
+            &mut stages,
+        )?;
+        layers.push(layer);
+        packages.extend(lock.packages.iter().map(|p| PackageRecord {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            size: p.size,
+            image: def.image.name.clone(),
+        }));
+        parent = Some(built);
+    }
+    let leaf = parent.ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
+    let def = &chain.def;
+    let formats = opts
+        .formats
+        .clone()
+        .unwrap_or_else(|| def.outputs.formats.clone());
+    let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
+    let outputs = stages::outputs(
+        &store,
+        def,
+        &leaf,
+        &layers,
+        &formats,
+        &out,
+        sde,
+        opts.progress,
+        &mut stages,
+    )?;
+
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let report = BuildReport {
+        image: def.image.name.clone(),
+        version: def.image.version.clone(),
+        lock: kiln_lock::digest(&def.dir.join(LOCKFILE))?,
+        source_date_epoch: sde,
+        layers: layers.iter().map(|l| l.record.clone()).collect(),
+        outputs,
+        packages,
+        stages,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_report(&out, &report)?;
+    Ok(report)
+}
+
+/// The images of the chain, base first, each with its lock.
+fn images<'c>(chain: &'c Chain, leaf: &'c Lock) -> Vec<(&'c Definition, &'c Lock)> {
+    let mut v: Vec<(&Definition, &Lock)> = chain
+        .ancestors
+        .iter()
+        .rev()
+        .map(|a| (&a.def, &a.lock))
+        .collect();
+    v.push((&chain.def, leaf));
+    v
+}
+
+/// A build never resolves: it needs a lock that matches the definition.
+fn fresh_lock(chain: &Chain) -> Result<Lock, Error> {
+    let report = crate::lock::check(&chain.def.dir)?;
+    if !report.fresh {
+        return Err(Error::StaleLock {
+            path: report.lockfile,
+            changes: report.changes,
+        });
+    }
+    Ok(kiln_lock::read(&chain.def.dir.join(LOCKFILE))?)
+}
+
+/// Time comes from the lock, never the clock: the newest Release date of
+/// the base image's suites.
+fn source_date_epoch(lock: &Lock) -> Result<i64, Error> {
+    lock.suites
+        .iter()
+        .map(|s| {
+            kiln_deb::release::parse_date(&s.date).ok_or_else(|| Error::BadLockDate {
+                suite: s.name.clone(),
+                date: s.date.clone(),
+            })
+        })
+        .try_fold(0, |max, d| d.map(|d| max.max(d)))
+}
+
+fn write_report(out: &Path, report: &BuildReport) -> Result<(), Error> {
+    let path = out.join(format!("{}.build.json", report.image));
+    let text = serde_json::to_string_pretty(report).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::fsutil::write_atomic(&path, text.as_bytes())
+}
+
+/// Reads what the last build of `dir` recorded.
+pub fn inspect(dir: &Path, out: Option<&Path>) -> Result<BuildReport, Error> {
+    let def = kiln_spec::load(dir)?;
+    let out = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| def.dir.join("out"));
+    let path = out.join(format!("{}.build.json", def.image.name));
+    let text = match fs_err::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotBuilt { path }),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    serde_json::from_str(&text).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))
+}

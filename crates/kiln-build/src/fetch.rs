@@ -1,0 +1,137 @@
+//! The fetch stage: every `.deb` a lock pins, verified into the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kiln_archive::Mirrors;
+use kiln_lock::LockedPackage;
+use kiln_store::{Expected, Fetcher, Retry, Sha256, Store};
+
+use crate::error::Error;
+use crate::progress::Progress;
+
+/// Downloads at once: enough to hide latency, few enough to be polite.
+const PARALLEL: usize = 6;
+
+/// A locked package and its verified blob in the store.
+#[derive(Debug, Clone)]
+pub(crate) struct Fetched {
+    pub package: LockedPackage,
+    pub path: PathBuf,
+}
+
+/// Makes sure the store holds every package of `packages`, downloading the
+/// missing ones in parallel (bounded). Each download is checked against the
+/// lock's sha256 and size before it enters the store, so a killed run leaves
+/// only whole, verified blobs and the next run resumes where it stopped.
+/// Offline, nothing is downloaded and the missing blobs are listed.
+pub(crate) fn fetch(
+    store: &Store,
+    packages: &[LockedPackage],
+    mirrors: Option<&Mirrors>,
+    progress: &dyn Progress,
+) -> Result<Vec<Fetched>, Error> {
+    let mut have = Vec::new();
+    let mut missing = Vec::new();
+    for p in packages {
+        let sha = Sha256::from_hex(&p.sha256).map_err(|_| Error::BadLockDigest {
+            package: p.name.clone(),
+            sha256: p.sha256.clone(),
+        })?;
+        match store.blob(&sha) {
+            Some(path) => have.push(Fetched {
+                package: p.clone(),
+                path,
+            }),
+            None => missing.push((p, sha)),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(have);
+    }
+    let Some(mirrors) = mirrors else {
+        return Err(Error::OfflineMissing {
+            missing: missing
+                .iter()
+                .map(|(p, sha)| format!("{} {} (sha256:{sha})", p.name, p.version))
+                .collect(),
+        });
+    };
+    let total: u64 = missing.iter().map(|(p, _)| p.size).sum();
+    let count = missing.len() as u64;
+    let done_bytes = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let queue = Mutex::new(missing.into_iter());
+    let results = Mutex::new(Vec::new());
+    let fetcher = Fetcher::new(Retry::default());
+    progress.counter("fetching packages", 0, total);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some((p, sha)) = next else { break };
+                    let url = package_url(mirrors, p);
+                    let r = fetcher
+                        .fetch_blob(store, &url, &Expected::new(sha, p.size))
+                        .map(|entry| Fetched {
+                            package: p.clone(),
+                            path: entry.path,
+                        })
+                        .map_err(|source| Error::Fetch {
+                            package: format!("{} {}", p.name, p.version),
+                            source,
+                        });
+                    let failed = r.is_err();
+                    let bytes = done_bytes.fetch_add(p.size, Ordering::Relaxed) + p.size;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    progress.counter("fetching packages", bytes, total);
+                    if let Ok(mut all) = results.lock() {
+                        all.push(r);
+                    }
+                    if failed {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    progress.step(&format!(
+        "fetched {} packages ({} MiB)",
+        done.load(Ordering::Relaxed).min(count),
+        total >> 20
+    ));
+    let results = results
+        .into_inner()
+        .map_err(|_| Error::Internal("a fetch worker panicked".into()))?;
+    for r in results {
+        have.push(r?);
+    }
+    have.sort_by(|a, b| a.package.name.cmp(&b.package.name));
+    Ok(have)
+}
+
+/// The package's URL: security updates live on the security mirror.
+fn package_url(mirrors: &Mirrors, p: &LockedPackage) -> String {
+    let root = if p.suite.ends_with("-security") {
+        &mirrors.security
+    } else {
+        &mirrors.debian
+    };
+    format!("{}/{}", root.trim_end_matches('/'), p.path)
+}
+
+/// The mirrors for a suite, unless offline.
+pub(crate) fn mirrors(
+    explicit: Option<&str>,
+    suite: &str,
+    offline: bool,
+) -> Result<Option<Mirrors>, Error> {
+    if offline {
+        return Ok(None);
+    }
+    Mirrors::discover(explicit, suite, Path::new("/"))
+        .map(Some)
+        .map_err(|e| Error::Archive(e.into()))
+}

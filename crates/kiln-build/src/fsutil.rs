@@ -1,0 +1,94 @@
+//! Small file-system steps the stages share.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::Error;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// reader never sees half of it.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(path)));
+    fs_err::write(&tmp, bytes).map_err(io(&tmp))?;
+    fs_err::rename(&tmp, path).map_err(io(path))
+}
+
+/// Copies `from` to `to` atomically (temporary file, rename).
+pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<(), Error> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(to)));
+    fs_err::copy(from, &tmp).map_err(io(&tmp))?;
+    fs_err::rename(&tmp, to).map_err(io(to))
+}
+
+/// Copies a whole root filesystem, keeping owners, modes, links, xattrs and
+/// times. `cp -a` does this exactly (including what std::fs cannot: device
+/// nodes, capabilities), and reflinks where the file system can.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
+    fs_err::create_dir_all(to).map_err(io(to))?;
+    let status = Command::new("cp")
+        .args(["-a", "--reflink=auto", "--"])
+        .arg(from.join("."))
+        .arg(to)
+        .status()
+        .map_err(io(from))?;
+    if !status.success() {
+        return Err(Error::Io {
+            path: from.to_path_buf(),
+            source: std::io::Error::other(format!("cp -a into {} failed: {status}", to.display())),
+        });
+    }
+    Ok(())
+}
+
+/// Removes a tree that may hold read-only directories.
+pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
+    match fs_err::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Leftovers of builds that were killed: `.tmp-<key>-<pid>` directories
+/// whose process is gone.
+pub(crate) fn sweep_dead(dir: &Path) -> Result<(), Error> {
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(".tmp-")
+            .and_then(|r| r.rsplit('-').next())
+        else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            remove_tree(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

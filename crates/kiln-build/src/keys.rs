@@ -1,0 +1,240 @@
+//! Stage cache keys: the hash of every input a stage reads, so a changed
+//! input can never be served a stale result (mkosi's most reported bug),
+//! and an unchanged one never redoes work.
+
+use std::path::Path;
+
+use kiln_lock::Lock;
+use kiln_spec::{Definition, RunStep};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// Bumped whenever the rootfs stage would produce different bytes from the
+/// same inputs (a new normalisation, a different dpkg invocation): old
+/// entries are then simply never read again.
+pub(crate) const ROOTFS_STAGE: &str = "rootfs-v1";
+
+/// Feeds length-prefixed fields, so ("ab","c") and ("a","bc") differ.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn new(stage: &str) -> KeyHasher {
+        let mut h = KeyHasher(Sha256::new());
+        h.field(stage.as_bytes());
+        h
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    fn text(&mut self, s: &str) {
+        self.field(s.as_bytes());
+    }
+
+    fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+/// The rootfs of one image in a chain: its parent's rootfs key, the locked
+/// packages, the files' contents, modes and owners, users, run steps (the
+/// scripts' contents, not their paths), services, and the build time.
+pub(crate) fn rootfs_key(
+    parent: Option<&str>,
+    def: &Definition,
+    lock: &Lock,
+    source_date_epoch: i64,
+) -> Result<String, Error> {
+    let mut h = KeyHasher::new(ROOTFS_STAGE);
+    h.text(parent.unwrap_or("no parent"));
+    h.text(&source_date_epoch.to_string());
+    for p in &lock.packages {
+        h.text(&p.name);
+        h.text(&p.version);
+        h.text(&p.sha256);
+        h.text(&p.reason);
+    }
+    h.text("files");
+    for f in &def.files {
+        h.text(&f.dst);
+        h.text(&format!("{:o}", f.mode));
+        h.text(&f.owner.to_string());
+        h.field(&file_digest(&f.src.path)?);
+    }
+    h.text("users");
+    h.text(&json(&def.users)?);
+    h.text("run");
+    for step in &def.run {
+        match step {
+            RunStep::Script(p) => {
+                h.text("script");
+                h.field(&file_digest(&p.path)?);
+            }
+            RunStep::Command(c) => {
+                h.text("command");
+                h.text(c);
+            }
+        }
+    }
+    h.text("services");
+    h.text(&json(&def.services)?);
+    h.text("runtime");
+    h.text(&json(&def.runtime)?);
+    Ok(h.finish())
+}
+
+/// An output derived from a rootfs: its key and the format's name.
+pub(crate) fn output_key(rootfs: &str, what: &str, extra: &str) -> String {
+    let mut h = KeyHasher::new("output-v1");
+    h.text(rootfs);
+    h.text(what);
+    h.text(extra);
+    h.finish()
+}
+
+fn file_digest(path: &Path) -> Result<Vec<u8>, Error> {
+    let bytes = fs_err::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Sha256::digest(&bytes).to_vec())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(format!("serialising a key input: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEF: &str = r#"
+[image]
+name = "web"
+version = "1"
+[base]
+distro = "debian"
+suite = "bookworm"
+[[files]]
+src = "site.conf"
+dst = "/etc/site.conf"
+[[run]]
+script = "setup.sh"
+[[users]]
+name = "app"
+system = true
+[services]
+enable = ["nginx.service"]
+"#;
+
+    fn lock() -> Lock {
+        let text = format!(
+            "version = 1\nchecksum = \"x\"\n[inputs]\n[[package]]\nname = \"curl\"\nversion = \"1\"\narchitecture = \"amd64\"\nsuite = \"bookworm\"\npath = \"p\"\nsize = 1\nsha256 = \"{}\"\nreason = \"requested\"\n",
+            "ab".repeat(32)
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    fn key_with(edit: impl Fn(&Path, &mut String, &mut Lock)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("site.conf"), "server {}\n").unwrap();
+        std::fs::write(dir.path().join("setup.sh"), "#!/bin/sh\ntrue\n").unwrap();
+        let mut text = DEF.to_string();
+        let mut l = lock();
+        edit(dir.path(), &mut text, &mut l);
+        let def = kiln_spec::parse(&text, &dir.path().join("kiln.toml")).unwrap();
+        rootfs_key(None, &def, &l, 1_700_000_000).unwrap()
+    }
+
+    type Edit = Box<dyn Fn(&Path, &mut String, &mut Lock)>;
+
+    #[test]
+    fn every_input_changes_the_rootfs_key_and_nothing_else_does() {
+        let base = key_with(|_, _, _| {});
+        assert_eq!(base, key_with(|_, _, _| {}), "the key is stable");
+        let edits: Vec<(&str, Edit)> = vec![
+            (
+                "file content",
+                Box::new(|d, _, _| std::fs::write(d.join("site.conf"), "server { }\n").unwrap()),
+            ),
+            (
+                "file mode",
+                Box::new(|_, t, _| {
+                    *t = t.replace(
+                        "dst = \"/etc/site.conf\"",
+                        "dst = \"/etc/site.conf\"\nmode = \"0600\"",
+                    )
+                }),
+            ),
+            (
+                "file destination",
+                Box::new(|_, t, _| *t = t.replace("/etc/site.conf", "/etc/other.conf")),
+            ),
+            (
+                "script content",
+                Box::new(|d, _, _| {
+                    std::fs::write(d.join("setup.sh"), "#!/bin/sh\nfalse\n").unwrap()
+                }),
+            ),
+            (
+                "user",
+                Box::new(|_, t, _| *t = t.replace("name = \"app\"", "name = \"www\"")),
+            ),
+            (
+                "service",
+                Box::new(|_, t, _| *t = t.replace("nginx.service", "ssh.service")),
+            ),
+            (
+                "package version",
+                Box::new(|_, _, l| l.packages[0].version = "2".into()),
+            ),
+            (
+                "package digest",
+                Box::new(|_, _, l| l.packages[0].sha256 = "cd".repeat(32)),
+            ),
+        ];
+        for (what, edit) in edits {
+            assert_ne!(
+                key_with(edit),
+                base,
+                "changing the {what} must change the key"
+            );
+        }
+        // What the rootfs does not read leaves the key alone.
+        let same: Vec<(&str, Edit)> = vec![
+            (
+                "image version",
+                Box::new(|_, t, _| *t = t.replace("version = \"1\"", "version = \"2\"")),
+            ),
+            (
+                "a check",
+                Box::new(|_, t, _| t.push_str("[[check]]\nunit = \"nginx.service\"\n")),
+            ),
+            (
+                "outputs",
+                Box::new(|_, t, _| t.push_str("[outputs]\nformats = [\"tar\"]\n")),
+            ),
+        ];
+        for (what, edit) in same {
+            assert_eq!(
+                key_with(edit),
+                base,
+                "changing {what} must not rebuild the rootfs"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parent_key_and_build_time_are_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("site.conf"), "x").unwrap();
+        std::fs::write(dir.path().join("setup.sh"), "x").unwrap();
+        let def = kiln_spec::parse(DEF, &dir.path().join("kiln.toml")).unwrap();
+        let a = rootfs_key(Some("p1"), &def, &lock(), 1).unwrap();
+        assert_ne!(a, rootfs_key(Some("p2"), &def, &lock(), 1).unwrap());
+        assert_ne!(a, rootfs_key(Some("p1"), &def, &lock(), 2).unwrap());
+    }
+}

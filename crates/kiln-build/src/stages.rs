@@ -1,0 +1,342 @@
+//! The cached stages of a build. Each looks its key up in a versioned store
+//! bucket first and, on a miss, builds into a temporary place and renames it
+//! into the store, so a killed build leaves nothing half made and two builds
+//! of the same key both succeed (the second rename finds the first's).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kiln_image::{ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
+use kiln_spec::{Definition, Format};
+use kiln_store::{Expected, Sha256, Store};
+
+use crate::build::{LayerRecord, OutputRecord, StageRecord};
+use crate::error::Error;
+use crate::fetch::Fetched;
+use crate::fsutil;
+use crate::keys;
+use crate::progress::Progress;
+
+const LAYERS: &str = "layers-v1";
+const OUTPUTS: &str = "outputs-v1";
+
+/// A root filesystem in the store.
+pub(crate) struct Built {
+    pub key: String,
+    pub root: PathBuf,
+    pub image: String,
+    pub version: String,
+}
+
+/// One image's layer in the store.
+pub(crate) struct BuiltLayer {
+    pub record: LayerRecord,
+    pub layer: Layer,
+    pub created_by: String,
+}
+
+fn timed(
+    stages: &mut Vec<StageRecord>,
+    stage: &str,
+    image: &str,
+    key: &str,
+    cached: bool,
+    started: Instant,
+) {
+    stages.push(StageRecord {
+        stage: stage.into(),
+        image: image.into(),
+        key: key.into(),
+        cached,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rootfs(
+    store: &Store,
+    def: &Definition,
+    debs: &[Fetched],
+    parent: Option<&Built>,
+    key: &str,
+    sde: i64,
+    progress: &dyn Progress,
+    stages: &mut Vec<StageRecord>,
+) -> Result<Built, Error> {
+    let started = Instant::now();
+    let bucket = store.bucket(keys::ROOTFS_STAGE)?;
+    let dir = bucket.dir().join(key);
+    let built = Built {
+        key: key.to_string(),
+        root: dir.clone(),
+        image: def.image.name.clone(),
+        version: def.image.version.clone(),
+    };
+    if dir.is_dir() {
+        timed(stages, "rootfs", &def.image.name, key, true, started);
+        return Ok(built);
+    }
+    fsutil::sweep_dead(bucket.dir())?;
+    let tmp = bucket
+        .dir()
+        .join(format!(".tmp-{key}-{}", std::process::id()));
+    fsutil::remove_tree(&tmp)?;
+    // The rootfs steps report from their own threads; their events come
+    // back over a channel so the caller's progress needs no 'static bound.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for line in rx {
+                progress.step(&line);
+            }
+        });
+        let name = def.image.name.clone();
+        let mut env = kiln_rootfs::BuildEnv::new(sde);
+        env.on_event = Some(Box::new(move |e| {
+            if let kiln_rootfs::Event::Step(step) = e {
+                let _ = tx.send(format!("{name}: {step}"));
+            }
+        }));
+        let r = assemble(def, debs, parent, &tmp, &env, progress);
+        drop(env);
+        r
+    });
+    if let Err(e) = result {
+        // Keep nothing of a failed build; the error is what matters.
+        let _ = fsutil::remove_tree(&tmp);
+        return Err(e);
+    }
+    match fs_err::rename(&tmp, &dir) {
+        Ok(()) => {}
+        // Another build of the same key finished first: theirs is as good.
+        Err(_) if dir.is_dir() => fsutil::remove_tree(&tmp)?,
+        Err(source) => return Err(Error::Io { path: dir, source }),
+    }
+    timed(stages, "rootfs", &def.image.name, key, false, started);
+    Ok(built)
+}
+
+fn assemble(
+    def: &Definition,
+    debs: &[Fetched],
+    parent: Option<&Built>,
+    tmp: &Path,
+    env: &kiln_rootfs::BuildEnv,
+    progress: &dyn Progress,
+) -> Result<(), Error> {
+    match parent {
+        Some(p) => {
+            progress.step(&format!(
+                "{}: starting from {}'s root filesystem",
+                def.image.name, p.image
+            ));
+            fsutil::copy_tree(&p.root, tmp)?;
+        }
+        None => fs_err::create_dir_all(tmp).map_err(|source| Error::Io {
+            path: tmp.to_path_buf(),
+            source,
+        })?,
+    }
+    let debs: Vec<kiln_rootfs::Deb> = debs
+        .iter()
+        .map(|f| kiln_rootfs::Deb {
+            name: f.package.name.clone(),
+            version: f.package.version.clone(),
+            path: f.path.clone(),
+            essential: f.package.reason == "essential",
+        })
+        .collect();
+    progress.step(&format!(
+        "{}: installing {} packages",
+        def.image.name,
+        debs.len()
+    ));
+    kiln_rootfs::install(tmp, &debs, env)?;
+    kiln_rootfs::customize(tmp, def, env)?;
+    kiln_rootfs::normalize(tmp, env)?;
+    Ok(())
+}
+
+pub(crate) fn layer(
+    store: &Store,
+    built: &Built,
+    parent: Option<&Built>,
+    sde: i64,
+    progress: &dyn Progress,
+    stages: &mut Vec<StageRecord>,
+) -> Result<BuiltLayer, Error> {
+    let started = Instant::now();
+    let bucket = store.bucket(LAYERS)?;
+    let record_key = format!("{}.json", built.key);
+    let created_by = format!("kiln build {} {}", built.image, built.version);
+    if let Some(bytes) = bucket.get(&record_key)?
+        && let Ok(record) = serde_json::from_slice::<LayerRecord>(&bytes)
+        && let Some(layer) = stored_layer(store, &record)?
+    {
+        timed(stages, "layer", &built.image, &built.key, true, started);
+        return Ok(BuiltLayer {
+            record,
+            layer,
+            created_by,
+        });
+    }
+    progress.step(&format!("{}: writing its layer", built.image));
+    let source = match parent {
+        Some(p) => LayerSource::Diff {
+            parent: &p.root,
+            child: &built.root,
+        },
+        None => LayerSource::Tree(&built.root),
+    };
+    let blobs = store.root().join("blobs/sha256");
+    fs_err::create_dir_all(&blobs).map_err(|source| Error::Io {
+        path: blobs.clone(),
+        source,
+    })?;
+    let layer = kiln_image::write_layer(source, &TarOptions::new(sde.max(0) as u64), &blobs)?;
+    let record = LayerRecord {
+        image: built.image.clone(),
+        digest: format!("sha256:{}", layer.digest.hex()),
+        size: layer.size,
+        diff_id: format!("sha256:{}", layer.diff_id.hex()),
+        uncompressed_size: layer.uncompressed_size,
+    };
+    let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    bucket.put(&record_key, &json)?;
+    timed(stages, "layer", &built.image, &built.key, false, started);
+    Ok(BuiltLayer {
+        record,
+        layer,
+        created_by,
+    })
+}
+
+/// A recorded layer whose blob is still in the store.
+fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> {
+    let (Some(digest), Some(diff_id)) = (parse_digest(&r.digest), parse_digest(&r.diff_id)) else {
+        return Ok(None);
+    };
+    let Some(path) =
+        store.blob(&Sha256::from_hex(&digest.hex()).map_err(|e| Error::Internal(e.0))?)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Layer {
+        path,
+        digest,
+        size: r.size,
+        diff_id,
+        uncompressed_size: r.uncompressed_size,
+    }))
+}
+
+fn parse_digest(s: &str) -> Option<kiln_image::Digest> {
+    s.strip_prefix("sha256:")?.parse().ok()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn outputs(
+    store: &Store,
+    def: &Definition,
+    leaf: &Built,
+    layers: &[BuiltLayer],
+    formats: &[Format],
+    out: &Path,
+    sde: i64,
+    progress: &dyn Progress,
+    stages: &mut Vec<StageRecord>,
+) -> Result<Vec<OutputRecord>, Error> {
+    let stem = format!("{}-{}", def.image.name, def.image.version);
+    let mut records = Vec::new();
+    for format in formats {
+        let started = Instant::now();
+        match format {
+            Format::Tar => {
+                let key = keys::output_key(&leaf.key, "tar", "");
+                let (digest, size, cached) = rootfs_tar(store, leaf, &key, sde, progress)?;
+                let path = out.join(format!("{stem}.tar"));
+                let blob = store.blob_path(&digest);
+                fsutil::copy_atomic(&blob, &path)?;
+                timed(stages, "tar", &def.image.name, &key, cached, started);
+                records.push(OutputRecord {
+                    format: "tar".into(),
+                    path,
+                    digest: format!("sha256:{digest}"),
+                    size,
+                });
+            }
+            Format::Oci => {
+                progress.step(&format!("{}: writing the OCI image", def.image.name));
+                let inputs: Vec<LayerInput> = layers
+                    .iter()
+                    .map(|l| LayerInput {
+                        layer: l.layer.clone(),
+                        created: sde.max(0) as u64,
+                        created_by: l.created_by.clone(),
+                        comment: None,
+                    })
+                    .collect();
+                let meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64);
+                let layout = out.join(format!("{stem}.oci"));
+                let info = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
+                records.push(OutputRecord {
+                    format: "oci".into(),
+                    path: layout.clone(),
+                    digest: format!("sha256:{}", info.manifest.hex()),
+                    size: info.manifest_size,
+                });
+                let archive = out.join(format!("{stem}.oci.tar"));
+                let digest = kiln_image::write_oci_archive(&layout, &archive)?;
+                let size = fs_err::metadata(&archive)
+                    .map_err(|source| Error::Io {
+                        path: archive.clone(),
+                        source,
+                    })?
+                    .len();
+                records.push(OutputRecord {
+                    format: "oci-archive".into(),
+                    path: archive,
+                    digest: format!("sha256:{}", digest.hex()),
+                    size,
+                });
+                timed(stages, "oci", &def.image.name, &leaf.key, false, started);
+            }
+            disk => {
+                return Err(Error::UnsupportedFormat {
+                    format: disk.as_str().into(),
+                });
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The whole root filesystem as one deterministic tar blob, cached by key.
+fn rootfs_tar(
+    store: &Store,
+    leaf: &Built,
+    key: &str,
+    sde: i64,
+    progress: &dyn Progress,
+) -> Result<(Sha256, u64, bool), Error> {
+    let bucket = store.bucket(OUTPUTS)?;
+    let record_key = format!("{key}.tar");
+    if let Some(bytes) = bucket.get(&record_key)?
+        && let Ok(text) = String::from_utf8(bytes)
+        && let Ok(sha) = Sha256::from_hex(text.trim())
+        && let Some(path) = store.blob(&sha)
+    {
+        let size = fs_err::metadata(&path)
+            .map_err(|source| Error::Io { path, source })?
+            .len();
+        return Ok((sha, size, true));
+    }
+    progress.step(&format!("{}: writing the rootfs tar", leaf.image));
+    let mut staged = store.stage_blob()?;
+    kiln_image::write_tar(&leaf.root, &mut staged, &TarOptions::new(sde.max(0) as u64))?;
+    let sha = staged.sha256();
+    let size = staged.size();
+    store.commit_blob(staged, &Expected::new(sha, size), "rootfs tar")?;
+    bucket.put(&record_key, sha.hex().as_bytes())?;
+    Ok((sha, size, false))
+}

@@ -1,0 +1,210 @@
+//! Layers as compressed blobs: a tree (or the difference of two) is tarred
+//! in one thread and gzipped in another, both digests are taken as the bytes
+//! stream by, and the blob lands under its digest by an atomic rename. No
+//! layer is ever held in memory or written uncompressed.
+//!
+//! A [`Layer`] is a value the pipeline keeps: a child image is assembled
+//! from its parent's `Layer` as it is, never re-tarred, so images on one
+//! base share the base's blob byte for byte.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use crate::digest::HashingWriter;
+use crate::gzip::GzipWriter;
+use crate::{Digest, ImageError, TarOptions, write_diff_tar, write_tar};
+
+/// The OCI media type of kiln's layers.
+pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Gzip level. Measured on a 216 MB Debian rootfs with miniz_oxide: level 6
+/// takes 6.3 s for 76.9 MB, level 3 takes 2.9 s for 78.8 MB (2.5 % more),
+/// level 1 1.1 s for 92.4 MB. Level 3 keeps a layer within a few seconds
+/// for a small price in size. The bytes are fixed for a given level and
+/// miniz_oxide version, which `Cargo.lock` pins.
+pub const GZIP_LEVEL: u8 = 3;
+
+/// Size of the pieces handed from the tar thread to the gzip thread.
+const CHUNK: usize = 1 << 20;
+
+/// What a layer is made of.
+#[derive(Debug, Clone, Copy)]
+pub enum LayerSource<'a> {
+    /// Everything inside a directory.
+    Tree(&'a Path),
+    /// What `child` changes relative to `parent`.
+    Diff { parent: &'a Path, child: &'a Path },
+    /// An uncompressed tar already written (by [`write_tar`] or another
+    /// deterministic writer), compressed as it is.
+    Tar(&'a Path),
+}
+
+/// A compressed layer blob on disk, and the digests an OCI image names it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// The blob file, named by the hex of `digest`.
+    pub path: PathBuf,
+    /// SHA-256 of the compressed blob (the manifest's layer digest).
+    pub digest: Digest,
+    /// Size of the compressed blob.
+    pub size: u64,
+    /// SHA-256 of the uncompressed tar (the config's `rootfs.diff_ids`).
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+}
+
+/// Writes a gzip-compressed layer into `dir` as `<dir>/<hex of its digest>`
+/// (a store's `blobs/sha256` directory fits), atomically: a temporary file
+/// beside it, synced, then renamed.
+pub fn write_layer(
+    source: LayerSource<'_>,
+    opts: &TarOptions,
+    dir: &Path,
+) -> Result<Layer, ImageError> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-layer-")
+        .tempfile_in(dir)
+        .map_err(|e| ImageError::io_at(dir, "creating a temporary file", e))?;
+    let temp_path = temp.path().to_path_buf();
+    let (tx, rx) = sync_channel::<Vec<u8>>(4);
+    let (tarred, gzipped) = std::thread::scope(|scope| {
+        let file = temp.as_file_mut();
+        let gzip = scope.spawn(|| compress(rx, file, &temp_path));
+        let mut pipe = Pipe {
+            buf: Vec::with_capacity(CHUNK),
+            tx,
+        };
+        let tarred = produce(source, &mut pipe, opts).and_then(|summary| {
+            pipe.send().map_err(ImageError::Output)?;
+            Ok(summary)
+        });
+        // Closing the channel tells the gzip thread the tar is complete.
+        drop(pipe);
+        (tarred, gzip.join())
+    });
+    // A gzip failure (a full disk) shows up in the tar thread as a closed
+    // pipe; the gzip thread's own error says what really happened.
+    let (digest, size) = gzipped.map_err(|_| ImageError::Panicked(temp_path.clone()))??;
+    let (diff_id, uncompressed_size) = tarred?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| ImageError::io_at(&temp_path, "syncing a layer blob", e))?;
+    let path = dir.join(digest.hex());
+    temp.persist(&path)
+        .map_err(|e| ImageError::io_at(&path, "renaming a layer blob into place", e.error))?;
+    Ok(Layer {
+        path,
+        digest,
+        size,
+        diff_id,
+        uncompressed_size,
+    })
+}
+
+/// Writes the uncompressed tar into `out`; gives its digest and size.
+fn produce(
+    source: LayerSource<'_>,
+    out: &mut dyn Write,
+    opts: &TarOptions,
+) -> Result<(Digest, u64), ImageError> {
+    let summary = match source {
+        LayerSource::Tree(root) => write_tar(root, out, opts)?,
+        LayerSource::Diff { parent, child } => write_diff_tar(parent, child, out, opts)?,
+        LayerSource::Tar(path) => {
+            let mut file = fs_err::File::open(path)?;
+            let mut out = HashingWriter::new(out);
+            let mut buf = vec![0; CHUNK];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n]).map_err(ImageError::Output)?;
+            }
+            let (digest, size, _) = out.finish();
+            return Ok((digest, size));
+        }
+    };
+    Ok((summary.digest, summary.size))
+}
+
+/// Gzips what arrives on `rx` into `file`, hashing the compressed bytes.
+fn compress(
+    rx: Receiver<Vec<u8>>,
+    file: &mut std::fs::File,
+    path: &Path,
+) -> Result<(Digest, u64), ImageError> {
+    let io_err = |e| ImageError::io_at(path, "writing a layer blob", e);
+    let mut out = HashingWriter::new(BufWriter::with_capacity(CHUNK, file));
+    let mut gz = GzipWriter::new(&mut out, GZIP_LEVEL);
+    for chunk in rx {
+        gz.write_all(&chunk).map_err(io_err)?;
+    }
+    gz.finish().map_err(io_err)?;
+    out.flush().map_err(io_err)?;
+    let (digest, size, _) = out.finish();
+    Ok((digest, size))
+}
+
+/// The tar thread's end of the channel: gathers small writes into chunks.
+struct Pipe {
+    buf: Vec<u8>,
+    tx: SyncSender<Vec<u8>>,
+}
+
+impl Pipe {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .send(chunk)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the gzip thread stopped"))
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Layer digests are only as stable as the deflate bytes. If this digest
+    /// changes, miniz_oxide was upgraded (or GZIP_LEVEL changed) and every
+    /// layer digest kiln makes changes with it: update it only together with
+    /// a version bump of the store's layer bucket.
+    #[test]
+    fn gzip_output_is_pinned() {
+        let mut input = Vec::new();
+        for i in 0..20_000u32 {
+            input.extend_from_slice(
+                format!("usr/share/doc/package-{}/copyright {i}\n", i % 97).as_bytes(),
+            );
+        }
+        let mut gz = GzipWriter::new(Vec::new(), GZIP_LEVEL);
+        gz.write_all(&input).unwrap();
+        let out = gz.finish().unwrap();
+        assert_eq!(
+            Digest::of(&out).to_string(),
+            "sha256:e45f549717a92841f6320def8ac7e3247f9982d981d860b9c86cdee5ed7f9e84",
+            "gzip bytes changed ({} bytes)",
+            out.len()
+        );
+    }
+}

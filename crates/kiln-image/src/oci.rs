@@ -1,0 +1,532 @@
+//! OCI image layouts: writing one image from layer blobs, and reading a
+//! layout back for `kiln inspect`.
+//!
+//! The JSON is kiln's own structs, not the `oci-spec` crate's: those keep
+//! annotations and labels in `HashMap`s, whose order (and so whose bytes)
+//! changes from run to run. Here every object is a struct (fields in
+//! declaration order) or a `BTreeMap` (keys sorted), and `serde_json` writes
+//! it compactly: the same image gives the same bytes, so the same digests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::HashingWriter;
+use crate::{Digest, ImageError, Layer, MEDIA_TYPE_LAYER_GZIP};
+
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
+const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+
+/// Debian's default PATH for root, as `/etc/profile` sets it.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the image says about itself, beyond its layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMeta {
+    /// `org.opencontainers.image.title`.
+    pub name: String,
+    /// `org.opencontainers.image.version`, and the reference name in
+    /// `index.json` (so `skopeo … oci:DIR:VERSION`).
+    pub version: String,
+    /// The image's creation time, from the lock.
+    pub source_date_epoch: u64,
+    /// The Go name of the architecture, as OCI wants it: `amd64`, `arm64`.
+    pub architecture: String,
+    pub env: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Config labels, beside the title, version and created ones kiln sets.
+    pub labels: BTreeMap<String, String>,
+    /// Manifest annotations, beside the title, version and created ones.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageMeta {
+    pub fn new(name: &str, version: &str, source_date_epoch: u64) -> ImageMeta {
+        ImageMeta {
+            name: name.to_string(),
+            version: version.to_string(),
+            source_date_epoch,
+            architecture: "amd64".to_string(),
+            env: vec![DEFAULT_PATH.to_string()],
+            entrypoint: None,
+            cmd: None,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// kiln's standard annotations, then the caller's (which may override).
+    fn standard(&self, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::from([
+            (ANNOTATION_TITLE.to_string(), self.name.clone()),
+            (ANNOTATION_VERSION.to_string(), self.version.clone()),
+            (
+                ANNOTATION_CREATED.to_string(),
+                rfc3339(self.source_date_epoch),
+            ),
+        ]);
+        out.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+}
+
+/// One layer of an image and the history entry that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInput {
+    pub layer: Layer,
+    /// When the image that made this layer was built (its lock's
+    /// SOURCE_DATE_EPOCH): a parent's layer keeps its parent's time.
+    pub created: u64,
+    /// What made the layer, e.g. `kiln build base 1.0.0`.
+    pub created_by: String,
+    pub comment: Option<String>,
+}
+
+/// One image in a layout, as written or as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// `org.opencontainers.image.ref.name` in `index.json`.
+    pub ref_name: Option<String>,
+    pub manifest: Digest,
+    pub manifest_size: u64,
+    pub config: Digest,
+    pub config_size: u64,
+    pub created: Option<String>,
+    pub layers: Vec<LayerInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    pub media_type: String,
+    /// Digest and size of the (compressed) blob.
+    pub digest: Digest,
+    pub size: u64,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: Digest,
+    size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Index {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    manifests: Vec<Descriptor>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Config {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+    architecture: String,
+    os: String,
+    #[serde(default)]
+    config: ExecConfig,
+    rootfs: RootFs,
+    #[serde(default)]
+    history: Vec<History>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExecConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RootFs {
+    #[serde(rename = "type")]
+    kind: String,
+    diff_ids: Vec<Digest>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct History {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayoutVersion {
+    image_layout_version: String,
+}
+
+/// Writes an OCI image layout at `out_dir` holding one image made of
+/// `layers` (bottom first), named `meta.version`.
+///
+/// The layout is assembled in a temporary directory beside `out_dir` and
+/// renamed into place, so `out_dir` is never half written. An existing
+/// `out_dir` is replaced only if it is an OCI layout (or empty): kiln will
+/// not delete a directory it did not make. Layer blobs are hard-linked from
+/// where they are (the store) when on the same file system, else copied and
+/// verified.
+pub fn write_oci_layout(
+    layers: &[LayerInput],
+    meta: &ImageMeta,
+    out_dir: &Path,
+) -> Result<ImageInfo, ImageError> {
+    if layers.is_empty() {
+        return Err(ImageError::NoLayers);
+    }
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    check_replaceable(out_dir)?;
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-oci-")
+        .tempdir_in(parent)
+        .map_err(|e| ImageError::io_at(parent, "creating a temporary directory", e))?;
+    let blobs = temp.path().join("blobs/sha256");
+    fs_err::create_dir_all(&blobs)?;
+
+    for input in layers {
+        place_blob(&input.layer, &blobs)?;
+    }
+    let created = rfc3339(meta.source_date_epoch);
+    let config = Config {
+        created: Some(created.clone()),
+        architecture: meta.architecture.clone(),
+        os: "linux".to_string(),
+        config: ExecConfig {
+            env: meta.env.clone(),
+            entrypoint: meta.entrypoint.clone(),
+            cmd: meta.cmd.clone(),
+            labels: meta.standard(&meta.labels),
+        },
+        rootfs: RootFs {
+            kind: "layers".to_string(),
+            diff_ids: layers.iter().map(|l| l.layer.diff_id).collect(),
+        },
+        history: layers
+            .iter()
+            .map(|l| History {
+                created: Some(rfc3339(l.created)),
+                created_by: Some(l.created_by.clone()),
+                comment: l.comment.clone(),
+            })
+            .collect(),
+    };
+    let (config_digest, config_size) = write_json_blob(&blobs, &config)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
+        config: Descriptor {
+            media_type: MEDIA_TYPE_CONFIG.to_string(),
+            digest: config_digest,
+            size: config_size,
+            annotations: BTreeMap::new(),
+        },
+        layers: layers
+            .iter()
+            .map(|l| Descriptor {
+                media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
+                digest: l.layer.digest,
+                size: l.layer.size,
+                annotations: BTreeMap::new(),
+            })
+            .collect(),
+        annotations: meta.standard(&meta.annotations),
+    };
+    let (manifest_digest, manifest_size) = write_json_blob(&blobs, &manifest)?;
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_INDEX.to_string()),
+        manifests: vec![Descriptor {
+            media_type: MEDIA_TYPE_MANIFEST.to_string(),
+            digest: manifest_digest,
+            size: manifest_size,
+            annotations: BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), meta.version.clone())]),
+        }],
+    };
+    write_json(&temp.path().join("index.json"), &index)?;
+    write_json(
+        &temp.path().join("oci-layout"),
+        &LayoutVersion {
+            image_layout_version: "1.0.0".to_string(),
+        },
+    )?;
+
+    if out_dir.exists() {
+        fs_err::remove_dir_all(out_dir)?;
+    }
+    fs_err::rename(temp.path(), out_dir)?;
+    // Renamed away: nothing is left for the guard to remove.
+    let _ = temp.keep();
+
+    Ok(ImageInfo {
+        ref_name: Some(meta.version.clone()),
+        manifest: manifest_digest,
+        manifest_size,
+        config: config_digest,
+        config_size,
+        created: Some(created),
+        layers: layers
+            .iter()
+            .map(|l| LayerInfo {
+                media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
+                digest: l.layer.digest,
+                size: l.layer.size,
+                diff_id: l.layer.diff_id,
+            })
+            .collect(),
+    })
+}
+
+/// Refuses to replace anything but an OCI layout or an empty directory.
+fn check_replaceable(out_dir: &Path) -> Result<(), ImageError> {
+    match fs_err::symlink_metadata(out_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+        Ok(m) if !m.is_dir() => {
+            return Err(ImageError::BadLayout {
+                path: out_dir.to_path_buf(),
+                why: "exists and is not a directory; not replacing it".to_string(),
+            });
+        }
+        Ok(_) => {}
+    }
+    let empty = fs_err::read_dir(out_dir)?.next().is_none();
+    if empty || out_dir.join("oci-layout").is_file() {
+        Ok(())
+    } else {
+        Err(ImageError::BadLayout {
+            path: out_dir.to_path_buf(),
+            why: "exists and is not an OCI layout; not replacing it".to_string(),
+        })
+    }
+}
+
+/// Puts a layer blob into `blobs`: a hard link when possible (no copy, and
+/// the bytes are the store's very bytes), else a verified copy.
+fn place_blob(layer: &Layer, blobs: &Path) -> Result<(), ImageError> {
+    let dest = blobs.join(layer.digest.hex());
+    if dest.exists() {
+        // The same layer twice in one image.
+        return Ok(());
+    }
+    if fs_err::hard_link(&layer.path, &dest).is_err() {
+        let mut from = fs_err::File::open(&layer.path)?;
+        let mut to = HashingWriter::new(fs_err::File::create(&dest)?);
+        std::io::copy(&mut from, &mut to)?;
+        let (digest, _, _) = to.finish();
+        if digest != layer.digest {
+            return Err(ImageError::DigestMismatch {
+                path: layer.path.clone(),
+                what: "layer blob",
+                expected: layer.digest,
+                got: digest,
+            });
+        }
+    }
+    let size = fs_err::metadata(&dest)?.len();
+    if size != layer.size {
+        return Err(ImageError::SizeMismatch {
+            path: layer.path.clone(),
+            expected: layer.size,
+            got: size,
+        });
+    }
+    Ok(())
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    // Structs, string-keyed BTreeMaps and strings: nothing here can fail to
+    // serialise, and an empty blob in its place would be a silent lie.
+    serde_json::to_vec(value).expect("OCI JSON structs always serialise")
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ImageError> {
+    fs_err::write(path, to_json(value))?;
+    Ok(())
+}
+
+fn write_json_blob<T: Serialize>(blobs: &Path, value: &T) -> Result<(Digest, u64), ImageError> {
+    let bytes = to_json(value);
+    let digest = Digest::of(&bytes);
+    fs_err::write(blobs.join(digest.hex()), &bytes)?;
+    Ok((digest, bytes.len() as u64))
+}
+
+/// Reads every image an OCI layout's `index.json` names, checking that the
+/// manifests and configs match their digests and that each layer blob is
+/// there with its size (layer contents are not hashed: that is a read of the
+/// whole image).
+pub fn read_oci_layout(dir: &Path) -> Result<Vec<ImageInfo>, ImageError> {
+    let bad = |why: String| ImageError::BadLayout {
+        path: dir.to_path_buf(),
+        why,
+    };
+    let layout: LayoutVersion = read_json(&dir.join("oci-layout"), "oci-layout")?;
+    if !layout.image_layout_version.starts_with("1.") {
+        return Err(bad(format!(
+            "image layout version {} (kiln reads 1.x)",
+            layout.image_layout_version
+        )));
+    }
+    let index: Index = read_json(&dir.join("index.json"), "an OCI index")?;
+    let mut images = Vec::new();
+    for desc in &index.manifests {
+        if desc.media_type != MEDIA_TYPE_MANIFEST {
+            return Err(bad(format!(
+                "index.json names a {} (kiln reads image manifests only)",
+                desc.media_type
+            )));
+        }
+        let manifest: Manifest = read_blob(dir, desc, "an OCI manifest")?;
+        let config: Config = read_blob(dir, &manifest.config, "an OCI image config")?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(bad(format!(
+                "manifest {} has {} layers but its config {} diff_ids",
+                desc.digest,
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+            let path = blob_path(dir, &layer.digest);
+            let size = fs_err::metadata(&path)?.len();
+            if size != layer.size {
+                return Err(ImageError::SizeMismatch {
+                    path,
+                    expected: layer.size,
+                    got: size,
+                });
+            }
+            layers.push(LayerInfo {
+                media_type: layer.media_type.clone(),
+                digest: layer.digest,
+                size: layer.size,
+                diff_id: *diff_id,
+            });
+        }
+        images.push(ImageInfo {
+            ref_name: desc.annotations.get(ANNOTATION_REF_NAME).cloned(),
+            manifest: desc.digest,
+            manifest_size: desc.size,
+            config: manifest.config.digest,
+            config_size: manifest.config.size,
+            created: config.created,
+            layers,
+        });
+    }
+    Ok(images)
+}
+
+fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+    dir.join("blobs/sha256").join(digest.hex())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    what: &'static str,
+) -> Result<T, ImageError> {
+    let bytes = fs_err::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
+        path: path.to_path_buf(),
+        what,
+        source,
+    })
+}
+
+fn read_blob<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    desc: &Descriptor,
+    what: &'static str,
+) -> Result<T, ImageError> {
+    let path = blob_path(dir, &desc.digest);
+    let bytes = fs_err::read(&path)?;
+    if bytes.len() as u64 != desc.size {
+        return Err(ImageError::SizeMismatch {
+            path,
+            expected: desc.size,
+            got: bytes.len() as u64,
+        });
+    }
+    let got = Digest::of(&bytes);
+    if got != desc.digest {
+        return Err(ImageError::DigestMismatch {
+            path,
+            what,
+            expected: desc.digest,
+            got,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|source| ImageError::Json { path, what, source })
+}
+
+/// Seconds since the epoch as RFC 3339 in UTC (`1970-01-01T00:00:00Z`).
+pub(crate) fn rfc3339(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+}

@@ -1,0 +1,194 @@
+//! Reading a `.deb`: an `ar` archive of `debian-binary`, `control.tar[.*]` and
+//! `data.tar[.*]`. Only what the bootstrap needs: the control fields that
+//! decide the install order, and a stream over the data tarball.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use kiln_deb::relation::{Relation, parse_relations};
+
+use crate::error::RootfsError;
+
+const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
+
+/// A member's decompressed contents as a stream.
+pub(crate) type MemberReader = Box<dyn Read + Send>;
+
+/// One member of an `ar` archive: its name and where its bytes are.
+pub(crate) struct Member {
+    pub name: String,
+    pub size: u64,
+}
+
+/// Walks the members of a `.deb`'s `ar` container.
+pub(crate) struct Ar {
+    path: PathBuf,
+    file: BufReader<fs_err::File>,
+    /// Where the next member header starts.
+    next: u64,
+}
+
+impl Ar {
+    pub(crate) fn open(path: &Path) -> Result<Ar, RootfsError> {
+        let mut file = BufReader::with_capacity(256 * 1024, fs_err::File::open(path)?);
+        let mut magic = [0u8; 8];
+        if file.read_exact(&mut magic).is_err() || &magic != AR_MAGIC {
+            return Err(RootfsError::BadDeb {
+                path: path.to_path_buf(),
+                why: "not an ar archive".into(),
+            });
+        }
+        Ok(Ar {
+            path: path.to_path_buf(),
+            file,
+            next: 8,
+        })
+    }
+
+    fn bad(&self, why: String) -> RootfsError {
+        RootfsError::BadDeb {
+            path: self.path.clone(),
+            why,
+        }
+    }
+
+    /// The next member's header; its bytes are then read with [`Ar::body`].
+    pub(crate) fn next_member(&mut self) -> Result<Option<Member>, RootfsError> {
+        self.file.seek(SeekFrom::Start(self.next))?;
+        let mut header = [0u8; 60];
+        match self.file.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        if &header[58..60] != b"`\n" {
+            return Err(self.bad(format!("bad ar member header at byte {}", self.next)));
+        }
+        // GNU ar ends names with `/`; dpkg-deb pads them with spaces.
+        let name = String::from_utf8_lossy(&header[..16])
+            .trim_end()
+            .trim_end_matches('/')
+            .to_string();
+        let size: u64 = std::str::from_utf8(&header[48..58])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| self.bad(format!("bad size in the header of member {name}")))?;
+        // Members are padded to an even size.
+        self.next += 60 + size + (size & 1);
+        Ok(Some(Member { name, size }))
+    }
+
+    /// The raw (still compressed) bytes of the member just returned.
+    pub(crate) fn body(&mut self, member: &Member) -> impl Read + '_ {
+        (&mut self.file).take(member.size)
+    }
+
+    /// Turns the archive into a reader of `member`'s decompressed contents.
+    pub(crate) fn into_decompressed(
+        self,
+        member: &Member,
+        prefix: &str,
+    ) -> Result<MemberReader, RootfsError> {
+        let ext = member.name.strip_prefix(prefix).unwrap_or("").to_string();
+        let body = self.file.take(member.size);
+        decompress(body, &ext).map_err(|why| RootfsError::BadDeb {
+            path: self.path.clone(),
+            why: format!("member {}: {why}", member.name),
+        })
+    }
+}
+
+/// A reader of `body` decompressed as its extension (`.xz`, …) says.
+pub(crate) fn decompress<R: Read + Send + 'static>(
+    body: R,
+    ext: &str,
+) -> Result<MemberReader, String> {
+    Ok(match ext {
+        "" => Box::new(body),
+        ".gz" => Box::new(flate2::read::GzDecoder::new(body)),
+        ".xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(body)),
+        ".zst" => Box::new(
+            zstd::stream::read::Decoder::with_buffer(BufReader::new(body))
+                .map_err(|e| e.to_string())?,
+        ),
+        other => return Err(format!("unsupported compression `{other}`")),
+    })
+}
+
+/// Opens member `prefix` (`control.tar` or `data.tar`, with any of the
+/// compressions dpkg writes) of the `.deb` at `path`.
+pub(crate) fn open_member(path: &Path, prefix: &str) -> Result<MemberReader, RootfsError> {
+    let mut ar = Ar::open(path)?;
+    while let Some(member) = ar.next_member()? {
+        if member.name.starts_with(prefix) {
+            return ar.into_decompressed(&member, prefix);
+        }
+    }
+    Err(ar.bad(format!("no {prefix} member")))
+}
+
+/// The control fields of one package that the install order depends on.
+#[derive(Debug, Clone)]
+pub(crate) struct Control {
+    /// The `.deb` it was read from.
+    pub path: PathBuf,
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    pub essential: bool,
+    pub pre_depends: Vec<Relation>,
+    pub depends: Vec<Relation>,
+    /// Names only: the set is already resolved, so versions do not matter here.
+    pub provides: Vec<String>,
+}
+
+/// Reads and parses `./control` from the `.deb` at `path`.
+pub(crate) fn read_control(path: &Path, arch: &str) -> Result<Control, RootfsError> {
+    let bad = |why: String| RootfsError::BadDeb {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut archive = tar::Archive::new(open_member(path, "control.tar")?);
+    let mut text = None;
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(format!("control.tar: {e}")))?;
+        let name = entry.path_bytes().into_owned();
+        if name == b"./control" || name == b"control" {
+            let mut s = String::new();
+            entry
+                .read_to_string(&mut s)
+                .map_err(|e| bad(format!("control file: {e}")))?;
+            text = Some(s);
+            break;
+        }
+    }
+    let text = text.ok_or_else(|| bad("control.tar has no control file".into()))?;
+    let paragraphs = kiln_deb::control::paragraphs(&text);
+    let p = paragraphs
+        .first()
+        .ok_or_else(|| bad("empty control file".into()))?;
+    let field = |name: &str| p.get(name).unwrap_or("").to_string();
+    let relations = |name: &str| {
+        parse_relations(p.get(name).unwrap_or(""), arch)
+            .map_err(|e| bad(format!("control field {name}: {e}")))
+    };
+    let package = field("Package");
+    if package.is_empty() {
+        return Err(bad("control file has no Package field".into()));
+    }
+    Ok(Control {
+        path: path.to_path_buf(),
+        version: field("Version"),
+        architecture: field("Architecture"),
+        essential: p
+            .get("Essential")
+            .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+        pre_depends: relations("Pre-Depends")?,
+        depends: relations("Depends")?,
+        provides: relations("Provides")?
+            .into_iter()
+            .flat_map(|r| r.alternatives.into_iter().map(|a| a.name))
+            .collect(),
+        package,
+    })
+}

@@ -1,0 +1,80 @@
+//! What can go wrong while building a root filesystem. Every message names the
+//! file, package or step concerned; `hint` says what the user can do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// An I/O error; `fs-err` puts the path in the message.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{path}: not a valid .deb: {why}")]
+    BadDeb { path: PathBuf, why: String },
+    #[error("{deb}: refusing archive entry `{entry}`: {why}")]
+    UnsafeEntry {
+        deb: PathBuf,
+        entry: String,
+        why: &'static str,
+    },
+    #[error("{path}: {why}")]
+    BadPath { path: PathBuf, why: String },
+    #[error("cannot start {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} failed ({status}); its last lines of output:\n{tail}")]
+    Failed {
+        what: String,
+        status: String,
+        tail: String,
+    },
+    #[error("packages not fully installed after dpkg ran: {}", packages.join(", "))]
+    NotInstalled { packages: Vec<String> },
+    #[error("`dpkg --audit` inside the image reports problems:\n{output}")]
+    Audit { output: String },
+    #[error("{root}: {why}")]
+    BadRoot { root: PathBuf, why: String },
+    #[error("[[files]] {dst}: no {kind} `{name}` in the image")]
+    UnknownOwner {
+        dst: String,
+        kind: &'static str,
+        name: String,
+    },
+    #[error("[[users]] {user}: {why}")]
+    User { user: String, why: String },
+    #[error("[services]: {why}")]
+    Services { why: String },
+}
+
+impl RootfsError {
+    /// What the user can do about the error, when it is theirs to fix.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RootfsError::UnknownOwner { .. } => {
+                Some("declare the account under [[users]], or use a numeric id".to_string())
+            }
+            RootfsError::User { .. } => {
+                Some("create missing groups in a [[run]] step or use existing ones".to_string())
+            }
+            RootfsError::Services { .. } => Some(
+                "add systemd (e.g. systemd-sysv) to [packages].install, or drop [services]"
+                    .to_string(),
+            ),
+            RootfsError::BadDeb { .. } | RootfsError::UnsafeEntry { .. } => Some(
+                "the package file is corrupt or hostile; remove it from the store and fetch again"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for a path-naming error.
+pub(crate) fn bad_path(path: impl Into<PathBuf>, why: impl Into<String>) -> RootfsError {
+    RootfsError::BadPath {
+        path: path.into(),
+        why: why.into(),
+    }
+}

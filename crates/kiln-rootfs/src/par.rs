@@ -1,0 +1,48 @@
+//! Running one fallible job per item on a few threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::RootfsError;
+
+/// Runs `job` on every item on up to `threads` threads, in the order given
+/// (callers put the largest first, so no big one finishes alone at the end).
+/// The first error stops the jobs not yet started and is returned.
+pub(crate) fn for_each<T: Sync>(
+    items: &[T],
+    threads: usize,
+    job: impl Fn(&T) -> Result<(), RootfsError> + Sync,
+) -> Result<(), RootfsError> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.clamp(1, items.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| -> Result<(), RootfsError> {
+                    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if let Err(e) = job(item) {
+                            next.store(items.len(), Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut first = Ok(());
+        for w in workers {
+            let result = w.join().unwrap_or_else(|_| {
+                Err(RootfsError::Io(std::io::Error::other(
+                    "a worker thread panicked",
+                )))
+            });
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    })
+}
+
+/// The threads to use for CPU-bound work.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

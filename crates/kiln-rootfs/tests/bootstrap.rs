@@ -1,0 +1,316 @@
+//! Real bootstraps from the packages of `examples/base/kiln.lock`. They need
+//! the network (once: the packages are kept in a store under the target
+//! dir) and root, hence the `net_root_` prefix.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use kiln_rootfs::{BuildEnv, Event};
+
+/// The base image without its kernel: minbase plus the tools it asks for.
+fn base_without_kernel(p: &kiln_lock::LockedPackage) -> bool {
+    !p.name.starts_with("linux-image")
+}
+
+fn verbose_env(epoch: i64) -> BuildEnv {
+    let mut env = BuildEnv::new(epoch);
+    if std::env::var_os("KILN_TEST_VERBOSE").is_some() {
+        let t = Instant::now();
+        env.on_event = Some(Box::new(move |e| match e {
+            Event::Step(s) => eprintln!("{:7.2} == {s}", t.elapsed().as_secs_f64()),
+            Event::Output(l) => eprintln!("{:7.2}    {l}", t.elapsed().as_secs_f64()),
+        }));
+    }
+    env
+}
+
+/// A scratch directory under the target dir (not /tmp: a tmpfs there would
+/// measure another file system than the one builds use).
+fn scratch(name: &str) -> tempfile::TempDir {
+    // KILN_TEST_SCRATCH: e.g. /dev/shm, to measure a build in memory.
+    let base = std::env::var_os("KILN_TEST_SCRATCH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-rootfs-tests"));
+    fs_err::create_dir_all(&base).unwrap();
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir_in(base)
+        .unwrap()
+}
+
+#[test]
+fn net_root_install_examples_base_all_ii_and_audit_clean() {
+    let (debs, epoch) = common::lock_debs("base", base_without_kernel);
+    let dir = scratch("install");
+    let root = dir.path().join("root");
+    let t = Instant::now();
+    let report =
+        kiln_rootfs::install(&root, &debs, &verbose_env(epoch)).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "installed {} packages in {:?}: {:?}",
+        report.packages.len(),
+        t.elapsed(),
+        report.timings
+    );
+    assert!(report.bootstrapped);
+    assert_eq!(report.packages.len(), debs.len());
+    assert!(report.packages.iter().all(|p| p.is_ok()));
+
+    // Ask the image's own tools, in a plain chroot.
+    let audit = Command::new("chroot")
+        .arg(&root)
+        .args(["dpkg", "--audit"])
+        .output()
+        .unwrap();
+    assert!(audit.status.success());
+    assert_eq!(String::from_utf8_lossy(&audit.stdout), "");
+    let status = Command::new("chroot")
+        .arg(&root)
+        .args(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Package}\\n"])
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(status.stdout).unwrap();
+    assert_eq!(lines.lines().count(), debs.len());
+    for line in lines.lines() {
+        assert!(line.starts_with("ii "), "{line}");
+    }
+    // Nothing stays mounted, nothing is left of the build's scaffolding.
+    let mounts = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(root.to_str().unwrap()), "{mounts}");
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
+    assert!(!root.join("var/cache/kiln-debs").exists());
+    // Merged /usr, as Debian 12 has it.
+    assert_eq!(
+        fs_err::read_link(root.join("bin")).unwrap(),
+        Path::new("usr/bin")
+    );
+
+    // A failing [[run]] step says which step, how it ended, and what it printed.
+    let def_dir = dir.path().join("def");
+    fs_err::create_dir_all(&def_dir).unwrap();
+    fs_err::write(
+        def_dir.join("kiln.toml"),
+        "[image]\nname = \"failing\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\n\n[[run]]\ncommand = \"echo first; echo boom >&2; exit 3\"\n",
+    )
+    .unwrap();
+    let def = kiln_spec::load(&def_dir).unwrap();
+    let err = kiln_rootfs::customize(&root, &def, &verbose_env(epoch))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[[run]] #1") && err.contains("exit status 3") && err.contains("first\nboom"),
+        "{err}"
+    );
+    assert!(!root.join("usr/sbin/policy-rc.d").exists());
+
+    if std::env::var_os("KILN_TEST_KEEP").is_some() {
+        eprintln!("kept {}", dir.keep().display());
+    }
+}
+
+/// A definition that uses every customisation, written next to its files.
+fn custom_definition(dir: &Path) -> kiln_spec::Definition {
+    fs_err::create_dir_all(dir.join("files")).unwrap();
+    fs_err::write(dir.join("files/motd"), "baked by kiln\n").unwrap();
+    fs_err::write(dir.join("setup.sh"), "#!/bin/sh\nset -e\nmkdir -p /srv/app\necho ready > /srv/app/state\nchown app:app /srv/app\n").unwrap();
+    fs_err::write(
+        dir.join("kiln.toml"),
+        r#"
+[image]
+name = "custom"
+version = "1"
+
+[base]
+distro = "debian"
+suite = "bookworm"
+variant = "minbase"
+
+[[users]]
+name = "app"
+system = true
+
+[[users]]
+name = "alice"
+groups = ["sudo-less", "users"]
+
+[[files]]
+src = "files/motd"
+dst = "/etc/motd"
+mode = "0640"
+owner = "root:app"
+
+[[run]]
+script = "setup.sh"
+
+[[run]]
+command = "test ! -e /run/systemd/system && ischroot && echo $SOURCE_DATE_EPOCH > /etc/kiln-built"
+
+[services]
+enable = ["systemd-networkd.service"]
+disable = ["e2scrub_reap.service"]
+"#
+        .replace(
+            r#"groups = ["sudo-less", "users"]"#,
+            r#"groups = ["users"]"#,
+        ),
+    )
+    .unwrap();
+    kiln_spec::load(dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn build(root: &Path, debs: &[kiln_rootfs::Deb], def: &kiln_spec::Definition, env: &BuildEnv) {
+    kiln_rootfs::install(root, debs, env).unwrap_or_else(|e| panic!("install: {e}"));
+    kiln_rootfs::customize(root, def, env).unwrap_or_else(|e| panic!("customize: {e}"));
+    kiln_rootfs::normalize(root, env).unwrap_or_else(|e| panic!("normalize: {e}"));
+}
+
+#[test]
+fn net_root_bootstrap_examples_base_twice_identical() {
+    let (debs, epoch) = common::lock_debs("base", base_without_kernel);
+    let dir = scratch("twice");
+    let def = custom_definition(&dir.path().join("def"));
+    let env = verbose_env(epoch);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let t = Instant::now();
+    build(&a, &debs, &def, &env);
+    eprintln!(
+        "first build (install, customize, normalize): {:?}",
+        t.elapsed()
+    );
+    build(&b, &debs, &def, &env);
+    let (ma, mb) = (common::manifest(&a), common::manifest(&b));
+    let only_a: Vec<_> = ma.iter().filter(|l| !mb.contains(l)).collect();
+    let only_b: Vec<_> = mb.iter().filter(|l| !ma.contains(l)).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "trees differ:\n< {only_a:#?}\n> {only_b:#?}"
+    );
+    assert!(
+        ma.len() > 10_000,
+        "suspiciously small tree: {} entries",
+        ma.len()
+    );
+
+    // The customisations are there...
+    let passwd = fs_err::read_to_string(a.join("etc/passwd")).unwrap();
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("app:") && l.ends_with(":/nonexistent:/usr/sbin/nologin")),
+        "{passwd}"
+    );
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("alice:") && l.ends_with(":/home/alice:/bin/bash")),
+        "{passwd}"
+    );
+    assert!(a.join("home/alice/.bashrc").exists());
+    assert_eq!(
+        fs_err::read_to_string(a.join("srv/app/state")).unwrap(),
+        "ready\n"
+    );
+    assert_eq!(
+        fs_err::read_to_string(a.join("etc/kiln-built")).unwrap(),
+        format!("{epoch}\n")
+    );
+    let motd = std::fs::symlink_metadata(a.join("etc/motd")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(motd.mode() & 0o7777, 0o640);
+    assert!(
+        a.join("etc/systemd/system/multi-user.target.wants/systemd-networkd.service")
+            .is_symlink()
+    );
+    assert!(
+        !a.join("etc/systemd/system/multi-user.target.wants/e2scrub_reap.service")
+            .exists()
+    );
+    assert!(!a.join("tmp/kiln-run").exists());
+    // ...and so is the normalisation.
+    assert_eq!(fs_err::read(a.join("etc/machine-id")).unwrap(), b"");
+    assert_eq!(
+        fs_err::read_to_string(a.join("etc/hostname")).unwrap(),
+        "localhost\n"
+    );
+    assert!(!a.join("etc/resolv.conf").exists());
+    assert!(!a.join("var/log/dpkg.log").exists());
+    assert!(!a.join("var/cache/ldconfig/aux-cache").exists());
+    let day = (epoch / 86_400).to_string();
+    for line in fs_err::read_to_string(a.join("etc/shadow"))
+        .unwrap()
+        .lines()
+    {
+        let change = line.split(':').nth(2).unwrap();
+        assert!(change.is_empty() || change == day, "{line}");
+    }
+    assert!(
+        ma.iter()
+            .all(|l| l.split(' ').nth(3).unwrap().parse::<i64>().unwrap() <= epoch)
+    );
+}
+
+#[test]
+fn net_root_child_web_installs_on_top_of_base() {
+    let (base, epoch) = common::lock_debs("base", base_without_kernel);
+    let in_base: Vec<String> = base.iter().map(|d| d.name.clone()).collect();
+    let (web, _) = common::lock_debs("web", |p| !p.name.starts_with("linux-image"));
+    let added: Vec<_> = web
+        .into_iter()
+        .filter(|d| !in_base.contains(&d.name))
+        .collect();
+    assert!(added.iter().any(|d| d.name == "nginx-light"));
+    let dir = scratch("child");
+    let root = dir.path().join("root");
+    let env = verbose_env(epoch);
+    let base_def = kiln_spec::load(&common::workspace().join("examples/base")).unwrap();
+    build(&root, &base, &base_def, &env);
+
+    let report = kiln_rootfs::install(&root, &added, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.bootstrapped);
+    assert_eq!(report.packages.len(), base.len() + added.len());
+    assert!(report.packages.iter().all(|p| p.is_ok()));
+    let web_def = kiln_spec::load(&common::workspace().join("examples/web")).unwrap();
+    kiln_rootfs::customize(&root, &web_def, &env).unwrap_or_else(|e| panic!("{e}"));
+    kiln_rootfs::normalize(&root, &env).unwrap();
+    let site =
+        fs_err::read_to_string(common::workspace().join("examples/web/files/site.conf")).unwrap();
+    assert_eq!(
+        fs_err::read_to_string(root.join("etc/nginx/sites-enabled/default")).unwrap(),
+        site
+    );
+    assert!(
+        root.join("etc/systemd/system/multi-user.target.wants/nginx.service")
+            .is_symlink()
+    );
+    // No daemon was started: nothing left running from the image.
+    let ps = Command::new("pgrep")
+        .arg("-x")
+        .arg("nginx")
+        .output()
+        .unwrap();
+    assert!(!ps.status.success(), "nginx is running on the host");
+}
+
+#[test]
+fn net_root_install_examples_base_with_its_kernel() {
+    let (debs, epoch) = common::lock_debs("base", |_| true);
+    let dir = scratch("kernel");
+    let root = dir.path().join("root");
+    let t = Instant::now();
+    let report =
+        kiln_rootfs::install(&root, &debs, &verbose_env(epoch)).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("with the kernel: {:?}: {:?}", t.elapsed(), report.timings);
+    assert!(report.packages.iter().all(|p| p.is_ok()));
+    let boot: Vec<String> = fs_err::read_dir(root.join("boot"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(boot.iter().any(|f| f.starts_with("vmlinuz-")), "{boot:?}");
+    assert!(
+        boot.iter().any(|f| f.starts_with("initrd.img-")),
+        "{boot:?}"
+    );
+}
