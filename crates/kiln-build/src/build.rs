@@ -164,6 +164,41 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     Ok(report)
 }
 
+/// What `kiln fetch` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchReport {
+    pub packages: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Puts every package of the image and its parents into the store, so a
+/// later `kiln build --offline` (here or on a machine the store is copied
+/// to) needs no network.
+pub fn fetch(
+    dir: &Path,
+    mirror: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<FetchReport, Error> {
+    let started = Instant::now();
+    let chain = Chain::load(dir)?;
+    let leaf = fresh_lock(&chain)?;
+    let store = Store::open_default()?;
+    let mirrors = fetch::mirrors(mirror, chain.distro().suite.as_str(), false)?;
+    let mut report = FetchReport {
+        packages: 0,
+        bytes: 0,
+        seconds: 0.0,
+    };
+    for (_, lock) in images(&chain, &leaf) {
+        let got = fetch::fetch(&store, &lock.packages, mirrors.as_ref(), progress)?;
+        report.packages += got.len();
+        report.bytes += got.iter().map(|f| f.package.size).sum::<u64>();
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
 /// The images of the chain, base first, each with its lock.
 fn images<'c>(chain: &'c Chain, leaf: &'c Lock) -> Vec<(&'c Definition, &'c Lock)> {
     let mut v: Vec<(&Definition, &Lock)> = chain

@@ -14,8 +14,8 @@ mod progress;
 mod stages;
 
 pub use build::{
-    BuildOptions, BuildReport, LayerRecord, OutputRecord, PackageRecord, StageRecord, build,
-    inspect,
+    BuildOptions, BuildReport, FetchReport, LayerRecord, OutputRecord, PackageRecord, StageRecord,
+    build, fetch, inspect,
 };
 pub use error::Error;
 pub use init::init;

@@ -231,7 +231,7 @@ fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> 
 }
 
 fn parse_digest(s: &str) -> Option<kiln_image::Digest> {
-    s.strip_prefix("sha256:")?.parse().ok()
+    s.parse().ok()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -247,6 +247,10 @@ pub(crate) fn outputs(
     stages: &mut Vec<StageRecord>,
 ) -> Result<Vec<OutputRecord>, Error> {
     let stem = format!("{}-{}", def.image.name, def.image.version);
+    fs_err::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let mut records = Vec::new();
     for format in formats {
         let started = Instant::now();

@@ -24,6 +24,8 @@ enum Command {
     Init(InitArgs),
     /// Resolve the definition against Debian's signed archive and write kiln.lock
     Lock(LockArgs),
+    /// Download every package the lock pins (and its parents' locks) into the store
+    Fetch(FetchArgs),
     /// Build the image's outputs (rootfs tar, OCI image) from its kiln.lock
     Build(BuildArgs),
     /// Show what the last build made: packages, layers, outputs and digests
@@ -44,6 +46,19 @@ struct BuildArgs {
     /// Where to write the outputs (default: DIR/out)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Debian mirror URL (default: KILN_MIRROR, then the host's apt sources)
+    #[arg(long, value_name = "URL")]
+    mirror: Option<String>,
+    /// Print a JSON report on stdout instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct FetchArgs {
+    /// Directory holding kiln.toml and kiln.lock
+    #[arg(default_value = ".")]
+    dir: PathBuf,
     /// Debian mirror URL (default: KILN_MIRROR, then the host's apt sources)
     #[arg(long, value_name = "URL")]
     mirror: Option<String>,
@@ -164,6 +179,12 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 progress: &progress,
             })?;
             output::build(&report, json);
+            Ok(0)
+        }
+        Command::Fetch(FetchArgs { dir, mirror, json }) => {
+            let progress = output::Progress::new(json);
+            let report = kiln_build::fetch(&dir, mirror.as_deref(), &progress)?;
+            output::fetch(&report, json);
             Ok(0)
         }
         Command::Inspect(InspectArgs { dir, out, json }) => {

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output
+    // goes away (`kiln inspect | head`) instead of panicking on the write.
+    // SAFETY: called first, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use kiln_build::{BuildReport, CheckReport, LockReport};
+use kiln_build::{BuildReport, CheckReport, FetchReport, LockReport};
 
 /// Progress on a terminal (lines, and a bar for downloads); nothing in
 /// logs or with `--json`.
@@ -193,4 +193,16 @@ pub fn inspect(r: &BuildReport, as_json: bool) {
             p.name, p.version, p.size, p.image
         );
     }
+}
+
+pub fn fetch(r: &FetchReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    println!(
+        "{} packages ({}) in the store, {:.1}s",
+        r.packages,
+        mib(r.bytes),
+        r.seconds
+    );
 }

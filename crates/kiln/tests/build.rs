@@ -1,0 +1,324 @@
+//! `kiln build` end to end: real packages from Debian's archive, the
+//! image's own dpkg in a sandbox, and real OCI clients reading the result.
+//! `root_` tests need root (namespaces, chroot); `net_` ones the archive.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Run, kiln, kiln_with_store, repo};
+
+/// A fresh store holding only the examples' `.deb` files: "cold" for every
+/// build stage, without downloading the same packages once per test.
+fn seeded_store() -> tempfile::TempDir {
+    let r = kiln(
+        &["fetch", repo().join("examples/web").to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let store = tempfile::tempdir().unwrap();
+    let from = common::store().join("blobs/sha256");
+    let to = store.path().join("blobs/sha256");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(&from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let dst = to.join(e.file_name());
+        if std::fs::hard_link(e.path(), &dst).is_err() {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+    store
+}
+
+/// The examples, copied so a test may edit them.
+fn examples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for ex in ["base", "web"] {
+        copy_dir(&repo().join("examples").join(ex), &dir.path().join(ex));
+        let _ = std::fs::remove_dir_all(dir.path().join(ex).join("out"));
+    }
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+fn build(dir: &Path, store: &Path, out: &Path) -> (Run, serde_json::Value) {
+    let r = kiln_with_store(
+        &[
+            "build",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+        store,
+    );
+    assert_eq!(r.code, 0, "kiln build {}: {}", dir.display(), r.stderr);
+    let report = serde_json::from_str(&r.stdout).expect("--json report");
+    (r, report)
+}
+
+/// Every file below `dir`, by relative path, with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.insert(
+                    e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(e.path()).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// (stage, image) → cached?
+fn stages(report: &serde_json::Value) -> BTreeMap<(String, String), bool> {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s["stage"].as_str().unwrap().to_string(),
+                    s["image"].as_str().unwrap().to_string(),
+                ),
+                s["cached"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running a tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn net_root_web_built_twice_cold_in_two_stores_is_identical_and_real_clients_read_it() {
+    let (store_a, store_b) = (seeded_store(), seeded_store());
+    let ex = examples();
+    let web = ex.path().join("web");
+    let out = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (out.path().join("a"), out.path().join("b"));
+    let (_, report_a) = build(&web, store_a.path(), &out_a);
+    let (_, report_b) = build(&web, store_b.path(), &out_b);
+    assert!(
+        stages(&report_a).values().all(|cached| !cached),
+        "a cold store caches nothing"
+    );
+
+    // The claim itself: same definition and lock, same bytes.
+    let (a, b) = (files(&out_a), files(&out_b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        if path.extension().is_some_and(|e| e == "json")
+            && path.to_string_lossy().ends_with(".build.json")
+        {
+            continue; // records timings
+        }
+        assert!(
+            bytes == &b[path],
+            "{} differs between the two builds",
+            path.display()
+        );
+    }
+    assert_eq!(report_a["layers"], report_b["layers"]);
+    assert!(a.keys().any(|p| p.ends_with("web-1.0.0.tar")));
+    assert!(
+        a.keys()
+            .filter(|p| p.starts_with("web-1.0.0.oci/blobs/sha256"))
+            .count()
+            >= 4
+    );
+
+    // One layer per image; the base's layer is byte-identical to the base
+    // image's own.
+    let (_, base_report) = build(
+        &ex.path().join("base"),
+        store_a.path(),
+        &out.path().join("base"),
+    );
+    let layers = report_a["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0], base_report["layers"][0]);
+
+    // skopeo reads the layout and the archive and copies the image.
+    let layout = format!("oci:{}:1.0.0", out_a.join("web-1.0.0.oci").display());
+    let inspected: serde_json::Value =
+        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &layout]))).unwrap();
+    let digests: Vec<&str> = layers
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let seen: Vec<&str> = inspected["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(seen, digests);
+    let copy = format!("oci:{}:1.0.0", out.path().join("copy").display());
+    run(Command::new("skopeo").args(["copy", &layout, &copy]));
+    let archive = format!("oci-archive:{}", out_a.join("web-1.0.0.oci.tar").display());
+    run(Command::new("skopeo").args(["inspect", &archive]));
+
+    // The rootfs runs: nginx accepts its configuration, in a chroot.
+    let root = out.path().join("rootfs");
+    std::fs::create_dir_all(&root).unwrap();
+    run(Command::new("tar")
+        .arg("-xpf")
+        .arg(out_a.join("web-1.0.0.tar"))
+        .arg("-C")
+        .arg(&root));
+    run(Command::new("chroot")
+        .arg(&root)
+        .args(["/usr/sbin/nginx", "-t"]));
+    let site = std::fs::read_to_string(root.join("etc/nginx/sites-enabled/default")).unwrap();
+    assert!(site.contains("root /var/www/html"));
+    assert_eq!(
+        std::fs::read(root.join("etc/machine-id")).unwrap(),
+        b"",
+        "no machine id is baked"
+    );
+    assert!(
+        !root.join("var/lib/apt/lists/lock").exists()
+            || std::fs::read_dir(root.join("var/lib/apt/lists"))
+                .unwrap()
+                .count()
+                <= 2
+    );
+
+    // Unchanged inputs: every stage comes from the cache.
+    let (_, again) = build(&web, store_a.path(), &out_a);
+    assert!(
+        stages(&again)
+            .iter()
+            .filter(|((s, _), _)| s != "oci")
+            .all(|(_, cached)| *cached),
+        "{again}"
+    );
+
+    // One file of the child changed: only the child's stages rebuild.
+    std::fs::write(web.join("files/index.html"), "<p>changed</p>\n").unwrap();
+    let (_, changed) = build(&web, store_a.path(), &out_a);
+    let s = stages(&changed);
+    assert!(
+        s[&("rootfs".into(), "base".into())] && s[&("layer".into(), "base".into())],
+        "{s:?}"
+    );
+    assert!(
+        !s[&("rootfs".into(), "web".into())] && !s[&("layer".into(), "web".into())],
+        "{s:?}"
+    );
+    assert_eq!(changed["layers"][0], report_a["layers"][0]);
+    assert_ne!(changed["layers"][1], report_a["layers"][1]);
+}
+
+#[test]
+fn net_root_a_killed_build_leaves_the_store_usable_and_concurrent_builds_both_succeed() {
+    let store = seeded_store();
+    let ex = examples();
+    let web = ex.path().join("web");
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "build",
+            web.to_str().unwrap(),
+            "--out",
+            out.path().join("killed").to_str().unwrap(),
+        ])
+        .env("KILN_CACHE", store.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let builds: Vec<std::thread::JoinHandle<serde_json::Value>> = ["one", "two"]
+        .into_iter()
+        .map(|name| {
+            let (web, store, out) = (
+                web.clone(),
+                store.path().to_path_buf(),
+                out.path().join(name),
+            );
+            std::thread::spawn(move || build(&web, &store, &out).1)
+        })
+        .collect();
+    let reports: Vec<serde_json::Value> = builds.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(reports[0]["layers"], reports[1]["layers"]);
+    assert_eq!(
+        reports[0]["outputs"][0]["digest"],
+        reports[1]["outputs"][0]["digest"]
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(store.path().join("rootfs-v1"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary trees left: {leftovers:?}");
+}
+
+#[test]
+fn offline_build_lists_exactly_the_missing_packages() {
+    let store = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = kiln_with_store(
+        &[
+            "build",
+            repo().join("examples/base").to_str().unwrap(),
+            "--offline",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+        store.path(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lock: toml::Table =
+        toml::from_str(&std::fs::read_to_string(repo().join("examples/base/kiln.lock")).unwrap())
+            .unwrap();
+    let count = lock["package"].as_array().unwrap().len();
+    assert!(
+        r.stderr.contains(&format!("lacks {count} package(s)")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: run once without --offline"),
+        "{}",
+        r.stderr
+    );
+}
