@@ -96,50 +96,58 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
 
     let mut stages = Vec::new();
     let mut packages = Vec::new();
-    let mut parent: Option<Built> = None;
-    let mut layers = Vec::new();
+    let mut built: Vec<Built> = Vec::new();
     for (def, lock) in &images {
         let debs: Vec<Fetched> =
             fetch::fetch(&store, &lock.packages, mirrors.as_ref(), opts.progress)?;
-        let key = keys::rootfs_key(parent.as_ref().map(|p| p.key.as_str()), def, lock, sde)?;
-        let built = stages::rootfs(
+        let parent = built.last();
+        let key = keys::rootfs_key(parent.map(|p| p.key.as_str()), def, lock, sde)?;
+        let rootfs = stages::rootfs(
             &store,
             def,
             &debs,
-            parent.as_ref(),
+            parent,
             &key,
             sde,
             opts.progress,
             &mut stages,
         )?;
-        let layer = stages::layer(
-            &store,
-            &built,
-            parent.as_ref(),
-            sde,
-            opts.progress,
-            &mut stages,
-        )?;
-        layers.push(layer);
         packages.extend(lock.packages.iter().map(|p| PackageRecord {
             name: p.name.clone(),
             version: p.version.clone(),
             size: p.size,
             image: def.image.name.clone(),
         }));
-        parent = Some(built);
+        built.push(rootfs);
     }
-    let leaf = parent.ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
     let def = &chain.def;
     let formats = opts
         .formats
         .clone()
         .unwrap_or_else(|| def.outputs.formats.clone());
+    // Layers are what an OCI image is made of; a tar alone does not need them.
+    let mut layers = Vec::new();
+    if formats.contains(&Format::Oci) {
+        for (i, b) in built.iter().enumerate() {
+            let parent = i.checked_sub(1).map(|p| &built[p]);
+            layers.push(stages::layer(
+                &store,
+                b,
+                parent,
+                sde,
+                opts.progress,
+                &mut stages,
+            )?);
+        }
+    }
+    let leaf = built
+        .last()
+        .ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
     let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
     let outputs = stages::outputs(
         &store,
         def,
-        &leaf,
+        leaf,
         &layers,
         &formats,
         &out,

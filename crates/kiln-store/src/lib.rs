@@ -7,6 +7,7 @@
 //! visible in the store.
 
 mod digest;
+mod dns;
 mod error;
 mod fetch;
 mod staged;
