@@ -145,6 +145,10 @@ pub fn build(r: &BuildReport, as_json: bool) {
         );
     }
     println!("built {} {} in {:.1}s", r.image, r.version, r.seconds);
+    outputs(r);
+}
+
+fn outputs(r: &BuildReport) {
     for o in &r.outputs {
         println!(
             "  {:<12} {}  {}  {}",
@@ -172,15 +176,7 @@ pub fn inspect(r: &BuildReport, as_json: bool) {
         );
     }
     println!("outputs:");
-    for o in &r.outputs {
-        println!(
-            "  {:<12} {}  {}  {}",
-            o.format,
-            o.digest,
-            mib(o.size),
-            o.path.display()
-        );
-    }
+    outputs(r);
     let total: u64 = r.packages.iter().map(|p| p.size).sum();
     println!(
         "packages: {} ({} of .deb files)",

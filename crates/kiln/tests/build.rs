@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, kiln, kiln_with_store, repo};
+use common::{Run, copy_dir, kiln, kiln_with_store, repo};
 
 /// A fresh store holding only the examples' `.deb` files: "cold" for every
 /// build stage, without downloading the same packages once per test.
@@ -43,19 +43,6 @@ fn examples() -> tempfile::TempDir {
         let _ = std::fs::remove_dir_all(dir.path().join(ex).join("out"));
     }
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 fn build(dir: &Path, store: &Path, out: &Path) -> (Run, serde_json::Value) {
@@ -216,6 +203,30 @@ fn net_root_web_built_twice_cold_in_two_stores_is_identical_and_real_clients_rea
                 .unwrap()
                 .count()
                 <= 2
+    );
+
+    // `kiln inspect` reports what the build made.
+    let inspected = kiln_with_store(
+        &[
+            "inspect",
+            web.to_str().unwrap(),
+            "--out",
+            out_a.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+        store_a.path(),
+    );
+    assert_eq!(inspected.code, 0, "{}", inspected.stderr);
+    let inspected: serde_json::Value = serde_json::from_str(&inspected.stdout).unwrap();
+    assert_eq!(inspected["layers"], report_a["layers"]);
+    assert_eq!(inspected["outputs"], report_a["outputs"]);
+    assert!(
+        inspected["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "nginx-light" && p["image"] == "web")
     );
 
     // Unchanged inputs: every stage comes from the cache.

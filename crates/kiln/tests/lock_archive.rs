@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{kiln, repo, write};
+use common::{copy_dir, kiln, repo, write};
 
 fn locked(dir: &Path) -> BTreeMap<String, (String, String)> {
     let text = std::fs::read_to_string(dir.join("kiln.lock")).expect("reading kiln.lock");
@@ -159,19 +159,6 @@ fn net_examples_lock_to_the_same_bytes_and_committed_locks_are_fresh() {
             &[],
         );
         assert_eq!(r.code, 0, "examples/{ex}: {}{}", r.stdout, r.stderr);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
     }
 }
 

@@ -127,3 +127,17 @@ pub fn kiln_at(archive: &Archive, args: &[&str], store: &Path) -> Run {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     kiln_with_store(args, &env, store)
 }
+
+/// Copies a directory tree of regular files (an example definition).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating a directory");
+    for e in std::fs::read_dir(from).expect("reading a directory") {
+        let e = e.expect("reading a directory entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("a file type").is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).expect("copying a file");
+        }
+    }
+}
