@@ -50,8 +50,14 @@ pub enum Error {
     BadLockDate { suite: String, date: String },
     #[error("nothing built yet: {path} does not exist")]
     NotBuilt { path: PathBuf },
-    #[error("output format `{format}` is not built yet")]
-    UnsupportedFormat { format: String },
+    #[error(transparent)]
+    Disk(#[from] kiln_disk::DiskError),
+    #[error(transparent)]
+    Vm(#[from] kiln_vm::VmError),
+    #[error(transparent)]
+    Runtime(#[from] kiln_vm::RuntimeConfigError),
+    #[error("{image} has no disk image to boot")]
+    NoDiskImage { image: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("parsing {index}")]
@@ -80,9 +86,11 @@ impl Error {
             Error::Exists { .. } => Some("pass --force to overwrite it".into()),
             Error::StaleLock { .. } => Some("run `kiln lock` first; a build never resolves".into()),
             Error::NotBuilt { .. } => Some("run `kiln build` first".into()),
-            Error::UnsupportedFormat { .. } => Some("disk formats (raw, qcow2, vmdk, vhd) come with the disk stage; build `oci` and `tar` for now".into()),
             Error::BadLockDate { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
-            Error::Rootfs(_) | Error::Image(_) => None,
+            Error::Rootfs(_) | Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
+            Error::NoDiskImage { .. } => Some(
+                "add `raw` or `qcow2` to [outputs].formats (with [disk].kernel on the base) and run `kiln build`".into(),
+            ),
             Error::OfflineMissing { .. } => Some("run once without --offline to fetch them into the store".into()),
             Error::BadLockDigest { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
             Error::Fetch { .. } => Some("check the network and the mirror (KILN_MIRROR, --mirror); a rerun resumes".into()),
@@ -104,8 +112,9 @@ impl Error {
             | Error::Exists { .. }
             | Error::OfflineMissing { .. }
             | Error::StaleLock { .. }
+            | Error::Runtime(_)
+            | Error::NoDiskImage { .. }
             | Error::NotBuilt { .. }
-            | Error::UnsupportedFormat { .. }
             | Error::BadLockDate { .. }
             | Error::BadLockDigest { .. } => 1,
             Error::Lock(kiln_lock::LockError::Missing(_) | kiln_lock::LockError::Parse { .. }) => 1,

@@ -12,6 +12,7 @@ mod keys;
 mod lock;
 mod progress;
 mod stages;
+mod vmtest;
 
 pub use build::{
     BuildOptions, BuildReport, FetchReport, LayerRecord, OutputRecord, PackageRecord, StageRecord,
@@ -20,5 +21,7 @@ pub use build::{
 pub use error::Error;
 pub use init::init;
 pub use kiln_spec::Format;
+pub use kiln_vm::{Accel, CheckFailure, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use progress::{Progress, Quiet};
+pub use vmtest::{TestOptions, run as run_vm, test};

@@ -305,14 +305,214 @@ pub(crate) fn outputs(
                 });
                 timed(stages, "oci", &def.image.name, &leaf.key, false, started);
             }
-            disk => {
-                return Err(Error::UnsupportedFormat {
-                    format: disk.as_str().into(),
-                });
-            }
+            // Disks are written together below: the conversions read the raw one.
+            _ => {}
         }
     }
+    let disks: Vec<Format> = formats.iter().copied().filter(|f| f.is_disk()).collect();
+    if !disks.is_empty() {
+        records.extend(disk_outputs(
+            def,
+            leaf,
+            &disks,
+            &out.join(&stem),
+            sde,
+            progress,
+            stages,
+        )?);
+    }
     Ok(records)
+}
+
+/// Raw, qcow2, vmdk and vhd from the leaf's rootfs, with kiln's test agent
+/// (inert unless `kiln test` attaches its port). A disk already in `out`
+/// whose digest the previous build recorded for the same key is kept.
+fn disk_outputs(
+    def: &Definition,
+    leaf: &Built,
+    disks: &[Format],
+    stem: &Path,
+    sde: i64,
+    progress: &dyn Progress,
+    stages: &mut Vec<StageRecord>,
+) -> Result<Vec<OutputRecord>, Error> {
+    let started = Instant::now();
+    let extra_files: Vec<(String, u32, Vec<u8>)> = kiln_vm::agent_files()
+        .into_iter()
+        .map(|f| (f.path, f.mode, f.contents))
+        .collect();
+    let extra_links: Vec<(String, String)> = kiln_vm::agent_links()
+        .into_iter()
+        .map(|l| (l.path, l.target))
+        .collect();
+    let mut inputs = format!(
+        "size {}\ndisk {}\n",
+        def.disk.size,
+        env!("CARGO_PKG_VERSION")
+    );
+    for (path, mode, contents) in &extra_files {
+        inputs.push_str(&format!(
+            "{path} {mode:o} {}\n",
+            kiln_store::Sha256::of(contents)
+        ));
+    }
+    for (path, target) in &extra_links {
+        inputs.push_str(&format!("{path} -> {target}\n"));
+    }
+    inputs.push_str(&tool_versions());
+    let key = keys::output_key(&leaf.key, "disk", &inputs);
+    let spec = kiln_disk::DiskSpec {
+        size: def.disk.size,
+        image_digest: key.clone(),
+        source_date_epoch: sde,
+        title: format!("{} {}", def.image.name, def.image.version),
+        extra_files,
+        extra_links,
+    };
+    let raw = with_suffix(stem, "raw");
+    let raw_wanted = disks.contains(&Format::Raw);
+    let conversions: Vec<(kiln_disk::DiskFormat, &str, PathBuf, Option<String>)> = disks
+        .iter()
+        .filter_map(|f| match f {
+            Format::Qcow2 => Some((kiln_disk::DiskFormat::Qcow2, "qcow2")),
+            Format::Vmdk => Some((kiln_disk::DiskFormat::Vmdk, "vmdk")),
+            Format::Vhd => Some((kiln_disk::DiskFormat::Vhd, "vhd")),
+            _ => None,
+        })
+        .map(|(df, name)| {
+            let path = with_suffix(stem, df.extension());
+            kept(&path, &key, name).map(|k| (df, name, path, k))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut records = Vec::new();
+    let mut cached = true;
+    // The raw disk is written when it is asked for or a conversion needs it.
+    let need_raw = raw_wanted || conversions.iter().any(|c| c.3.is_none());
+    let raw_digest = match kept(&raw, &key, "raw")? {
+        Some(d) => Some(d),
+        None if need_raw => {
+            cached = false;
+            progress.step(&format!(
+                "{}: writing the raw disk ({} MiB)",
+                def.image.name,
+                def.disk.size >> 20
+            ));
+            let disk = kiln_disk::write_raw(&leaf.root, &spec, &raw)?;
+            remember(&raw, &key, "raw", &disk.digest)?;
+            Some(disk.digest)
+        }
+        None => None,
+    };
+    if raw_wanted && let Some(digest) = raw_digest {
+        records.push(OutputRecord {
+            format: "raw".into(),
+            path: raw.clone(),
+            digest,
+            size: def.disk.size,
+        });
+    }
+    for (df, name, path, kept_digest) in conversions {
+        let (digest, size) = match kept_digest {
+            Some(d) => (d, file_size(&path)?),
+            None => {
+                cached = false;
+                progress.step(&format!("{}: converting to {name}", def.image.name));
+                let c = kiln_disk::convert(&raw, df, &spec, &path)?;
+                remember(&path, &key, name, &c.digest)?;
+                (c.digest, c.size)
+            }
+        };
+        records.push(OutputRecord {
+            format: name.into(),
+            path,
+            digest,
+            size,
+        });
+    }
+    if !raw_wanted {
+        // Only an intermediate here: the next build writes it again if a
+        // conversion needs it.
+        let _ = fs_err::remove_file(&raw);
+        let _ = fs_err::remove_file(record_path(&raw));
+    }
+    timed(stages, "disk", &def.image.name, &key, cached, started);
+    Ok(records)
+}
+
+/// `web-1.0.0` + `qcow2` → `web-1.0.0.qcow2` (`with_extension` would eat `.0`).
+fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    let mut name = stem
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".{}", ext.trim_start_matches('.')));
+    stem.with_file_name(name)
+}
+
+fn record_path(output: &Path) -> PathBuf {
+    with_suffix(output, "kiln-key")
+}
+
+/// The digest of `output` if it is still what a build with `key` wrote.
+fn kept(output: &Path, key: &str, what: &str) -> Result<Option<String>, Error> {
+    let Ok(record) = fs_err::read_to_string(record_path(output)) else {
+        return Ok(None);
+    };
+    let mut parts = record.split_whitespace();
+    let (Some(k), Some(w), Some(digest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    if k != key || w != what || !output.exists() {
+        return Ok(None);
+    }
+    // Re-hashing costs about a second; shipping a disk someone edited would
+    // cost far more.
+    let now = kiln_disk::sha256_file(output)?;
+    Ok((now == digest).then(|| digest.to_string()))
+}
+
+fn remember(output: &Path, key: &str, what: &str, digest: &str) -> Result<(), Error> {
+    fsutil::write_atomic(
+        &record_path(output),
+        format!("{key} {what} {digest}\n").as_bytes(),
+    )
+}
+
+fn file_size(path: &Path) -> Result<u64, Error> {
+    Ok(fs_err::metadata(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len())
+}
+
+/// Disk bytes depend on e2fsprogs, mtools and qemu-img: their versions are
+/// part of the key, so an upgraded tool never serves an old disk.
+fn tool_versions() -> String {
+    let mut out = String::new();
+    for (tool, arg) in [
+        ("mke2fs", "-V"),
+        ("mformat", "--version"),
+        ("qemu-img", "--version"),
+    ] {
+        let said = std::process::Command::new(tool)
+            .arg(arg)
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{tool}: {}\n",
+            said.lines().next().unwrap_or("missing")
+        ));
+    }
+    out
 }
 
 /// The whole root filesystem as one deterministic tar blob, cached by key.

@@ -28,6 +28,12 @@ enum Command {
     Fetch(FetchArgs),
     /// Build the image's outputs (rootfs tar, OCI image) from its kiln.lock
     Build(BuildArgs),
+    /// Boot the built disk image, deliver its runtime configuration, run its
+    /// [[check]]s inside it and give a verdict (exit 0 all passed, 1 a check
+    /// failed or a required key is missing, 2 the test could not run)
+    Test(TestArgs),
+    /// Boot the built disk image with its console on this terminal
+    Run(RunArgs),
     /// Show what the last build made: packages, layers, outputs and digests
     Inspect(InspectArgs),
 }
@@ -65,6 +71,55 @@ struct FetchArgs {
     /// Print a JSON report on stdout instead of text
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Directory holding kiln.toml (built with a raw or qcow2 output)
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// KEY=VALUE lines delivered to [runtime].env_file at boot, as production would
+    #[arg(long, value_name = "FILE")]
+    runtime_config: Option<PathBuf>,
+    /// kvm, tcg, or auto (KVM when it works, else TCG); KILN_ACCEL overrides
+    #[arg(long, default_value = "auto", value_parser = parse_accel)]
+    accel: kiln_build::Accel,
+    /// Seconds each boot may take to reach multi-user
+    #[arg(long, default_value_t = 180)]
+    timeout: u64,
+    /// After the checks pass, reboot and run them again
+    #[arg(long)]
+    reboot: bool,
+    /// Keep the guest's serial console in this file
+    #[arg(long, value_name = "FILE")]
+    console: Option<PathBuf>,
+    /// Where the build wrote its outputs (default: DIR/out)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print a JSON report on stdout instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Directory holding kiln.toml (built with a raw or qcow2 output)
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// KEY=VALUE lines delivered to [runtime].env_file at boot
+    #[arg(long, value_name = "FILE")]
+    runtime_config: Option<PathBuf>,
+    /// kvm, tcg, or auto; KILN_ACCEL overrides
+    #[arg(long, default_value = "auto", value_parser = parse_accel)]
+    accel: kiln_build::Accel,
+    /// Where the build wrote its outputs (default: DIR/out)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+fn parse_accel(s: &str) -> Result<kiln_build::Accel, String> {
+    kiln_build::Accel::parse(s)
+        .ok_or_else(|| format!("unknown accelerator `{s}`; one of: auto, kvm, tcg"))
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +241,36 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             let report = kiln_build::fetch(&dir, mirror.as_deref(), &progress)?;
             output::fetch(&report, json);
             Ok(0)
+        }
+        Command::Test(TestArgs {
+            dir,
+            runtime_config,
+            accel,
+            timeout,
+            reboot,
+            console,
+            out,
+            json,
+        }) => {
+            let verdict = kiln_build::test(&kiln_build::TestOptions {
+                dir,
+                out,
+                runtime_config,
+                accel,
+                timeout: std::time::Duration::from_secs(timeout),
+                reboot,
+                console_log: console,
+            })?;
+            Ok(output::test(&verdict, json))
+        }
+        Command::Run(RunArgs {
+            dir,
+            runtime_config,
+            accel,
+            out,
+        }) => {
+            let code = kiln_build::run_vm(&dir, out.as_deref(), runtime_config.as_deref(), accel)?;
+            Ok(u8::try_from(code).unwrap_or(2))
         }
         Command::Inspect(InspectArgs { dir, out, json }) => {
             let report = kiln_build::inspect(&dir, out.as_deref())?;

@@ -202,3 +202,49 @@ pub fn fetch(r: &FetchReport, as_json: bool) {
         r.seconds
     );
 }
+
+/// The verdict as a table (or JSON); returns the exit code.
+pub fn test(
+    verdict: &Result<kiln_build::TestReport, kiln_build::CheckFailure>,
+    as_json: bool,
+) -> u8 {
+    let (report, failure) = match verdict {
+        Ok(r) => (r, None),
+        Err(f) => (&f.report, Some(f)),
+    };
+    if as_json {
+        json(&serde_json::json!({ "passed": failure.is_none(), "report": report }));
+    } else {
+        for run in &report.runs {
+            println!(
+                "boot {}: ready in {:.1}s",
+                run.boot,
+                run.boot_to_ready.as_secs_f64()
+            );
+            for c in &run.checks {
+                let mark = if c.ok { "PASS" } else { "FAIL" };
+                println!("  {mark}  {:<40} {:.2}s", c.name, c.seconds);
+                if !c.ok {
+                    for line in c.output.lines().take(20) {
+                        println!("        {line}");
+                    }
+                }
+            }
+        }
+        println!(
+            "accelerator {:?}; {}",
+            report.accel_used,
+            if failure.is_none() {
+                "all checks passed"
+            } else {
+                "checks failed"
+            }
+        );
+    }
+    if let Some(f) = failure {
+        eprintln!("error: {f}");
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,83 @@
+//! `kiln test` and `kiln run`: boot the very disk image the last build
+//! wrote, through a throw-away overlay, with the runtime configuration
+//! production would hand it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kiln_store::Store;
+use kiln_vm::{Accel, CheckFailure, Report, RuntimeConfig};
+
+use crate::build::{BuildReport, inspect};
+use crate::error::Error;
+
+pub struct TestOptions {
+    pub dir: PathBuf,
+    pub out: Option<PathBuf>,
+    pub runtime_config: Option<PathBuf>,
+    pub accel: Accel,
+    pub timeout: Duration,
+    pub reboot: bool,
+    /// Keep the serial console here.
+    pub console_log: Option<PathBuf>,
+}
+
+/// `Ok(Ok(report))`: every check passed. `Ok(Err(failure))`: the verdict is
+/// "no" (a check failed). `Err`: kiln could not run the test at all, or the
+/// request was wrong (a required key missing, nothing built).
+pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
+    let def = kiln_spec::load(&opts.dir)?;
+    // Refuse a missing required key before anything boots.
+    let runtime = RuntimeConfig::load(opts.runtime_config.as_deref(), &def.runtime)?;
+    let image = disk_image(&inspect(&opts.dir, opts.out.as_deref())?)?;
+    let vm = kiln_vm::TestOptions {
+        accel: opts.accel,
+        timeout: opts.timeout,
+        reboot: opts.reboot,
+        console_log: opts.console_log.clone(),
+        accel_cache: accel_cache(),
+        ..kiln_vm::TestOptions::default()
+    };
+    Ok(kiln_vm::test(&image, &def.checks, &runtime, &vm)?)
+}
+
+/// Boots the built image with the console on this terminal.
+pub fn run(
+    dir: &Path,
+    out: Option<&Path>,
+    runtime_config: Option<&Path>,
+    accel: Accel,
+) -> Result<i32, Error> {
+    let def = kiln_spec::load(dir)?;
+    let runtime = RuntimeConfig::load(runtime_config, &def.runtime)?;
+    let image = disk_image(&inspect(dir, out)?)?;
+    let status = kiln_vm::run_interactive(
+        &image,
+        &kiln_vm::RunOptions {
+            accel,
+            runtime,
+            accel_cache: accel_cache(),
+            ..kiln_vm::RunOptions::default()
+        },
+    )?;
+    Ok(status.code().unwrap_or(2))
+}
+
+/// The disk the build wrote: qcow2 if there is one (smallest to overlay),
+/// else raw. The same bytes ship.
+fn disk_image(report: &BuildReport) -> Result<PathBuf, Error> {
+    ["qcow2", "raw"]
+        .iter()
+        .find_map(|f| report.outputs.iter().find(|o| o.format == *f))
+        .map(|o| o.path.clone())
+        .ok_or_else(|| Error::NoDiskImage {
+            image: report.image.clone(),
+        })
+}
+
+/// The KVM probe's verdict, kept in the store until the host reboots.
+fn accel_cache() -> Option<PathBuf> {
+    Store::open_default()
+        .ok()
+        .map(|s| s.root().join("vm-v1").join("accel"))
+}

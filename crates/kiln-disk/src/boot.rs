@@ -1,0 +1,227 @@
+//! What makes the disk boot: the kernel, initrd and systemd-boot found in
+//! the root tree, and the small text files kiln writes around them (the
+//! loader's configuration and entry, fstab, the repart rule that grows the
+//! root partition). The root tree itself is never touched.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use crate::error::DiskError;
+use crate::layout::DiskLayout;
+
+/// systemd-boot, as Debian's `systemd-boot` package installs it.
+pub const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+/// Where UEFI firmware looks on removable media, and so on any disk that
+/// has no boot entry in the firmware's variables yet.
+pub const ESP_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+/// The root file system mounts the ESP here.
+pub const ESP_MOUNT: &str = "boot/efi";
+
+/// The kernel command line beyond `root=`. The serial console comes last so
+/// it is /dev/console: systemd's status lines and the login prompt go
+/// there, where a VM test (and a cloud's serial log) reads them.
+pub const CMDLINE: &str = "ro rootwait console=tty0 console=ttyS0,115200";
+
+/// The boot files of a root tree.
+#[derive(Debug, Clone)]
+pub struct BootFiles {
+    /// e.g. `6.1.0-56-cloud-amd64`.
+    pub kernel_version: String,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub loader: PathBuf,
+}
+
+impl BootFiles {
+    /// The newest kernel in `root/boot` that has an initrd, and
+    /// systemd-boot. Symbolic links are refused: they would resolve on the
+    /// host, not in the image.
+    pub fn find(root: &Path) -> Result<BootFiles, DiskError> {
+        let boot = root.join("boot");
+        let mut versions = Vec::new();
+        if boot.is_dir() {
+            for e in fs_err::read_dir(&boot)? {
+                let e = e?;
+                if let Some(v) = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("vmlinuz-"))
+                {
+                    versions.push(v.to_string());
+                }
+            }
+        }
+        versions.sort_by(|a, b| version_cmp(a, b));
+        let kernel_version = versions
+            .pop()
+            .ok_or_else(|| DiskError::NoKernel { root: root.into() })?;
+        let kernel = regular_file(boot.join(format!("vmlinuz-{kernel_version}")))?;
+        let initrd = boot.join(format!("initrd.img-{kernel_version}"));
+        if fs_err::symlink_metadata(&initrd).is_err() {
+            return Err(DiskError::NoInitrd { path: kernel });
+        }
+        let initrd = regular_file(initrd)?;
+        let loader = root.join(SYSTEMD_BOOT);
+        if fs_err::symlink_metadata(&loader).is_err() {
+            return Err(DiskError::NoBootloader { path: loader });
+        }
+        let loader = regular_file(loader)?;
+        Ok(BootFiles {
+            kernel_version,
+            kernel,
+            initrd,
+            loader,
+        })
+    }
+
+    /// Names on the ESP, in its root as the Boot Loader Specification's
+    /// `linux`/`initrd` keys reference them.
+    pub fn esp_kernel(&self) -> String {
+        format!("vmlinuz-{}", self.kernel_version)
+    }
+
+    pub fn esp_initrd(&self) -> String {
+        format!("initrd.img-{}", self.kernel_version)
+    }
+}
+
+fn regular_file(path: PathBuf) -> Result<PathBuf, DiskError> {
+    if fs_err::symlink_metadata(&path)?.is_file() {
+        Ok(path)
+    } else {
+        Err(DiskError::NotAFile { path })
+    }
+}
+
+/// Orders version strings with runs of digits compared as numbers, so
+/// `6.10.0` sorts after `6.9.0`.
+fn version_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let na = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let nb = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (da, db) = (trim_zeros(&a[..na]), trim_zeros(&b[..nb]));
+                let o = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                a = &a[na..];
+                b = &b[nb..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let n = d.iter().take_while(|c| **c == b'0').count();
+    &d[n..]
+}
+
+/// `loader/loader.conf`: boot the one entry at once.
+pub fn loader_conf() -> String {
+    "timeout 0\ndefault kiln.conf\neditor no\n".to_string()
+}
+
+/// `loader/entries/kiln.conf`, a Boot Loader Specification type #1 entry.
+pub fn loader_entry(title: &str, boot: &BootFiles, layout: &DiskLayout) -> String {
+    format!(
+        "title {title}\nversion {version}\nlinux /{kernel}\ninitrd /{initrd}\noptions root=UUID={uuid} {CMDLINE}\n",
+        version = boot.kernel_version,
+        kernel = boot.esp_kernel(),
+        initrd = boot.esp_initrd(),
+        uuid = layout.root_fs_uuid,
+    )
+}
+
+/// `/etc/fstab`. `x-systemd.growfs` has systemd-growfs grow the root file
+/// system to its partition at boot, after systemd-repart has grown the
+/// partition to the disk (see [`repart_root`]). The ESP mounts at
+/// /boot/efi so kernel updates can reach it; `nofail` because a system
+/// that cannot mount it still runs.
+pub fn fstab(layout: &DiskLayout) -> String {
+    format!(
+        "# Written by kiln: the root and EFI system partitions of this disk, by UUID.\n\
+         UUID={root} / ext4 defaults,x-systemd.growfs 0 1\n\
+         UUID={esp} /{ESP_MOUNT} vfat umask=0077,nofail 0 0\n",
+        root = layout.root_fs_uuid,
+        esp = layout.esp_serial,
+    )
+}
+
+/// Where [`repart_root`] goes in the root tree. Under /usr/lib, the
+/// vendor's place, so an administrator can override it in /etc/repart.d.
+pub const REPART_DIR: &str = "usr/lib/repart.d";
+pub const REPART_FILE: &str = "usr/lib/repart.d/50-kiln-root.conf";
+
+/// A systemd-repart rule matching the existing root partition, without a
+/// maximum size: on a disk larger than the image (a cloud volume, a
+/// resized qcow2), systemd-repart.service grows the partition into the
+/// free space at first boot.
+pub fn repart_root() -> String {
+    "# Written by kiln: grow the root partition to fill the disk.\n\
+     [Partition]\n\
+     Type=root\n"
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(
+            version_cmp("6.10.0-1-amd64", "6.9.0-1-amd64"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            version_cmp("6.1.0-56-cloud-amd64", "6.1.0-9-cloud-amd64"),
+            Ordering::Greater
+        );
+        assert_eq!(version_cmp("6.1.0", "6.1.0"), Ordering::Equal);
+        assert_eq!(version_cmp("6.1", "6.1.0"), Ordering::Less);
+    }
+
+    #[test]
+    fn entry_and_fstab_name_the_root_by_uuid() {
+        let l = DiskLayout::plan(2 << 30, "sha256:x").unwrap();
+        let b = BootFiles {
+            kernel_version: "6.1.0-56-cloud-amd64".into(),
+            kernel: "/r/boot/vmlinuz-6.1.0-56-cloud-amd64".into(),
+            initrd: "/r/boot/initrd.img-6.1.0-56-cloud-amd64".into(),
+            loader: "/r/x".into(),
+        };
+        let e = loader_entry("base 1.0.0", &b, &l);
+        assert!(e.contains("linux /vmlinuz-6.1.0-56-cloud-amd64\n"), "{e}");
+        assert!(
+            e.contains("initrd /initrd.img-6.1.0-56-cloud-amd64\n"),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("options root=UUID={} ro", l.root_fs_uuid)),
+            "{e}"
+        );
+        assert!(
+            e.trim_end().ends_with("console=ttyS0,115200"),
+            "serial console last: {e}"
+        );
+        let f = fstab(&l);
+        assert!(f.contains(&format!(
+            "UUID={} / ext4 defaults,x-systemd.growfs 0 1",
+            l.root_fs_uuid
+        )));
+        assert!(f.contains(&format!("UUID={} /boot/efi vfat", l.esp_serial)));
+    }
+}

@@ -1,0 +1,236 @@
+//! Choosing between KVM and TCG.
+//!
+//! `/dev/kvm` existing is not enough: under nested virtualisation it can be
+//! present while every real guest hangs (OVMF dies with a KVM emulation
+//! failure before printing anything). So `Auto` boots the firmware alone
+//! under KVM and wants its first serial output within [`PROBE_BOUND`]; the
+//! verdict is kept for the process and, when asked, in a file keyed by the
+//! host's boot id.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::VmError;
+use crate::qemu::{self, Tools};
+
+/// The environment variable that overrides the requested accelerator.
+pub const ACCEL_ENV: &str = "KILN_ACCEL";
+
+/// How long the firmware may take to print its first line under KVM.
+pub const PROBE_BOUND: Duration = Duration::from_secs(10);
+
+/// What the caller asks for (`--accel`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM when it works here, TCG otherwise.
+    #[default]
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// What a machine actually ran with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accelerator {
+    Kvm,
+    Tcg,
+}
+
+impl Accelerator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accelerator::Kvm => "kvm",
+            Accelerator::Tcg => "tcg",
+        }
+    }
+}
+
+impl fmt::Display for Accelerator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Accel {
+    pub fn parse(word: &str) -> Option<Accel> {
+        match word {
+            "auto" => Some(Accel::Auto),
+            "kvm" => Some(Accel::Kvm),
+            "tcg" => Some(Accel::Tcg),
+            _ => None,
+        }
+    }
+
+    /// The request after `KILN_ACCEL` (given here as `env`) has had its say:
+    /// a set, non-empty variable wins over the caller.
+    pub fn with_env(self, env: Option<&str>) -> Result<Accel, VmError> {
+        match env.map(str::trim) {
+            None | Some("") => Ok(self),
+            Some(value) => Accel::parse(value).ok_or_else(|| VmError::BadAccelEnv {
+                value: value.to_string(),
+            }),
+        }
+    }
+
+    /// The request after the process environment's `KILN_ACCEL`.
+    pub fn from_env(self) -> Result<Accel, VmError> {
+        let env = std::env::var_os(ACCEL_ENV);
+        self.with_env(env.as_ref().map(|v| v.to_string_lossy()).as_deref())
+    }
+
+    /// The accelerator to run with: `KILN_ACCEL`, then the request, probing
+    /// KVM for `Auto`. `cache` is a file that keeps the probe's verdict.
+    pub fn resolve(self, tools: &Tools, cache: Option<&Path>) -> Result<Accelerator, VmError> {
+        match self.from_env()? {
+            Accel::Tcg => Ok(Accelerator::Tcg),
+            Accel::Kvm => match kvm_device() {
+                Ok(()) => Ok(Accelerator::Kvm),
+                Err(reason) => Err(VmError::KvmUnavailable { reason }),
+            },
+            Accel::Auto => {
+                static VERDICT: OnceLock<Accelerator> = OnceLock::new();
+                if let Some(v) = VERDICT.get() {
+                    return Ok(*v);
+                }
+                let v = match cached(cache) {
+                    Some(v) => v,
+                    None => {
+                        let v = probe(tools)?;
+                        store(cache, v);
+                        v
+                    }
+                };
+                Ok(*VERDICT.get_or_init(|| v))
+            }
+        }
+    }
+}
+
+fn kvm_device() -> Result<(), String> {
+    match fs_err::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("/dev/kvm cannot be used: {e}")),
+    }
+}
+
+/// Boots OVMF with no disk under KVM and waits for its first serial output.
+fn probe(tools: &Tools) -> Result<Accelerator, VmError> {
+    if kvm_device().is_err() {
+        return Ok(Accelerator::Tcg);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-kvm-probe")
+        .tempdir()
+        .map_err(|source| VmError::Path {
+            what: "creating a temporary directory in",
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let vars = tools.vars_copy(dir.path())?;
+    let log = dir.path().join("serial.log");
+    let machine = qemu::Machine {
+        accel: Accelerator::Kvm,
+        memory_mib: 256,
+        cpus: 1,
+        vars: &vars,
+        disk: None,
+        network: false,
+        seed: None,
+        check_socket: None,
+        serial: qemu::Serial::File(&log),
+    };
+    let args = qemu::args(tools, &machine);
+    let mut vm = qemu::Running::spawn(tools, &args, &dir.path().join("stderr"))?;
+    let start = Instant::now();
+    let verdict = loop {
+        if fs_err::metadata(&log).map(|m| m.len() > 0).unwrap_or(false) {
+            break Accelerator::Kvm;
+        }
+        if vm.exited().is_some() || start.elapsed() > PROBE_BOUND {
+            break Accelerator::Tcg;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    vm.stop();
+    Ok(verdict)
+}
+
+/// The host's boot id: a probe verdict holds until the host reboots.
+fn boot_id() -> Option<String> {
+    fs_err::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn cached(cache: Option<&Path>) -> Option<Accelerator> {
+    let text = fs_err::read_to_string(cache?).ok()?;
+    let (accel, id) = text.trim().split_once(' ')?;
+    if Some(id) != boot_id().as_deref() {
+        return None;
+    }
+    match accel {
+        "kvm" => Some(Accelerator::Kvm),
+        "tcg" => Some(Accelerator::Tcg),
+        _ => None,
+    }
+}
+
+/// Best effort: a cache that cannot be written only costs another probe.
+fn store(cache: Option<&Path>, verdict: Accelerator) {
+    let (Some(cache), Some(id)) = (cache, boot_id()) else {
+        return;
+    };
+    if let Some(dir) = cache.parent() {
+        let _ = fs_err::create_dir_all(dir);
+    }
+    let tmp = cache.with_extension("tmp");
+    if fs_err::write(&tmp, format!("{verdict} {id}\n")).is_ok() {
+        let _ = fs_err::rename(&tmp, cache);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_the_request() {
+        assert_eq!(Accel::Auto.with_env(Some("tcg")).unwrap(), Accel::Tcg);
+        assert_eq!(Accel::Tcg.with_env(Some("kvm")).unwrap(), Accel::Kvm);
+        assert_eq!(Accel::Kvm.with_env(Some(" auto ")).unwrap(), Accel::Auto);
+    }
+
+    #[test]
+    fn an_unset_or_empty_environment_keeps_the_request() {
+        assert_eq!(Accel::Kvm.with_env(None).unwrap(), Accel::Kvm);
+        assert_eq!(Accel::Tcg.with_env(Some("")).unwrap(), Accel::Tcg);
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_an_error_that_says_what_is_allowed() {
+        let err = Accel::Auto.with_env(Some("hvf")).unwrap_err().to_string();
+        assert!(err.contains("KILN_ACCEL=\"hvf\""), "{err}");
+        assert!(err.contains("auto, kvm or tcg"), "{err}");
+    }
+
+    #[test]
+    fn a_cached_verdict_holds_only_for_this_host_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("sub/accel");
+        assert_eq!(cached(Some(&cache)), None);
+        store(Some(&cache), Accelerator::Tcg);
+        assert_eq!(cached(Some(&cache)), Some(Accelerator::Tcg));
+        fs_err::write(&cache, "kvm 00000000-another-boot\n").unwrap();
+        assert_eq!(cached(Some(&cache)), None);
+    }
+}
