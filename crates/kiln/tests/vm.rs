@@ -1,0 +1,210 @@
+//! `kiln test` end to end: the built disk booted under QEMU with OVMF (TCG:
+//! nested KVM hangs on the machines this runs on), its runtime configuration
+//! delivered, its checks run inside it. `vm_` tests boot machines.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Run, copy_dir, kiln, repo, write};
+
+/// examples/base and examples/web, copied so a test may add to them.
+fn examples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for ex in ["base", "web"] {
+        copy_dir(&repo().join("examples").join(ex), &dir.path().join(ex));
+        let _ = std::fs::remove_dir_all(dir.path().join(ex).join("out"));
+    }
+    dir
+}
+
+fn build(dir: &Path, formats: &[&str]) -> PathBuf {
+    let out = dir.join("out");
+    let mut args = vec![
+        "build",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for f in formats {
+        args.extend(["--format", f]);
+    }
+    let r = kiln(&args, &[]);
+    assert_eq!(r.code, 0, "kiln build: {}", r.stderr);
+    out
+}
+
+fn test(dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["test", dir.to_str().unwrap(), "--json"];
+    args.extend(extra);
+    kiln(&args, &[("KILN_ACCEL", "tcg")])
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn vm_web_passes_its_checks_twice_across_a_reboot_and_bakes_no_runtime_value() {
+    let ex = examples();
+    let web = ex.path().join("web");
+    let out = build(&web, &["raw", "qcow2", "tar"]);
+    let token = format!("token-{}", std::process::id() as u64 * 7919 + 1234567);
+    let config = ex.path().join("runtime.env");
+    write(&config, &format!("SITE_NAME={token}\n"));
+
+    let r = test(
+        &web,
+        &["--runtime-config", config.to_str().unwrap(), "--reboot"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["passed"], true);
+    let runs = v["report"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "checked before and after the reboot");
+    for run in runs {
+        let names: Vec<&str> = run["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "nginx answers",
+                "nginx.service is active",
+                "port 80 accepts connections",
+                "runtime configuration arrived"
+            ]
+        );
+        assert!(
+            run["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["ok"] == true)
+        );
+    }
+
+    // The value reached the machine at boot only: no artefact carries it.
+    for artefact in ["web-1.0.0.raw", "web-1.0.0.qcow2", "web-1.0.0.tar"] {
+        let bytes = std::fs::read(out.join(artefact)).unwrap();
+        assert!(
+            !contains(&bytes, token.as_bytes()),
+            "{artefact} contains the runtime value"
+        );
+    }
+}
+
+#[test]
+fn vm_a_service_that_fails_to_start_is_a_failed_check_with_its_output() {
+    let ex = examples();
+    let broken = ex.path().join("broken");
+    write(
+        &broken.join("site.conf"),
+        "server { this is not nginx syntax }\n",
+    );
+    write(
+        &broken.join("kiln.toml"),
+        r#"[image]
+name = "broken"
+version = "1"
+
+[base]
+from = "../web"
+
+[[files]]
+src = "site.conf"
+dst = "/etc/nginx/sites-enabled/default"
+
+[outputs]
+formats = ["qcow2"]
+
+[[check]]
+unit = "nginx.service"
+
+[[check]]
+name = "nginx answers"
+run = "curl -fsS http://127.0.0.1/"
+"#,
+    );
+    let locked = kiln(&["lock", broken.to_str().unwrap()], &[]);
+    assert_eq!(locked.code, 0, "{}", locked.stderr);
+    build(&broken, &[]);
+    let r = test(&broken, &[]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["passed"], false);
+    let checks = v["report"]["runs"][0]["checks"].as_array().unwrap();
+    let unit = checks
+        .iter()
+        .find(|c| c["name"] == "nginx.service is active")
+        .unwrap();
+    assert_eq!(unit["ok"], false);
+    assert!(
+        unit["output"].as_str().unwrap().contains("failed")
+            || unit["output"].as_str().unwrap().contains("inactive"),
+        "{unit}"
+    );
+    assert!(
+        r.stderr.contains("nginx.service"),
+        "the failure names the check: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_missing_required_key_fails_before_anything_boots() {
+    let started = Instant::now();
+    let r = kiln(
+        &["test", repo().join("examples/web").to_str().unwrap()],
+        &[("KILN_ACCEL", "tcg")],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("SITE_NAME"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn vm_a_guest_that_never_boots_is_exit_2_within_the_timeout() {
+    // A build report whose qcow2 is a blank disk: no firmware will boot it.
+    let ex = examples();
+    let web = ex.path().join("web");
+    let out = web.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let blank = out.join("blank.qcow2");
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&blank)
+        .arg("64M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let report = serde_json::json!({
+        "image": "web", "version": "1.0.0", "lock": "sha256:00", "source_date_epoch": 0,
+        "layers": [], "packages": [], "stages": [], "seconds": 0.0,
+        "outputs": [{"format": "qcow2", "path": blank, "digest": "sha256:00", "size": 0}],
+    });
+    write(&out.join("web.build.json"), &report.to_string());
+    let config = ex.path().join("runtime.env");
+    write(&config, "SITE_NAME=x\n");
+    let started = Instant::now();
+    let r = test(
+        &web,
+        &[
+            "--runtime-config",
+            config.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(r.stderr.contains("error:"), "{}", r.stderr);
+}
