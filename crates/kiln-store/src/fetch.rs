@@ -86,23 +86,7 @@ impl Fetcher {
         expected: &Expected,
         stage: &dyn Fn() -> Result<Staged, StoreError>,
     ) -> Result<Staged, FetchError> {
-        let attempts = self.retry.attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                std::thread::sleep(self.retry.delay(attempt - 1));
-            }
-            match self.attempt(url, expected, stage) {
-                Ok(staged) => return Ok(staged),
-                Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Transient(message)) => last = message,
-            }
-        }
-        Err(FetchError::Network {
-            url: url.to_string(),
-            attempts,
-            message: last,
-        })
+        self.with_retries(url, || self.attempt(url, expected, stage))
     }
 
     /// Downloads `url` as a blob of `store`, unless the store already holds
@@ -125,28 +109,38 @@ impl Fetcher {
 
     /// Downloads a small document (at most `limit` bytes) into memory.
     pub fn fetch_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+        self.with_retries(url, || {
+            let mut reader = self.open(url)?;
+            let mut buf = Vec::new();
+            (&mut reader)
+                .take(limit + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| transient(url, e))?;
+            if buf.len() as u64 > limit {
+                return Err(Failure::Final(FetchError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                }));
+            }
+            Ok(buf)
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts
+    /// run out, waiting with backoff between tries.
+    fn with_retries<T>(
+        &self,
+        url: &str,
+        mut attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, FetchError> {
         let attempts = self.retry.attempts.max(1);
         let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                std::thread::sleep(self.retry.delay(attempt - 1));
+        for n in 1..=attempts {
+            if n > 1 {
+                std::thread::sleep(self.retry.delay(n - 1));
             }
-            let result = self.open(url).and_then(|mut reader| {
-                let mut buf = Vec::new();
-                (&mut reader)
-                    .take(limit + 1)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| transient(url, e))?;
-                if buf.len() as u64 > limit {
-                    return Err(Failure::Final(FetchError::TooLarge {
-                        url: url.to_string(),
-                        limit,
-                    }));
-                }
-                Ok(buf)
-            });
-            match result {
-                Ok(buf) => return Ok(buf),
+            match attempt() {
+                Ok(v) => return Ok(v),
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Transient(message)) => last = message,
             }
