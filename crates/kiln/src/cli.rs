@@ -26,7 +26,7 @@ enum Command {
     Lock(LockArgs),
     /// Download every package the lock pins (and its parents' locks) into the store
     Fetch(FetchArgs),
-    /// Build the image's outputs (rootfs tar, OCI image) from its kiln.lock
+    /// Build the outputs from kiln.lock: rootfs tar, OCI image, disk images (raw, qcow2, vmdk, vhd)
     Build(BuildArgs),
     /// Boot the built disk image, deliver its runtime configuration, run its
     /// [[check]]s inside it and give a verdict (exit 0 all passed, 1 a check
@@ -46,7 +46,7 @@ struct BuildArgs {
     /// Build from the store alone, with no network; lists any missing package
     #[arg(long)]
     offline: bool,
-    /// Outputs to build, instead of [outputs].formats (oci, tar)
+    /// Outputs to build, instead of [outputs].formats: oci, tar, raw, qcow2, vmdk, vhd
     #[arg(long = "format", value_name = "FORMAT", value_parser = parse_format)]
     formats: Vec<kiln_build::Format>,
     /// Where to write the outputs (default: DIR/out)
