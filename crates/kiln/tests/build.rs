@@ -46,23 +46,33 @@ fn examples() -> tempfile::TempDir {
 }
 
 fn build(dir: &Path, store: &Path, out: &Path) -> (Run, serde_json::Value) {
-    let r = kiln_with_store(
-        &[
-            "build",
-            dir.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-        &[],
-        store,
-    );
+    build_formats(dir, store, out, &[])
+}
+
+fn build_formats(
+    dir: &Path,
+    store: &Path,
+    out: &Path,
+    formats: &[&str],
+) -> (Run, serde_json::Value) {
+    let mut args = vec![
+        "build",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
+    for f in formats {
+        args.extend(["--format", f]);
+    }
+    let r = kiln_with_store(&args, &[], store);
     assert_eq!(r.code, 0, "kiln build {}: {}", dir.display(), r.stderr);
     let report = serde_json::from_str(&r.stdout).expect("--json report");
     (r, report)
 }
 
-/// Every file below `dir`, by relative path, with its bytes.
+/// Every file below `dir`, by relative path, with its bytes (for a raw
+/// disk, its sha256: two gigabytes need not sit in memory to be compared).
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -117,8 +127,9 @@ fn net_root_web_built_twice_cold_in_two_stores_is_identical_and_real_clients_rea
     let web = ex.path().join("web");
     let out = tempfile::tempdir().unwrap();
     let (out_a, out_b) = (out.path().join("a"), out.path().join("b"));
-    let (_, report_a) = build(&web, store_a.path(), &out_a);
-    let (_, report_b) = build(&web, store_b.path(), &out_b);
+    let all = ["oci", "tar", "raw", "qcow2"];
+    let (_, report_a) = build_formats(&web, store_a.path(), &out_a, &all);
+    let (_, report_b) = build_formats(&web, store_b.path(), &out_b, &all);
     assert!(
         stages(&report_a).values().all(|cached| !cached),
         "a cold store caches nothing"
@@ -140,7 +151,17 @@ fn net_root_web_built_twice_cold_in_two_stores_is_identical_and_real_clients_rea
         );
     }
     assert_eq!(report_a["layers"], report_b["layers"]);
-    assert!(a.keys().any(|p| p.ends_with("web-1.0.0.tar")));
+    for output in [
+        "web-1.0.0.tar",
+        "web-1.0.0.raw",
+        "web-1.0.0.qcow2",
+        "web-1.0.0.oci.tar",
+    ] {
+        assert!(
+            a.keys().any(|p| p.ends_with(output)),
+            "{output} was not built"
+        );
+    }
     assert!(
         a.keys()
             .filter(|p| p.starts_with("web-1.0.0.oci/blobs/sha256"))
