@@ -81,8 +81,6 @@ pub(crate) fn rootfs_key(
     }
     h.text("services");
     h.text(&json(&def.services)?);
-    h.text("runtime");
-    h.text(&json(&def.runtime)?);
     Ok(h.finish())
 }
 
@@ -216,6 +214,13 @@ enable = ["nginx.service"]
             (
                 "outputs",
                 Box::new(|_, t, _| t.push_str("[outputs]\nformats = [\"tar\"]\n")),
+            ),
+            // Runtime configuration is delivered at boot, never baked.
+            (
+                "runtime",
+                Box::new(|_, t, _| {
+                    t.push_str("[runtime]\nenv_file = \"/etc/default/web\"\nrequired = [\"KEY\"]\n")
+                }),
             ),
         ];
         for (what, edit) in same {
