@@ -221,14 +221,14 @@ fn images<'c>(chain: &'c Chain, leaf: &'c Lock) -> Vec<(&'c Definition, &'c Lock
 
 /// A build never resolves: it needs a lock that matches the definition.
 fn fresh_lock(chain: &Chain) -> Result<Lock, Error> {
-    let report = crate::lock::check(&chain.def.dir)?;
+    let (report, lock) = crate::lock::check_chain(chain)?;
     if !report.fresh {
         return Err(Error::StaleLock {
             path: report.lockfile,
             changes: report.changes,
         });
     }
-    Ok(kiln_lock::read(&chain.def.dir.join(LOCKFILE))?)
+    Ok(lock)
 }
 
 /// Time comes from the lock, never the clock: the newest Release date of

@@ -61,10 +61,8 @@ impl Chain {
     /// or the child would be built on something nobody locked.
     fn check_ancestors(&self) -> Result<(), Error> {
         for (i, a) in self.ancestors.iter().enumerate() {
-            let inputs = crate::lock::inputs_table(&a.def)?;
             let parent_digest = self.ancestors.get(i + 1).map(|p| p.digest.as_str());
-            let checksum = a.def.lock_inputs().checksum();
-            if !kiln_lock::changes(&a.lock, &inputs, &checksum, parent_digest).is_empty() {
+            if !crate::lock::staleness(&a.def, &a.lock, parent_digest)?.is_empty() {
                 return Err(Error::ParentStale {
                     dir: a.def.dir.clone(),
                 });

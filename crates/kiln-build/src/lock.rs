@@ -128,21 +128,36 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
 
 /// Compares the definition in `dir` with its kiln.lock, without the network.
 pub fn check(dir: &std::path::Path) -> Result<CheckReport, Error> {
-    let chain = Chain::load(dir)?;
-    let def = &chain.def;
-    let path = def.dir.join(LOCKFILE);
+    Ok(check_chain(&Chain::load(dir)?)?.0)
+}
+
+/// [`check`] for a loaded chain; also gives the lock it read, so a build
+/// reads it once.
+pub(crate) fn check_chain(chain: &Chain) -> Result<(CheckReport, Lock), Error> {
+    let path = chain.def.dir.join(LOCKFILE);
     let lock = kiln_lock::read(&path)?;
-    let changes = kiln_lock::changes(
-        &lock,
-        &inputs_table(def)?,
-        &def.lock_inputs().checksum(),
-        chain.parent().map(|p| p.digest.as_str()),
-    );
-    Ok(CheckReport {
+    let changes = staleness(&chain.def, &lock, chain.parent().map(|p| p.digest.as_str()))?;
+    let report = CheckReport {
         lockfile: path,
         fresh: changes.is_empty(),
         changes: changes.iter().map(ToString::to_string).collect(),
-    })
+    };
+    Ok((report, lock))
+}
+
+/// What differs between `lock` and the definition it should match (and
+/// the current digest of its parent's lock).
+pub(crate) fn staleness(
+    def: &Definition,
+    lock: &Lock,
+    parent_lock: Option<&str>,
+) -> Result<Vec<kiln_lock::Change>, Error> {
+    Ok(kiln_lock::changes(
+        lock,
+        &inputs_table(def)?,
+        &def.lock_inputs().checksum(),
+        parent_lock,
+    ))
 }
 
 pub(crate) fn inputs_table(def: &Definition) -> Result<toml::Table, Error> {
