@@ -18,6 +18,16 @@ impl<'a> Paragraph<'a> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| *v)
     }
+
+    /// A field holding white-space separated words (Components, Suites,
+    /// Architectures, …); empty when absent.
+    pub fn words(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 /// Splits `text` into paragraphs. Lines that are neither fields nor

@@ -73,13 +73,6 @@ pub fn parse_release(text: &str) -> Result<Release, ReleaseError> {
             })
         })
         .transpose()?;
-    let words = |field: &str| -> Vec<String> {
-        p.get(field)
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    };
     let mut sha256 = BTreeMap::new();
     for line in p.get("SHA256").unwrap_or("").lines() {
         let line = line.trim();
@@ -112,8 +105,8 @@ pub fn parse_release(text: &str) -> Result<Release, ReleaseError> {
         date_unix,
         valid_until,
         valid_until_text: p.get("Valid-Until").map(str::to_string),
-        architectures: words("Architectures"),
-        components: words("Components"),
+        architectures: p.words("Architectures"),
+        components: p.words("Components"),
         acquire_by_hash: p
             .get("Acquire-By-Hash")
             .is_some_and(|v| v.eq_ignore_ascii_case("yes")),

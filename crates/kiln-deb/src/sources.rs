@@ -51,22 +51,15 @@ pub fn parse_deb822(text: &str, name: &str) -> Result<Vec<SourceEntry>, SourcesE
         {
             continue;
         }
-        let words = |field: &str| -> Vec<String> {
-            p.get(field)
-                .unwrap_or("")
-                .split_whitespace()
-                .map(str::to_string)
-                .collect()
-        };
-        let types = words("Types");
+        let types = p.words("Types");
         if types.is_empty() {
             return Err(malformed("stanza lacks `Types`"));
         }
         if !types.iter().any(|t| t == "deb") {
             continue;
         }
-        let uris: Vec<String> = words("URIs").iter().map(|u| normalise_uri(u)).collect();
-        let suites = words("Suites");
+        let uris: Vec<String> = p.words("URIs").iter().map(|u| normalise_uri(u)).collect();
+        let suites = p.words("Suites");
         if uris.is_empty() {
             return Err(malformed("stanza lacks `URIs`"));
         }
@@ -76,7 +69,7 @@ pub fn parse_deb822(text: &str, name: &str) -> Result<Vec<SourceEntry>, SourcesE
         out.push(SourceEntry {
             uris,
             suites,
-            components: words("Components"),
+            components: p.words("Components"),
             signed_by: p.get("Signed-By").map(|s| s.trim().to_string()),
             origin,
         });
