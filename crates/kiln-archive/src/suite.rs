@@ -485,31 +485,25 @@ fn decompress(
 /// path component, with a digest suffix so different URLs never collide.
 fn record_key(req: &SuiteRequest, digest: Option<&Sha256>) -> String {
     let mirror = req.mirror.trim_end_matches('/');
-    let readable: String = mirror
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let readable = path_safe(mirror);
     let id = &Sha256::of(mirror.as_bytes()).hex()[..12];
-    let suite: String = req
-        .suite
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let suite = path_safe(&req.suite);
     let base = format!("releases/{readable}-{id}/{suite}");
     match digest {
         Some(d) => format!("{base}/{d}"),
         None => base,
     }
+}
+
+/// `s` with everything but letters, digits, `.` and `-` replaced by `_`.
+fn path_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
