@@ -59,9 +59,8 @@ pub(crate) fn fetch(
         });
     };
     let total: u64 = missing.iter().map(|(p, _)| p.size).sum();
-    let count = missing.len() as u64;
+    let count = missing.len();
     let done_bytes = AtomicU64::new(0);
-    let done = AtomicU64::new(0);
     let queue = Mutex::new(missing.into_iter());
     let results = Mutex::new(Vec::new());
     let fetcher = Fetcher::new(Retry::default());
@@ -85,7 +84,6 @@ pub(crate) fn fetch(
                         });
                     let failed = r.is_err();
                     let bytes = done_bytes.fetch_add(p.size, Ordering::Relaxed) + p.size;
-                    done.fetch_add(1, Ordering::Relaxed);
                     progress.counter("fetching packages", bytes, total);
                     if let Ok(mut all) = results.lock() {
                         all.push(r);
@@ -97,17 +95,14 @@ pub(crate) fn fetch(
             });
         }
     });
-    progress.step(&format!(
-        "fetched {} packages ({} MiB)",
-        done.load(Ordering::Relaxed).min(count),
-        total >> 20
-    ));
     let results = results
         .into_inner()
         .map_err(|_| Error::Internal("a fetch worker panicked".into()))?;
     for r in results {
         have.push(r?);
     }
+    // Said only once every download is in: a failure above is the message.
+    progress.step(&format!("fetched {count} packages ({} MiB)", total >> 20));
     have.sort_by(|a, b| a.package.name.cmp(&b.package.name));
     Ok(have)
 }
