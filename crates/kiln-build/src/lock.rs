@@ -163,9 +163,11 @@ pub(crate) fn staleness(
 pub(crate) fn inputs_table(def: &Definition) -> Result<toml::Table, Error> {
     // Infallible for a plain struct of strings, lists and booleans; kept a
     // Result so a future field of another shape fails loudly, not silently.
-    toml::Table::try_from(def.lock_inputs()).map_err(|e| Error::Io {
-        path: def.path.clone(),
-        source: std::io::Error::other(e),
+    toml::Table::try_from(def.lock_inputs()).map_err(|e| {
+        Error::Internal(format!(
+            "the lock inputs of {} as TOML: {e}",
+            def.path.display()
+        ))
     })
 }
 
