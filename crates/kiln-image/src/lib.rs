@@ -28,7 +28,7 @@ pub use digest::{BadDigest, Digest};
 pub use error::ImageError;
 pub use layer::{GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, write_layer};
 pub use oci::{
-    ANNOTATION_REF_NAME, DEFAULT_PATH, ImageInfo, ImageMeta, LayerInfo, LayerInput,
+    ANNOTATION_REF_NAME, Attachment, DEFAULT_PATH, ImageInfo, ImageMeta, LayerInfo, LayerInput,
     MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, read_oci_layout, write_oci_layout,
 };
 pub use tar::{TarOptions, TarSummary, write_tar};

@@ -19,6 +19,8 @@ pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The config of an artifact manifest that has none: the two bytes `{}`.
+pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
 const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
@@ -45,6 +47,18 @@ pub struct ImageMeta {
     pub labels: BTreeMap<String, String>,
     /// Manifest annotations, beside the title, version and created ones.
     pub annotations: BTreeMap<String, String>,
+    /// Documents about the image (SBOM, provenance), each written as an
+    /// OCI 1.1 referrer: an artifact manifest whose `subject` is the image.
+    pub attachments: Vec<Attachment>,
+}
+
+/// One document attached to the image as a referrer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The manifest's `artifactType` and the blob's media type, e.g.
+    /// `application/spdx+json`.
+    pub media_type: String,
+    pub bytes: Vec<u8>,
 }
 
 impl ImageMeta {
@@ -59,6 +73,7 @@ impl ImageMeta {
             cmd: None,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -100,6 +115,12 @@ pub struct ImageInfo {
     pub config_size: u64,
     pub created: Option<String>,
     pub layers: Vec<LayerInfo>,
+    /// The referrers beside the image, as (artifact type, manifest digest),
+    /// in index order.
+    pub referrers: Vec<(String, Digest)>,
+    /// The image index holding the image and its referrers, when there are
+    /// referrers: what `index.json` names.
+    pub index: Option<Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,14 +133,24 @@ pub struct LayerInfo {
     pub diff_id: Digest,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Descriptor {
     media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
     digest: Digest,
     size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform: Option<Platform>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Platform {
+    architecture: String,
+    os: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,8 +168,12 @@ struct Manifest {
     schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
     config: Descriptor,
     layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<Descriptor>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     annotations: BTreeMap<String, String>,
 }
@@ -252,33 +287,94 @@ pub fn write_oci_layout(
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
+        artifact_type: None,
         config: Descriptor {
             media_type: MEDIA_TYPE_CONFIG.to_string(),
+            artifact_type: None,
             digest: config_digest,
             size: config_size,
+            platform: None,
             annotations: BTreeMap::new(),
         },
         layers: layers
             .iter()
             .map(|l| Descriptor {
                 media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
+                artifact_type: None,
                 digest: l.layer.digest,
                 size: l.layer.size,
+                platform: None,
                 annotations: BTreeMap::new(),
             })
             .collect(),
         annotations: meta.standard(&meta.annotations),
+        subject: None,
     };
     let (manifest_digest, manifest_size) = write_json_blob(&blobs, &manifest)?;
+    let image = Descriptor {
+        media_type: MEDIA_TYPE_MANIFEST.to_string(),
+        artifact_type: None,
+        digest: manifest_digest,
+        size: manifest_size,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    let ref_name = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), meta.version.clone())]);
+    let mut referrers = Vec::new();
+    let (top, index_digest) = if meta.attachments.is_empty() {
+        (
+            Descriptor {
+                annotations: ref_name,
+                ..image
+            },
+            None,
+        )
+    } else {
+        // With documents, `index.json` names one image index holding the
+        // image and its referrers, as `docker buildx` lays out attestations:
+        // tools that want one image (skopeo's `oci-archive:FILE`, podman
+        // load) pick the image by platform, and the referrers' `unknown`
+        // platform never matches.
+        let mut nested = vec![Descriptor {
+            platform: Some(Platform {
+                architecture: meta.architecture.clone(),
+                os: "linux".to_string(),
+            }),
+            ..image.clone()
+        }];
+        for attachment in &meta.attachments {
+            let mut desc = write_referrer(&blobs, attachment, image.clone(), &created)?;
+            referrers.push((attachment.media_type.clone(), desc.digest));
+            desc.platform = Some(Platform {
+                architecture: "unknown".to_string(),
+                os: "unknown".to_string(),
+            });
+            nested.push(desc);
+        }
+        let (digest, size) = write_json_blob(
+            &blobs,
+            &Index {
+                schema_version: 2,
+                media_type: Some(MEDIA_TYPE_INDEX.to_string()),
+                manifests: nested,
+            },
+        )?;
+        (
+            Descriptor {
+                media_type: MEDIA_TYPE_INDEX.to_string(),
+                artifact_type: None,
+                digest,
+                size,
+                platform: None,
+                annotations: ref_name,
+            },
+            Some(digest),
+        )
+    };
     let index = Index {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_INDEX.to_string()),
-        manifests: vec![Descriptor {
-            media_type: MEDIA_TYPE_MANIFEST.to_string(),
-            digest: manifest_digest,
-            size: manifest_size,
-            annotations: BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), meta.version.clone())]),
-        }],
+        manifests: vec![top],
     };
     write_json(&temp.path().join("index.json"), &index)?;
     write_json(
@@ -311,6 +407,56 @@ pub fn write_oci_layout(
                 diff_id: l.layer.diff_id,
             })
             .collect(),
+        referrers,
+        index: index_digest,
+    })
+}
+
+/// Writes `attachment` as an artifact manifest whose subject is the image,
+/// and returns its descriptor for `index.json`. It carries no ref name, so
+/// `oci:DIR:VERSION` still names exactly one image.
+fn write_referrer(
+    blobs: &Path,
+    attachment: &Attachment,
+    subject: Descriptor,
+    created: &str,
+) -> Result<Descriptor, ImageError> {
+    let blob = Digest::of(&attachment.bytes);
+    fs_err::write(blobs.join(blob.hex()), &attachment.bytes)?;
+    let empty = b"{}";
+    let empty_digest = Digest::of(empty);
+    fs_err::write(blobs.join(empty_digest.hex()), empty)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
+        artifact_type: Some(attachment.media_type.clone()),
+        config: Descriptor {
+            media_type: MEDIA_TYPE_EMPTY.to_string(),
+            artifact_type: None,
+            digest: empty_digest,
+            size: empty.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        },
+        layers: vec![Descriptor {
+            media_type: attachment.media_type.clone(),
+            artifact_type: None,
+            digest: blob,
+            size: attachment.bytes.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }],
+        subject: Some(subject),
+        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), created.to_string())]),
+    };
+    let (digest, size) = write_json_blob(blobs, &manifest)?;
+    Ok(Descriptor {
+        media_type: MEDIA_TYPE_MANIFEST.to_string(),
+        artifact_type: Some(attachment.media_type.clone()),
+        digest,
+        size,
+        platform: None,
+        annotations: BTreeMap::new(),
     })
 }
 
@@ -407,52 +553,109 @@ pub fn read_oci_layout(dir: &Path) -> Result<Vec<ImageInfo>, ImageError> {
     }
     let index: Index = read_json(&dir.join("index.json"), "an OCI index")?;
     let mut images = Vec::new();
-    for desc in &index.manifests {
-        if desc.media_type != MEDIA_TYPE_MANIFEST {
-            return Err(bad(format!(
-                "index.json names a {} (kiln reads image manifests only)",
-                desc.media_type
-            )));
-        }
-        let manifest: Manifest = read_blob(dir, desc, "an OCI manifest")?;
-        let config: Config = read_blob(dir, &manifest.config, "an OCI image config")?;
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(bad(format!(
-                "manifest {} has {} layers but its config {} diff_ids",
-                desc.digest,
-                manifest.layers.len(),
-                config.rootfs.diff_ids.len()
-            )));
-        }
-        let mut layers = Vec::new();
-        for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
-            let path = blob_path(dir, &layer.digest);
-            let size = fs_err::metadata(&path)?.len();
-            if size != layer.size {
-                return Err(ImageError::SizeMismatch {
-                    path,
-                    expected: layer.size,
-                    got: size,
-                });
+    let mut referrers = Vec::new();
+    for top in &index.manifests {
+        let ref_name = top.annotations.get(ANNOTATION_REF_NAME);
+        let (entries, nested) = if top.media_type == MEDIA_TYPE_INDEX {
+            let nested: Index = read_blob(dir, top, "an OCI image index")?;
+            (nested.manifests, Some(top.digest))
+        } else {
+            (vec![top.clone()], None)
+        };
+        for desc in &entries {
+            if desc.media_type != MEDIA_TYPE_MANIFEST {
+                return Err(bad(format!(
+                    "the layout names a {} (kiln reads image manifests and indexes)",
+                    desc.media_type
+                )));
             }
-            layers.push(LayerInfo {
-                media_type: layer.media_type.clone(),
-                digest: layer.digest,
-                size: layer.size,
-                diff_id: *diff_id,
-            });
+            let manifest: Manifest = read_blob(dir, desc, "an OCI manifest")?;
+            // Referrers (SBOM, provenance) are documents about an image. The
+            // manifest says so itself: copies by older tools drop
+            // `artifactType` from the index entry.
+            if let Some(subject) = &manifest.subject {
+                let kind = manifest
+                    .artifact_type
+                    .clone()
+                    .or_else(|| desc.artifact_type.clone())
+                    .unwrap_or_else(|| manifest.config.media_type.clone());
+                for layer in &manifest.layers {
+                    check_blob_size(dir, layer)?;
+                }
+                referrers.push((subject.digest, kind, desc.digest));
+                continue;
+            }
+            let mut image = read_image(dir, desc, &manifest)?;
+            image.ref_name = ref_name.cloned();
+            image.index = nested;
+            images.push(image);
         }
-        images.push(ImageInfo {
-            ref_name: desc.annotations.get(ANNOTATION_REF_NAME).cloned(),
-            manifest: desc.digest,
-            manifest_size: desc.size,
-            config: manifest.config.digest,
-            config_size: manifest.config.size,
-            created: config.created,
-            layers,
-        });
+    }
+    for (subject, kind, digest) in referrers {
+        let image = images
+            .iter_mut()
+            .find(|i| i.manifest == subject)
+            .ok_or_else(|| {
+                bad(format!(
+                    "referrer {digest} names {subject}, not in the layout"
+                ))
+            })?;
+        image.referrers.push((kind, digest));
     }
     Ok(images)
+}
+
+/// One image: its manifest (read), its config, and its layer blobs' sizes.
+fn read_image(dir: &Path, desc: &Descriptor, manifest: &Manifest) -> Result<ImageInfo, ImageError> {
+    let bad = |why: String| ImageError::BadLayout {
+        path: dir.to_path_buf(),
+        why,
+    };
+    let config: Config = read_blob(dir, &manifest.config, "an OCI image config")?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(bad(format!(
+            "manifest {} has {} layers but its config {} diff_ids",
+            desc.digest,
+            manifest.layers.len(),
+            config.rootfs.diff_ids.len()
+        )));
+    }
+    let mut layers = Vec::new();
+    for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+        check_blob_size(dir, layer)?;
+        layers.push(LayerInfo {
+            media_type: layer.media_type.clone(),
+            digest: layer.digest,
+            size: layer.size,
+            diff_id: *diff_id,
+        });
+    }
+    Ok(ImageInfo {
+        ref_name: None,
+        manifest: desc.digest,
+        manifest_size: desc.size,
+        config: manifest.config.digest,
+        config_size: manifest.config.size,
+        created: config.created,
+        layers,
+        referrers: Vec::new(),
+        index: None,
+    })
+}
+
+/// The blob `desc` names is there with its size (contents are not hashed:
+/// that would read the whole image).
+fn check_blob_size(dir: &Path, desc: &Descriptor) -> Result<(), ImageError> {
+    let path = blob_path(dir, &desc.digest);
+    let size = fs_err::metadata(&path)?.len();
+    if size != desc.size {
+        return Err(ImageError::SizeMismatch {
+            path,
+            expected: desc.size,
+            got: size,
+        });
+    }
+    Ok(())
 }
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {

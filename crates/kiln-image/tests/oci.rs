@@ -11,8 +11,8 @@ use std::process::Command;
 
 use common::*;
 use kiln_image::{
-    Digest, ImageError, ImageMeta, Layer, LayerInput, LayerSource, TarOptions, read_oci_layout,
-    write_layer, write_oci_archive, write_oci_layout,
+    Attachment, Digest, ImageError, ImageMeta, Layer, LayerInput, LayerSource, TarOptions,
+    read_oci_layout, write_layer, write_oci_archive, write_oci_layout,
 };
 
 struct Fixture {
@@ -239,6 +239,94 @@ fn a_layout_written_twice_is_the_same_bytes_and_reads_back() {
     );
 }
 
+fn with_documents() -> ImageMeta {
+    let mut meta = meta();
+    meta.attachments = vec![
+        Attachment {
+            media_type: "application/spdx+json".to_string(),
+            bytes: br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(),
+        },
+        Attachment {
+            media_type: "application/vnd.in-toto+json".to_string(),
+            bytes: br#"{"_type":"https://in-toto.io/Statement/v1"}"#.to_vec(),
+        },
+    ];
+    meta
+}
+
+#[test]
+fn documents_are_referrers_whose_subject_is_the_image() {
+    let f = fixture();
+    let (base, diff) = layers(&f, &store(&f, "store"));
+    let out = f.dir.join("oci");
+    let plain = write_oci_layout(&inputs(&base, &diff), &meta(), &f.dir.join("plain")).unwrap();
+    let info = write_oci_layout(&inputs(&base, &diff), &with_documents(), &out).unwrap();
+    // Attaching documents leaves the image itself as it was.
+    assert_eq!(info.manifest, plain.manifest);
+    assert_eq!(read_oci_layout(&out).unwrap(), vec![info.clone()]);
+    let kinds: Vec<&str> = info.referrers.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["application/spdx+json", "application/vnd.in-toto+json"]
+    );
+
+    // index.json names one image index: the image for linux/amd64, and the
+    // referrers on a platform nothing selects.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let top = index["manifests"].as_array().unwrap();
+    assert_eq!(top.len(), 1);
+    assert_eq!(
+        top[0]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        top[0]["annotations"]["org.opencontainers.image.ref.name"],
+        "2.1.0"
+    );
+    assert_eq!(top[0]["digest"], info.index.unwrap().to_string());
+    let nested: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("blobs/sha256").join(info.index.unwrap().hex())).unwrap(),
+    )
+    .unwrap();
+    let platforms: Vec<String> = nested["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        ["linux/amd64", "unknown/unknown", "unknown/unknown"]
+    );
+    assert_eq!(nested["manifests"][0]["digest"], info.manifest.to_string());
+    for (kind, digest) in &info.referrers {
+        let path = out.join("blobs/sha256").join(digest.hex());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(Digest::of(&bytes), *digest);
+        let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m["artifactType"], kind.as_str());
+        assert_eq!(m["subject"]["digest"], info.manifest.to_string());
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        let blob = m["layers"][0]["digest"].as_str().unwrap();
+        let doc = std::fs::read(out.join("blobs/sha256").join(&blob[7..])).unwrap();
+        assert!(with_documents().attachments.iter().any(|a| a.bytes == doc));
+    }
+    // And the same inputs give the same bytes.
+    let again = f.dir.join("again");
+    write_oci_layout(&inputs(&base, &diff), &with_documents(), &again).unwrap();
+    assert_eq!(files(&out), files(&again));
+}
+
 #[test]
 fn the_config_and_manifest_say_what_oci_expects() {
     let f = fixture();
@@ -413,6 +501,46 @@ fn tool_skopeo_inspects_and_copies_the_layout() {
     ]));
     // skopeo keeps our manifest and blobs as they are.
     assert_eq!(read_oci_layout(&copy).unwrap(), vec![info]);
+}
+
+#[test]
+fn tool_skopeo_reads_a_layout_with_referrers() {
+    let f = fixture();
+    let (base, diff) = layers(&f, &store(&f, "store"));
+    let out = f.dir.join("oci");
+    let info = write_oci_layout(&inputs(&base, &diff), &with_documents(), &out).unwrap();
+    let image = format!("oci:{}:2.1.0", out.display());
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &image]))).unwrap();
+    assert_eq!(
+        layer_digests(&inspect),
+        [base.digest.to_string(), diff.digest.to_string()]
+    );
+    // The archive names no image, as users load it: one image is found.
+    let archive = f.dir.join("oci.tar");
+    write_oci_archive(&out, &archive).unwrap();
+    let inspect: serde_json::Value = serde_json::from_str(&run(
+        Command::new("skopeo").args(["inspect", &format!("oci-archive:{}", archive.display())])
+    ))
+    .unwrap();
+    assert_eq!(
+        layer_digests(&inspect),
+        [base.digest.to_string(), diff.digest.to_string()]
+    );
+    // skopeo copies the image with its referrers.
+    let copy = f.dir.join("copy");
+    run(Command::new("skopeo").args([
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--all",
+        &image,
+        &format!("oci:{}:2.1.0", copy.display()),
+    ]));
+    let copied = read_oci_layout(&copy).unwrap();
+    assert_eq!(copied.len(), 1);
+    assert_eq!(copied[0].manifest, info.manifest);
+    assert_eq!(copied[0].referrers, info.referrers);
 }
 
 #[test]
