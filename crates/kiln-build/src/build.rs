@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use kiln_image::Attachment;
 use kiln_lock::Lock;
 use kiln_spec::{Definition, Format};
 use kiln_store::Store;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{self, DocumentInput};
 use crate::chain::{Chain, LOCKFILE};
 use crate::error::Error;
 use crate::fetch::{self, Fetched};
@@ -25,6 +27,8 @@ pub struct BuildOptions<'a> {
     /// Default: `<dir>/out`.
     pub out: Option<PathBuf>,
     pub mirror: Option<String>,
+    /// Where to record the build; default `KILN_CATALOG`, else the store's.
+    pub catalog: Option<String>,
     pub progress: &'a dyn Progress,
 }
 
@@ -32,6 +36,10 @@ pub struct BuildOptions<'a> {
 /// `kiln inspect` and later stages read it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildReport {
+    /// The build's id in the catalog: `sha256:` of its root filesystem's
+    /// cache key, so equal inputs are one build.
+    #[serde(default)]
+    pub build: String,
     pub image: String,
     pub version: String,
     /// `sha256:` of kiln.lock.
@@ -40,6 +48,15 @@ pub struct BuildReport {
     /// One per image in the chain, base first.
     pub layers: Vec<LayerRecord>,
     pub outputs: Vec<OutputRecord>,
+    /// SPDX 2.3 JSON, beside the outputs (and attached to the OCI image).
+    #[serde(default)]
+    pub sbom: PathBuf,
+    /// in-toto statement with a SLSA v1 provenance predicate.
+    #[serde(default)]
+    pub provenance: PathBuf,
+    /// Where the build was recorded.
+    #[serde(default)]
+    pub catalog: String,
     pub packages: Vec<PackageRecord>,
     /// Which stages ran and which came from the cache.
     pub stages: Vec<StageRecord>,
@@ -143,7 +160,28 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let leaf = built
         .last()
         .ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
+    let debs = catalog::deb_digests(images.iter().map(|(_, l)| *l));
+    let manifests = built
+        .iter()
+        .map(|b| catalog::manifest(&store, b, &debs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let build_id = catalog::build_id(&leaf.key);
+    let definition_digest = catalog::definition_digest(&def.dir)?;
+    let lock_digest = kiln_lock::digest(&def.dir.join(LOCKFILE))?;
+    let git_commit = catalog::git_commit(&def.dir);
+    let doc_input = DocumentInput {
+        def,
+        build_id: &build_id,
+        manifest: &manifests[manifests.len() - 1],
+        suite: chain.distro().suite.as_str(),
+        source_date_epoch: sde,
+        definition_digest: &definition_digest,
+        lock_digest: &lock_digest,
+        git_commit: git_commit.as_deref(),
+        formats: &formats,
+    };
     let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
+    let mut documents = None;
     let outputs = stages::outputs(
         &store,
         def,
@@ -154,22 +192,73 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         sde,
         opts.progress,
         &mut stages,
+        &mut |subjects| {
+            let docs = catalog::documents(&doc_input, subjects)?;
+            let attachments = vec![
+                Attachment {
+                    media_type: catalog::SBOM_MEDIA_TYPE.into(),
+                    bytes: docs.sbom.clone(),
+                },
+                Attachment {
+                    media_type: catalog::PROVENANCE_MEDIA_TYPE.into(),
+                    bytes: docs.provenance.clone(),
+                },
+            ];
+            documents = Some(docs);
+            Ok(attachments)
+        },
     )?;
+    let documents = match documents {
+        Some(d) => d,
+        None => catalog::documents(&doc_input, &outputs)?,
+    };
+    let stem = format!("{}-{}", def.image.name, def.image.version);
+    let (sbom, provenance) = catalog::write_documents(&out, &stem, &documents)?;
+
+    let catalog = catalog::open(opts.catalog.as_deref())?;
+    let no_outputs: Vec<OutputRecord> = Vec::new();
+    let entries: Vec<catalog::Entry<'_>> = images
+        .iter()
+        .zip(&built)
+        .zip(&manifests)
+        .map(|(((d, _), b), m)| catalog::Entry {
+            def: d,
+            built: b,
+            manifest: m,
+            outputs: if b.key == leaf.key {
+                &outputs
+            } else {
+                &no_outputs
+            },
+        })
+        .collect();
+    catalog::record(&catalog, &entries, sde, unix_now())?;
 
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let report = BuildReport {
+        build: build_id,
         image: def.image.name.clone(),
         version: def.image.version.clone(),
-        lock: kiln_lock::digest(&def.dir.join(LOCKFILE))?,
+        lock: lock_digest,
         source_date_epoch: sde,
         layers: layers.iter().map(|l| l.record.clone()).collect(),
         outputs,
+        sbom,
+        provenance,
+        catalog: catalog.describe(),
         packages,
         stages,
         seconds: started.elapsed().as_secs_f64(),
     };
     write_report(&out, &report)?;
     Ok(report)
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// What `kiln fetch` did.

@@ -58,6 +58,16 @@ pub enum Error {
     Runtime(#[from] kiln_vm::RuntimeConfigError),
     #[error("{image} has no disk image to boot")]
     NoDiskImage { image: String },
+    #[error(transparent)]
+    Catalog(#[from] kiln_catalog::Error),
+    #[error("recording what {path} contains")]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: kiln_manifest::Error,
+    },
+    #[error("the catalog has no manifest for build {build}")]
+    NoManifest { build: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("parsing {index}")]
@@ -87,6 +97,9 @@ impl Error {
             Error::StaleLock { .. } => Some("run `kiln lock` first; a build never resolves".into()),
             Error::NotBuilt { .. } => Some("run `kiln build` first".into()),
             Error::BadLockDate { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
+            Error::Catalog(e) => e.hint(),
+            Error::NoManifest { .. } => Some("rebuild the image with this kiln to record its manifest".into()),
+            Error::Manifest { .. } => None,
             Error::Rootfs(_) | Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
             Error::NoDiskImage { .. } => Some(
                 "add `raw` or `qcow2` to [outputs].formats (with [disk].kernel on the base) and run `kiln build`".into(),
@@ -103,6 +116,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Resolve(e) if !e.is_user_error() => 2,
+            Error::Catalog(e) if e.is_user_error() => 1,
             Error::Spec(_)
             | Error::Resolve(_)
             | Error::ParentNotLocked { .. }

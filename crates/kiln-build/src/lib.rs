@@ -2,6 +2,7 @@
 //! reads as the list of stages it runs; the stages live in their crates.
 
 mod build;
+mod catalog;
 mod chain;
 mod error;
 mod fetch;
@@ -12,16 +13,25 @@ mod keys;
 mod lock;
 mod progress;
 mod stages;
+mod trace;
 mod vmtest;
 
 pub use build::{
     BuildOptions, BuildReport, FetchReport, LayerRecord, OutputRecord, PackageRecord, StageRecord,
     build, fetch, inspect,
 };
+pub use catalog::open as open_catalog;
 pub use error::Error;
 pub use init::init;
+pub use kiln_catalog::{
+    Build, BuildFilter, Catalog, Deployment, Promotion, PromotionKind, TestRecord,
+};
+pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_spec::Format;
 pub use kiln_vm::{Accel, CheckFailure, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use progress::{Progress, Quiet};
+pub use trace::{
+    DiffReport, ShowReport, deployments, diff, history, images, promote, rollback, show,
+};
 pub use vmtest::{TestOptions, run as run_vm, test};

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use kiln_image::{ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
+use kiln_image::{Attachment, ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
 use kiln_spec::{Definition, Format};
 use kiln_store::{Expected, Sha256, Store};
 
@@ -235,6 +235,13 @@ fn parse_digest(s: &str) -> Option<kiln_image::Digest> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The SBOM and provenance to attach to the OCI image, made from the
+/// outputs written before it.
+pub(crate) type Attach<'a> = dyn FnMut(&[OutputRecord]) -> Result<Vec<Attachment>, Error> + 'a;
+
+/// Writes the outputs asked for: the tar and the disks first, the OCI image
+/// last, so the documents attached to it can name the others.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn outputs(
     store: &Store,
     def: &Definition,
@@ -245,6 +252,7 @@ pub(crate) fn outputs(
     sde: i64,
     progress: &dyn Progress,
     stages: &mut Vec<StageRecord>,
+    attach: &mut Attach<'_>,
 ) -> Result<Vec<OutputRecord>, Error> {
     let stem = format!("{}-{}", def.image.name, def.image.version);
     fs_err::create_dir_all(out).map_err(|source| Error::Io {
@@ -252,63 +260,22 @@ pub(crate) fn outputs(
         source,
     })?;
     let mut records = Vec::new();
-    for format in formats {
+    if formats.contains(&Format::Tar) {
         let started = Instant::now();
-        match format {
-            Format::Tar => {
-                let key = keys::output_key(&leaf.key, "tar", "");
-                let (digest, size, cached) = rootfs_tar(store, leaf, &key, sde, progress)?;
-                let path = out.join(format!("{stem}.tar"));
-                let blob = store.blob_path(&digest);
-                fsutil::copy_atomic(&blob, &path)?;
-                timed(stages, "tar", &def.image.name, &key, cached, started);
-                records.push(OutputRecord {
-                    format: "tar".into(),
-                    path,
-                    digest: format!("sha256:{digest}"),
-                    size,
-                });
-            }
-            Format::Oci => {
-                progress.step(&format!("{}: writing the OCI image", def.image.name));
-                let inputs: Vec<LayerInput> = layers
-                    .iter()
-                    .map(|l| LayerInput {
-                        layer: l.layer.clone(),
-                        created: sde.max(0) as u64,
-                        created_by: l.created_by.clone(),
-                        comment: None,
-                    })
-                    .collect();
-                let meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64);
-                let layout = out.join(format!("{stem}.oci"));
-                let info = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
-                records.push(OutputRecord {
-                    format: "oci".into(),
-                    path: layout.clone(),
-                    digest: format!("sha256:{}", info.manifest.hex()),
-                    size: info.manifest_size,
-                });
-                let archive = out.join(format!("{stem}.oci.tar"));
-                let digest = kiln_image::write_oci_archive(&layout, &archive)?;
-                let size = fs_err::metadata(&archive)
-                    .map_err(|source| Error::Io {
-                        path: archive.clone(),
-                        source,
-                    })?
-                    .len();
-                records.push(OutputRecord {
-                    format: "oci-archive".into(),
-                    path: archive,
-                    digest: format!("sha256:{}", digest.hex()),
-                    size,
-                });
-                timed(stages, "oci", &def.image.name, &leaf.key, false, started);
-            }
-            // Disks are written together below: the conversions read the raw one.
-            _ => {}
-        }
+        let key = keys::output_key(&leaf.key, "tar", "");
+        let (digest, size, cached) = rootfs_tar(store, leaf, &key, sde, progress)?;
+        let path = out.join(format!("{stem}.tar"));
+        let blob = store.blob_path(&digest);
+        fsutil::copy_atomic(&blob, &path)?;
+        timed(stages, "tar", &def.image.name, &key, cached, started);
+        records.push(OutputRecord {
+            format: "tar".into(),
+            path,
+            digest: format!("sha256:{digest}"),
+            size,
+        });
     }
+    // Disks are written together: the conversions read the raw one.
     let disks: Vec<Format> = formats.iter().copied().filter(|f| f.is_disk()).collect();
     if !disks.is_empty() {
         records.extend(disk_outputs(
@@ -321,7 +288,73 @@ pub(crate) fn outputs(
             stages,
         )?);
     }
+    if formats.contains(&Format::Oci) {
+        let started = Instant::now();
+        progress.step(&format!("{}: writing the OCI image", def.image.name));
+        records.extend(oci_outputs(def, layers, out, &stem, sde, &records, attach)?);
+        timed(stages, "oci", &def.image.name, &leaf.key, false, started);
+    }
     Ok(records)
+}
+
+fn oci_outputs(
+    def: &Definition,
+    layers: &[BuiltLayer],
+    out: &Path,
+    stem: &str,
+    sde: i64,
+    before: &[OutputRecord],
+    attach: &mut Attach<'_>,
+) -> Result<Vec<OutputRecord>, Error> {
+    let inputs: Vec<LayerInput> = layers
+        .iter()
+        .map(|l| LayerInput {
+            layer: l.layer.clone(),
+            created: sde.max(0) as u64,
+            created_by: l.created_by.clone(),
+            comment: None,
+        })
+        .collect();
+    let mut meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64);
+    let layout = out.join(format!("{stem}.oci"));
+    // The image manifest does not depend on its referrers: write the image,
+    // then the documents that name it, then the layout with them attached.
+    let plain = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
+    let image = OutputRecord {
+        format: "oci".into(),
+        path: layout.clone(),
+        digest: format!("sha256:{}", plain.manifest.hex()),
+        size: plain.manifest_size,
+    };
+    let mut subjects = before.to_vec();
+    subjects.push(image.clone());
+    meta.attachments = attach(&subjects)?;
+    if !meta.attachments.is_empty() {
+        let info = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
+        if info.manifest != plain.manifest {
+            return Err(Error::Internal(format!(
+                "attaching documents changed the image manifest of {}",
+                layout.display()
+            )));
+        }
+    }
+    let archive = out.join(format!("{stem}.oci.tar"));
+    let digest = kiln_image::write_oci_archive(&layout, &archive)?;
+    let size = fs_err::metadata(&archive)
+        .map_err(|source| Error::Io {
+            path: archive.clone(),
+            source,
+        })?
+        .len();
+    Ok(vec![
+        image,
+        OutputRecord {
+            format: "oci-archive".into(),
+            path: archive,
+            digest: format!("sha256:{}", digest.hex()),
+            size,
+        },
+    ])
 }
 
 /// Raw, qcow2, vmdk and vhd from the leaf's rootfs, with kiln's test agent

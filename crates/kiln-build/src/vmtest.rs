@@ -20,6 +20,8 @@ pub struct TestOptions {
     pub reboot: bool,
     /// Keep the serial console here.
     pub console_log: Option<PathBuf>,
+    /// Where to record the verdict; default `KILN_CATALOG`, else the store's.
+    pub catalog: Option<String>,
 }
 
 /// `Ok(Ok(report))`: every check passed. `Ok(Err(failure))`: the verdict is
@@ -29,7 +31,8 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
     let def = kiln_spec::load(&opts.dir)?;
     // Refuse a missing required key before anything boots.
     let runtime = RuntimeConfig::load(opts.runtime_config.as_deref(), &def.runtime)?;
-    let image = disk_image(&inspect(&opts.dir, opts.out.as_deref())?)?;
+    let built = inspect(&opts.dir, opts.out.as_deref())?;
+    let image = disk_image(&built)?;
     let vm = kiln_vm::TestOptions {
         accel: opts.accel,
         timeout: opts.timeout,
@@ -38,7 +41,35 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
         accel_cache: accel_cache(),
         ..kiln_vm::TestOptions::default()
     };
-    Ok(kiln_vm::test(&image, &def.checks, &runtime, &vm)?)
+    let verdict = kiln_vm::test(&image, &def.checks, &runtime, &vm)?;
+    record(&built, &verdict, opts.catalog.as_deref())?;
+    Ok(verdict)
+}
+
+/// Puts the verdict on the build's record, so `kiln promote` can refuse a
+/// build whose last test failed.
+fn record(
+    built: &BuildReport,
+    verdict: &Result<Report, CheckFailure>,
+    catalog: Option<&str>,
+) -> Result<(), Error> {
+    let report = match verdict {
+        Ok(r) => r,
+        Err(f) => &f.report,
+    };
+    let json = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
+    let catalog = crate::catalog::open(catalog)?;
+    catalog.record_test(
+        &built.build,
+        &kiln_catalog::NewTest {
+            at: crate::build::unix_now(),
+            passed: verdict.is_ok(),
+            accel: report.accel_used.to_string(),
+            boot_seconds: Some(report.boot_to_ready.as_secs_f64()),
+            report: json,
+        },
+    )?;
+    Ok(())
 }
 
 /// Boots the built image with the console on this terminal.

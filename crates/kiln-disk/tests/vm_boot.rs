@@ -66,6 +66,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
         formats: Some(vec![]),
         out: Some(w.join("out")),
         mirror: None,
+        catalog: Some(w.join("catalog.sqlite").to_string_lossy().into_owned()),
         progress: &kiln_build::Quiet,
     })
     .expect("kiln build examples/base");

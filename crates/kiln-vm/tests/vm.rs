@@ -56,6 +56,12 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
         formats: Some(vec![kiln_build::Format::Tar]),
         out: Some(out.path().join("out")),
         mirror: None,
+        catalog: Some(
+            out.path()
+                .join("catalog.sqlite")
+                .to_string_lossy()
+                .into_owned(),
+        ),
         progress: &kiln_build::Quiet,
     })
     .expect("building examples/base");

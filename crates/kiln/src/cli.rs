@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::output;
+use crate::{output, trace};
 
 /// Bake machine images as build artefacts: pinned, reproducible, tested.
 ///
@@ -36,6 +36,141 @@ enum Command {
     Run(RunArgs),
     /// Show what the last build made: packages, layers, outputs and digests
     Inspect(InspectArgs),
+    /// List recorded builds, newest first
+    Images(ImagesArgs),
+    /// Everything recorded about a build: outputs, tests, environments, lineage
+    Show(ShowArgs),
+    /// Compare two builds: packages and files added, removed and changed
+    Diff(DiffArgs),
+    /// Record that ENV now runs a build (refused if its last test failed)
+    Promote(PromoteArgs),
+    /// Move ENV back to the build of NAME that ran there before
+    Rollback(RollbackArgs),
+    /// Which build each environment runs, and since when
+    Where(WhereArgs),
+    /// Every promotion and rollback in an environment, in order
+    History(HistoryArgs),
+}
+
+/// BUILD, wherever one is asked for: a digest prefix (of the build id or of
+/// any of its outputs, at least 4 hex digits, `sha256:` optional),
+/// `NAME@VERSION`, or `NAME@latest`.
+const BUILD_REF: &str = "BUILD";
+
+#[derive(Debug, Args)]
+struct CatalogArg {
+    /// The catalog: an SQLite file, `sqlite:PATH`, or a `postgres://` URL
+    /// [default: the store's catalog.sqlite]
+    #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION", global = true)]
+    catalog: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ImagesArgs {
+    /// Only builds of this image
+    #[arg(long)]
+    name: Option<String>,
+    /// Only builds an environment runs now
+    #[arg(long, value_name = "ENV")]
+    env: Option<String>,
+    /// Only builds whose last test passed
+    #[arg(long, conflicts_with = "failed")]
+    passed: bool,
+    /// Only builds whose last test failed
+    #[arg(long)]
+    failed: bool,
+    /// At most this many builds
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// A digest prefix, NAME@VERSION or NAME@latest
+    #[arg(value_name = BUILD_REF)]
+    build: String,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The build to compare from: a digest prefix, NAME@VERSION or NAME@latest
+    from: String,
+    /// The build to compare to
+    to: String,
+    /// List every file change (the text output shows the first 20 of each kind)
+    #[arg(long)]
+    files: bool,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON (always complete) instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PromoteArgs {
+    /// A digest prefix, NAME@VERSION or NAME@latest
+    #[arg(value_name = BUILD_REF)]
+    build: String,
+    /// The environment, e.g. staging or production
+    #[arg(long = "to", value_name = "ENV")]
+    env: String,
+    /// Promote even though the build's last test failed
+    #[arg(long)]
+    force: bool,
+    /// Why, kept in the history
+    #[arg(long)]
+    note: Option<String>,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// The environment
+    env: String,
+    /// The image to roll back
+    name: String,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct WhereArgs {
+    /// Only this image
+    name: Option<String>,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct HistoryArgs {
+    /// The environment
+    env: String,
+    #[command(flatten)]
+    catalog: CatalogArg,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +190,8 @@ struct BuildArgs {
     /// Debian mirror URL (default: KILN_MIRROR, then the host's apt sources)
     #[arg(long, value_name = "URL")]
     mirror: Option<String>,
+    #[command(flatten)]
+    catalog: CatalogArg,
     /// Print a JSON report on stdout instead of text
     #[arg(long)]
     json: bool,
@@ -96,6 +233,8 @@ struct TestArgs {
     /// Where the build wrote its outputs (default: DIR/out)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    catalog: CatalogArg,
     /// Print a JSON report on stdout instead of a table
     #[arg(long)]
     json: bool,
@@ -222,6 +361,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             formats,
             out,
             mirror,
+            catalog,
             json,
         }) => {
             let progress = output::Progress::new(json);
@@ -231,6 +371,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 formats: (!formats.is_empty()).then_some(formats),
                 out,
                 mirror,
+                catalog: catalog.catalog,
                 progress: &progress,
             })?;
             output::build(&report, json);
@@ -250,6 +391,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             reboot,
             console,
             out,
+            catalog,
             json,
         }) => {
             let verdict = kiln_build::test(&kiln_build::TestOptions {
@@ -260,6 +402,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 timeout: std::time::Duration::from_secs(timeout),
                 reboot,
                 console_log: console,
+                catalog: catalog.catalog,
             })?;
             Ok(output::test(&verdict, json))
         }
@@ -277,5 +420,87 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             output::inspect(&report, json);
             Ok(0)
         }
+        Command::Images(ImagesArgs {
+            name,
+            env,
+            passed,
+            failed,
+            limit,
+            catalog,
+            json,
+        }) => {
+            let catalog = open(catalog)?;
+            let filter = kiln_build::BuildFilter {
+                name,
+                env,
+                limit,
+                passed: (passed || failed).then_some(passed),
+            };
+            let builds = kiln_build::images(&catalog, &filter)?;
+            let deployments = kiln_build::deployments(&catalog, None)?;
+            trace::images(&builds, &deployments, json);
+            Ok(0)
+        }
+        Command::Show(ShowArgs {
+            build,
+            catalog,
+            json,
+        }) => {
+            let report = kiln_build::show(&open(catalog)?, &build)?;
+            trace::show(&report, json);
+            Ok(0)
+        }
+        Command::Diff(DiffArgs {
+            from,
+            to,
+            files,
+            catalog,
+            json,
+        }) => {
+            let report = kiln_build::diff(&open(catalog)?, &from, &to)?;
+            trace::diff(&report, files, json);
+            Ok(0)
+        }
+        Command::Promote(PromoteArgs {
+            build,
+            env,
+            force,
+            note,
+            catalog,
+            json,
+        }) => {
+            let p = kiln_build::promote(&open(catalog)?, &build, &env, force, note)?;
+            trace::promotion(&p, json);
+            Ok(0)
+        }
+        Command::Rollback(RollbackArgs {
+            env,
+            name,
+            catalog,
+            json,
+        }) => {
+            let p = kiln_build::rollback(&open(catalog)?, &env, &name)?;
+            trace::promotion(&p, json);
+            Ok(0)
+        }
+        Command::Where(WhereArgs {
+            name,
+            catalog,
+            json,
+        }) => {
+            let list = kiln_build::deployments(&open(catalog)?, name.as_deref())?;
+            trace::deployments(&list, json);
+            Ok(0)
+        }
+        Command::History(HistoryArgs { env, catalog, json }) => {
+            let list = kiln_build::history(&open(catalog)?, &env)?;
+            trace::history(&env, &list, json);
+            Ok(0)
+        }
     }
+}
+
+fn open(arg: CatalogArg) -> Result<kiln_build::Catalog, kiln_build::Error> {
+    let CatalogArg { catalog } = arg;
+    kiln_build::open_catalog(catalog.as_deref())
 }

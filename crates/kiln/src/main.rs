@@ -3,6 +3,7 @@
 
 mod cli;
 mod output;
+mod trace;
 
 use std::process::ExitCode;
 

@@ -76,7 +76,7 @@ pub fn error(e: &kiln_build::Error) {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) {
+pub fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: serialising the report: {e}"),
@@ -129,7 +129,7 @@ pub fn check(r: &CheckReport, as_json: bool) {
     }
 }
 
-fn mib(bytes: u64) -> String {
+pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 

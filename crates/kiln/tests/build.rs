@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, copy_dir, kiln, kiln_with_store, repo};
+use common::{Run, examples, kiln, kiln_with_store, repo};
 
 /// A fresh store holding only the examples' `.deb` files: "cold" for every
 /// build stage, without downloading the same packages once per test.
@@ -33,16 +33,6 @@ fn seeded_store() -> tempfile::TempDir {
         }
     }
     store
-}
-
-/// The examples, copied so a test may edit them.
-fn examples() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for ex in ["base", "web"] {
-        copy_dir(&repo().join("examples").join(ex), &dir.path().join(ex));
-        let _ = std::fs::remove_dir_all(dir.path().join(ex).join("out"));
-    }
-    dir
 }
 
 fn build(dir: &Path, store: &Path, out: &Path) -> (Run, serde_json::Value) {

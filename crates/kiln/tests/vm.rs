@@ -7,16 +7,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Run, copy_dir, kiln, repo, write};
+use common::{Run, examples, kiln, repo, write};
 
-/// examples/base and examples/web, copied so a test may add to them.
-fn examples() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for ex in ["base", "web"] {
-        copy_dir(&repo().join("examples").join(ex), &dir.path().join(ex));
-        let _ = std::fs::remove_dir_all(dir.path().join(ex).join("out"));
-    }
-    dir
+/// Each test records into its own catalog, beside its examples.
+fn catalog(dir: &Path) -> String {
+    let root = dir.ancestors().nth(1).unwrap_or(dir);
+    root.join("catalog.sqlite").to_string_lossy().into_owned()
 }
 
 fn build(dir: &Path, formats: &[&str]) -> PathBuf {
@@ -30,7 +26,7 @@ fn build(dir: &Path, formats: &[&str]) -> PathBuf {
     for f in formats {
         args.extend(["--format", f]);
     }
-    let r = kiln(&args, &[]);
+    let r = kiln(&args, &[("KILN_CATALOG", &catalog(dir))]);
     assert_eq!(r.code, 0, "kiln build: {}", r.stderr);
     out
 }
@@ -38,7 +34,20 @@ fn build(dir: &Path, formats: &[&str]) -> PathBuf {
 fn test(dir: &Path, extra: &[&str]) -> Run {
     let mut args = vec!["test", dir.to_str().unwrap(), "--json"];
     args.extend(extra);
-    kiln(&args, &[("KILN_ACCEL", "tcg")])
+    kiln(
+        &args,
+        &[("KILN_ACCEL", "tcg"), ("KILN_CATALOG", &catalog(dir))],
+    )
+}
+
+/// `kiln show NAME@latest --json` from the test's catalog.
+fn recorded(dir: &Path, name: &str) -> serde_json::Value {
+    let r = kiln(
+        &["show", &format!("{name}@latest"), "--json"],
+        &[("KILN_CATALOG", &catalog(dir))],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -87,6 +96,12 @@ fn vm_web_passes_its_checks_twice_across_a_reboot_and_bakes_no_runtime_value() {
                 .all(|c| c["ok"] == true)
         );
     }
+
+    // The verdict is on the build's record.
+    let shown = recorded(&web, "web");
+    assert_eq!(shown["build"]["last_test"]["passed"], true);
+    assert_eq!(shown["build"]["last_test"]["accel"], "tcg");
+    assert_eq!(shown["tests"].as_array().unwrap().len(), 1);
 
     // The value reached the machine at boot only: no artefact carries it.
     for artefact in ["web-1.0.0.raw", "web-1.0.0.qcow2", "web-1.0.0.tar"] {
@@ -153,6 +168,35 @@ run = "curl -fsS http://127.0.0.1/"
         "the failure names the check: {}",
         r.stderr
     );
+
+    // A build whose last test failed is not promoted, unless forced.
+    assert_eq!(
+        recorded(&broken, "broken")["build"]["last_test"]["passed"],
+        false
+    );
+    let env = [
+        ("KILN_CATALOG", catalog(&broken)),
+        ("KILN_USER", "tester".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = kiln(&["promote", "broken@latest", "--to", "production"], &env);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let forced = kiln(
+        &[
+            "promote",
+            "broken@latest",
+            "--to",
+            "production",
+            "--force",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let p: serde_json::Value = serde_json::from_str(&forced.stdout).unwrap();
+    assert_eq!(p["forced"], true);
+    assert_eq!(p["who"], "tester");
 }
 
 #[test]

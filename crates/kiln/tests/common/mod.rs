@@ -17,6 +17,18 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// examples/base and examples/web copied, without their outputs, so a test
+/// may edit them (and outside git, so a recorded commit is the same
+/// wherever the test runs).
+pub fn examples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for ex in ["base", "web"] {
+        copy_dir(&repo().join("examples").join(ex), &dir.path().join(ex));
+        let _ = std::fs::remove_dir_all(dir.path().join(ex).join("out"));
+    }
+    dir
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -43,7 +55,8 @@ pub fn kiln_with_store(args: &[&str], env: &[(&str, &str)], store: &Path) -> Run
     cmd.args(args)
         .env("KILN_CACHE", store)
         .env_remove("KILN_MIRROR")
-        .env_remove("KILN_SECURITY_MIRROR");
+        .env_remove("KILN_SECURITY_MIRROR")
+        .env_remove("KILN_CATALOG");
     for (k, v) in env {
         cmd.env(k, v);
     }
