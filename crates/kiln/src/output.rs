@@ -146,6 +146,15 @@ pub fn build(r: &BuildReport, as_json: bool) {
     }
     println!("built {} {} in {:.1}s", r.image, r.version, r.seconds);
     outputs(r);
+    documents(r);
+}
+
+fn documents(r: &BuildReport) {
+    if !r.build.is_empty() {
+        println!("  recorded as {} in {}", r.build, r.catalog);
+        println!("  sbom         {}", r.sbom.display());
+        println!("  provenance   {}", r.provenance.display());
+    }
 }
 
 fn outputs(r: &BuildReport) {
@@ -177,6 +186,7 @@ pub fn inspect(r: &BuildReport, as_json: bool) {
     }
     println!("outputs:");
     outputs(r);
+    documents(r);
     let total: u64 = r.packages.iter().map(|p| p.size).sum();
     println!(
         "packages: {} ({} of .deb files)",
