@@ -151,7 +151,15 @@ fn assemble(
         def.image.name,
         debs.len()
     ));
-    kiln_rootfs::install(tmp, &debs, env)?;
+    let report = kiln_rootfs::install(tmp, &debs, env)?;
+    // Where the time went, for whoever watches a build on a terminal.
+    for (what, took) in &report.timings {
+        progress.step(&format!(
+            "{}: {what}: {:.1}s",
+            def.image.name,
+            took.as_secs_f64()
+        ));
+    }
     kiln_rootfs::customize(tmp, def, env)?;
     kiln_rootfs::normalize(tmp, env)?;
     Ok(())

@@ -22,7 +22,7 @@ use std::time::Instant;
 use crate::deb::{Control, read_control};
 use crate::error::RootfsError;
 use crate::extract::extract_all;
-use crate::order::{batches, essential_closure};
+use crate::order::{batches, essential_closure, kernels_last};
 use crate::sandbox::{NoDaemons, Sandbox};
 use crate::stage::{DEBS_DIR, StagedDebs};
 use crate::status::{self, Installed, STATUS};
@@ -145,7 +145,11 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
     let rest: BTreeSet<usize> = rest.into_iter().collect();
     if !rest.is_empty() {
         env.emit(Event::Step("installing the remaining packages"));
-        for batch in batches(&controls, &rest) {
+        let (early, late) = kernels_last(&controls, &rest);
+        for batch in batches(&controls, &early)
+            .into_iter()
+            .chain(batches(&controls, &late))
+        {
             dpkg_install(&sandbox, &staged, &batch.members, batch.force)?;
         }
         lap("install remaining", &mut t);

@@ -71,6 +71,47 @@ pub(crate) fn essential_closure(pkgs: &[Control], marked: &[bool]) -> BTreeSet<u
     set
 }
 
+/// Splits `subset` into the packages to install first and, last, the
+/// kernels (`linux-image-*`) with whatever depends on them.
+///
+/// A kernel's postinst builds its initramfs, and packages with initramfs
+/// hooks (udev, kmod, busybox, …) activate initramfs-tools' trigger, which
+/// builds it again at the end of that dpkg run. Installed after every other
+/// package's triggers have run, the kernel's initramfs is built once, from
+/// the same complete tree: the slowest step of a bootable image, halved.
+pub(crate) fn kernels_last(
+    pkgs: &[Control],
+    subset: &BTreeSet<usize>,
+) -> (BTreeSet<usize>, BTreeSet<usize>) {
+    let names = Names::new(pkgs);
+    let mut late: BTreeSet<usize> = subset
+        .iter()
+        .copied()
+        .filter(|&i| pkgs[i].package.starts_with("linux-image-"))
+        .collect();
+    // Whatever depends on a late package must wait for it.
+    loop {
+        let more: Vec<usize> = subset
+            .iter()
+            .copied()
+            .filter(|i| !late.contains(i))
+            .filter(|&i| {
+                names
+                    .targets(&pkgs[i].pre_depends, i)
+                    .iter()
+                    .chain(&names.targets(&pkgs[i].depends, i))
+                    .any(|t| late.contains(t))
+            })
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        late.extend(more);
+    }
+    let early = subset.difference(&late).copied().collect();
+    (early, late)
+}
+
 /// One `dpkg --install` call: packages given together, dependencies first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Batch {
@@ -255,6 +296,25 @@ mod tests {
         let all = (0..pkgs.len()).collect();
         let b = batches(&pkgs, &all);
         assert_eq!(names(&pkgs, &b), vec![vec!["libx"], vec!["tool", "other"]]);
+    }
+
+    #[test]
+    fn kernels_and_what_needs_them_come_last() {
+        let pkgs = vec![
+            pkg("initramfs-tools", "", ""),
+            pkg("linux-image-6.1.0-1-cloud-amd64", "", "initramfs-tools"),
+            pkg(
+                "linux-image-cloud-amd64",
+                "",
+                "linux-image-6.1.0-1-cloud-amd64",
+            ),
+            pkg("udev", "", ""),
+            pkg("my-kernel-tools", "", "linux-image-cloud-amd64"),
+        ];
+        let all: BTreeSet<usize> = (0..pkgs.len()).collect();
+        let (early, late) = kernels_last(&pkgs, &all);
+        assert_eq!(early, BTreeSet::from([0, 3]));
+        assert_eq!(late, BTreeSet::from([1, 2, 4]));
     }
 
     #[test]
