@@ -196,19 +196,36 @@ fn patch_vmdk_cid(path: &Path, seed: &str) -> Result<(), DiskError> {
         .position(|w| w == key)
         .map(|i| i + key.len())
         .ok_or_else(|| DiskError::unexpected(path, "no CID= in the vmdk descriptor"))?;
-    if head.len() < at + 9
-        || !head[at..at + 8].iter().all(u8::is_ascii_hexdigit)
-        || head[at + 8] != b'\n'
-    {
+    // qemu-img prints the CID unpadded (`%x`): 1 to 8 digits.
+    let digits = head[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if !(1..=8).contains(&digits) || head.get(at + digits) != Some(&b'\n') {
         return Err(DiskError::unexpected(
             path,
-            "the vmdk CID is not 8 hex digits",
+            "the vmdk CID is not 1 to 8 hex digits",
+        ));
+    }
+    // The descriptor text ends at the first NUL of its padded area; a
+    // shorter CID moves the rest of the text up into that padding.
+    let text_end = head[at..]
+        .iter()
+        .position(|&b| b == 0)
+        .map(|i| at + i)
+        .ok_or_else(|| DiskError::unexpected(path, "the vmdk descriptor has no end"))?;
+    let grow = 8 - digits;
+    if head.len() < text_end + grow || head[text_end..text_end + grow].iter().any(|&b| b != 0) {
+        return Err(DiskError::unexpected(
+            path,
+            "no room in the vmdk descriptor for an 8-digit CID",
         ));
     }
     let h = derive_bytes("kiln-vmdk-cid", seed);
-    let cid = format!("{:08x}", u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+    let mut text = format!("{:08x}", u32::from_be_bytes([h[0], h[1], h[2], h[3]])).into_bytes();
+    text.extend_from_slice(&head[at + digits..text_end]);
     file.file()
-        .write_all_at(cid.as_bytes(), at as u64)
+        .write_all_at(&text, at as u64)
         .map_err(|e| DiskError::io_at(path, "writing the vmdk CID", e))
 }
 
@@ -265,5 +282,26 @@ mod tests {
         z[64..68].fill(0);
         let sum = z.iter().fold(0u32, |s, b| s.wrapping_add(u32::from(*b)));
         assert_eq!(stored, !sum);
+    }
+
+    /// qemu-img writes the CID with `%x`: one time in sixteen it has fewer
+    /// than 8 digits, and the patched file must still be the same bytes.
+    #[test]
+    fn a_short_cid_becomes_the_same_eight_digits_as_a_long_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, cid: &str| {
+            let mut bytes = vec![0u8; 4096];
+            let text = format!("# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID=ffffffff\n");
+            bytes[512..512 + text.len()].copy_from_slice(text.as_bytes());
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            patch_vmdk_cid(&path, "seed").unwrap();
+            std::fs::read(&path).unwrap()
+        };
+        let long = write("long", "8badf00d");
+        assert_eq!(write("short", "f00d"), long);
+        assert_eq!(write("one", "7"), long);
+        let text = String::from_utf8_lossy(&long[512..600]);
+        assert!(text.contains("\nparentCID=ffffffff\n"), "{text}");
     }
 }
