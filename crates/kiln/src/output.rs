@@ -242,7 +242,7 @@ pub fn test(
             }
         }
         println!(
-            "accelerator {:?}; {}",
+            "accelerator {}; {}",
             report.accel_used,
             if failure.is_none() {
                 "all checks passed"
