@@ -177,56 +177,76 @@ fn verify(path: &Path, format: DiskFormat, epoch: i64) -> Result<u64, DiskError>
 
 /// The embedded descriptor's `CID=` (a random content ID qemu-img picks)
 /// becomes one derived from the image digest.
+///
+/// qemu-img prints the CID unpadded (`%x`), so it has 1 to 8 digits: the
+/// whole descriptor area, as the sparse header places it, is rewritten
+/// with an 8-digit CID and zero padding, so any random CID gives the same
+/// bytes.
 fn patch_vmdk_cid(path: &Path, seed: &str) -> Result<(), DiskError> {
     use std::os::unix::fs::FileExt;
     let file = fs_err::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)?;
-    // The descriptor follows the 512-byte header, within the first KiBs.
-    let mut head = vec![0u8; 64 << 10];
-    let n = file
-        .file()
-        .read_at(&mut head, 0)
-        .map_err(|e| DiskError::io_at(path, "reading", e))?;
-    let head = &head[..n];
-    let key = b"\nCID=";
-    let at = head
-        .windows(key.len())
-        .position(|w| w == key)
-        .map(|i| i + key.len())
-        .ok_or_else(|| DiskError::unexpected(path, "no CID= in the vmdk descriptor"))?;
-    // qemu-img prints the CID unpadded (`%x`): 1 to 8 digits.
-    let digits = head[at..]
-        .iter()
-        .take_while(|b| b.is_ascii_hexdigit())
-        .count();
-    if !(1..=8).contains(&digits) || head.get(at + digits) != Some(&b'\n') {
+    let mut header = [0u8; 512];
+    file.file()
+        .read_exact_at(&mut header, 0)
+        .map_err(|e| DiskError::io_at(path, "reading the vmdk header", e))?;
+    if &header[0..4] != b"KDMV" {
         return Err(DiskError::unexpected(
             path,
-            "the vmdk CID is not 1 to 8 hex digits",
+            "no vmdk sparse header (`KDMV`)",
         ));
     }
-    // The descriptor text ends at the first NUL of its padded area; a
-    // shorter CID moves the rest of the text up into that padding.
-    let text_end = head[at..]
-        .iter()
-        .position(|&b| b == 0)
-        .map(|i| at + i)
-        .ok_or_else(|| DiskError::unexpected(path, "the vmdk descriptor has no end"))?;
-    let grow = 8 - digits;
-    if head.len() < text_end + grow || head[text_end..text_end + grow].iter().any(|&b| b != 0) {
+    let sectors = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or([0; 8]));
+    let (offset, size) = (sectors(28) * 512, sectors(36) * 512);
+    if offset == 0 || size == 0 || size > 1 << 20 {
+        return Err(DiskError::unexpected(
+            path,
+            "the vmdk header places no embedded descriptor",
+        ));
+    }
+    let mut area = vec![0u8; size as usize];
+    file.file()
+        .read_exact_at(&mut area, offset)
+        .map_err(|e| DiskError::io_at(path, "reading the vmdk descriptor", e))?;
+    let text_len = area.iter().position(|&b| b == 0).unwrap_or(area.len());
+    let text = std::str::from_utf8(&area[..text_len])
+        .map_err(|_| DiskError::unexpected(path, "the vmdk descriptor is not text"))?;
+    let h = derive_bytes("kiln-vmdk-cid", seed);
+    let cid = format!("CID={:08x}", u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+    let mut found = false;
+    let mut patched = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive('\n') {
+        let value = line.strip_prefix("CID=").map(str::trim_end);
+        if let Some(v) = value
+            && (1..=8).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            patched.push_str(&cid);
+            patched.push('\n');
+            found = true;
+        } else {
+            patched.push_str(line);
+        }
+    }
+    if !found {
+        return Err(DiskError::unexpected(
+            path,
+            "no `CID=` line of 1 to 8 hex digits in the vmdk descriptor",
+        ));
+    }
+    if patched.len() > area.len() {
         return Err(DiskError::unexpected(
             path,
             "no room in the vmdk descriptor for an 8-digit CID",
         ));
     }
-    let h = derive_bytes("kiln-vmdk-cid", seed);
-    let mut text = format!("{:08x}", u32::from_be_bytes([h[0], h[1], h[2], h[3]])).into_bytes();
-    text.extend_from_slice(&head[at + digits..text_end]);
+    let mut out = patched.into_bytes();
+    out.resize(area.len(), 0);
     file.file()
-        .write_all_at(&text, at as u64)
-        .map_err(|e| DiskError::io_at(path, "writing the vmdk CID", e))
+        .write_all_at(&out, offset)
+        .map_err(|e| DiskError::io_at(path, "writing the vmdk descriptor", e))
 }
 
 /// VHD's footer (its last 512 bytes) holds the creation time, read from the
@@ -291,8 +311,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, cid: &str| {
             let mut bytes = vec![0u8; 4096];
+            bytes[0..4].copy_from_slice(b"KDMV");
+            // The descriptor: from sector 1, 2 sectors long.
+            bytes[28..36].copy_from_slice(&1u64.to_le_bytes());
+            bytes[36..44].copy_from_slice(&2u64.to_le_bytes());
             let text = format!("# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID=ffffffff\n");
             bytes[512..512 + text.len()].copy_from_slice(text.as_bytes());
+            // What follows the descriptor area is left alone.
+            bytes[1536..1540].copy_from_slice(b"DATA");
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
             patch_vmdk_cid(&path, "seed").unwrap();
@@ -303,5 +329,7 @@ mod tests {
         assert_eq!(write("one", "7"), long);
         let text = String::from_utf8_lossy(&long[512..600]);
         assert!(text.contains("\nparentCID=ffffffff\n"), "{text}");
+        assert!(!text.contains("CID=8badf00d"), "{text}");
+        assert_eq!(&long[1536..1540], b"DATA");
     }
 }
