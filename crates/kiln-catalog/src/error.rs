@@ -101,6 +101,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// SQLite said another connection holds a lock it would not wait for
+    /// (it skips the busy handler while a fresh file changes journal mode).
+    pub(crate) fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
     /// True when the request, not the catalog or its database, is at fault.
     pub fn is_user_error(&self) -> bool {
         !matches!(

@@ -52,6 +52,20 @@ impl Catalog {
     /// an older kiln made.
     #[doc(hidden)]
     pub fn open_at(location: &str, version: i64) -> Result<Catalog, Error> {
+        // Opening is idempotent, so a fresh SQLite file that several
+        // processes open at once is retried until one has set it up.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match Catalog::open_once(location, version) {
+                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn open_once(location: &str, version: i64) -> Result<Catalog, Error> {
         let (driver, description): (Box<dyn Driver>, String) = match location::parse(location)? {
             Location::Sqlite(path) => (
                 Box::new(sqlite::Sqlite::open(&path)?),
