@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use kiln_image::Attachment;
 use kiln_lock::Lock;
+use kiln_manifest::Manifest;
 use kiln_spec::{Definition, Format};
 use kiln_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, DocumentInput};
-use crate::chain::{Chain, LOCKFILE};
+use crate::chain::Chain;
 use crate::error::Error;
 use crate::fetch::{self, Fetched};
 use crate::keys;
@@ -163,21 +164,29 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let debs = catalog::deb_digests(images.iter().map(|(_, l)| *l));
     let manifests = built
         .iter()
-        .map(|b| catalog::manifest(&store, b, &debs))
+        .map(|b| catalog::manifest_bytes(&store, b, &debs))
         .collect::<Result<Vec<_>, _>>()?;
+    let sources = images
+        .iter()
+        .map(|(d, _)| catalog::Source::of(&d.dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaf_source = &sources[sources.len() - 1];
+    // Only the leaf's documents need the manifest itself.
+    let leaf_manifest =
+        Manifest::from_bytes(&manifests[manifests.len() - 1]).map_err(|source| {
+            Error::Manifest {
+                path: leaf.root.clone(),
+                source,
+            }
+        })?;
     let build_id = catalog::build_id(&leaf.key);
-    let definition_digest = catalog::definition_digest(&def.dir)?;
-    let lock_digest = kiln_lock::digest(&def.dir.join(LOCKFILE))?;
-    let git_commit = catalog::git_commit(&def.dir);
     let doc_input = DocumentInput {
         def,
         build_id: &build_id,
-        manifest: &manifests[manifests.len() - 1],
+        manifest: &leaf_manifest,
         suite: chain.distro().suite.as_str(),
         source_date_epoch: sde,
-        definition_digest: &definition_digest,
-        lock_digest: &lock_digest,
-        git_commit: git_commit.as_deref(),
+        source: leaf_source,
         formats: &formats,
     };
     let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
@@ -221,9 +230,11 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         .iter()
         .zip(&built)
         .zip(&manifests)
-        .map(|(((d, _), b), m)| catalog::Entry {
+        .zip(&sources)
+        .map(|((((d, _), b), m), source)| catalog::Entry {
             def: d,
             built: b,
+            source,
             manifest: m,
             outputs: if b.key == leaf.key {
                 &outputs
@@ -239,7 +250,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         build: build_id,
         image: def.image.name.clone(),
         version: def.image.version.clone(),
-        lock: lock_digest,
+        lock: leaf_source.lock.clone(),
         source_date_epoch: sde,
         layers: layers.iter().map(|l| l.record.clone()).collect(),
         outputs,

@@ -48,18 +48,18 @@ pub(crate) fn build_id(rootfs_key: &str) -> String {
     format!("sha256:{rootfs_key}")
 }
 
-/// The manifest of a built tree, made once per rootfs key. `debs` gives
-/// each package's `.deb` digest from the locks of the whole chain.
-pub(crate) fn manifest(
+/// The encoded manifest of a built tree, made once per rootfs key and kept
+/// as the bytes the catalog stores: a warm build neither hashes the tree
+/// nor re-encodes it. `debs` gives each package's `.deb` digest from the
+/// locks of the whole chain.
+pub(crate) fn manifest_bytes(
     store: &Store,
     built: &Built,
     debs: &BTreeMap<(String, String), String>,
-) -> Result<Manifest, Error> {
+) -> Result<Vec<u8>, Error> {
     let bucket = store.bucket(MANIFESTS)?;
-    if let Some(bytes) = bucket.get(&built.key)?
-        && let Ok(m) = Manifest::from_bytes(&bytes)
-    {
-        return Ok(m);
+    if let Some(bytes) = bucket.get(&built.key)? {
+        return Ok(bytes);
     }
     let mut m = Manifest::from_rootfs(&built.root).map_err(|source| Error::Manifest {
         path: built.root.clone(),
@@ -68,8 +68,28 @@ pub(crate) fn manifest(
     for p in &mut m.packages {
         p.sha256 = debs.get(&(p.name.clone(), p.version.clone())).cloned();
     }
-    bucket.put(&built.key, &m.to_bytes())?;
-    Ok(m)
+    let bytes = m.to_bytes();
+    bucket.put(&built.key, &bytes)?;
+    Ok(bytes)
+}
+
+/// What an image was built from, read once per build.
+pub(crate) struct Source {
+    /// `sha256:` of kiln.toml.
+    pub definition: String,
+    /// `sha256:` of kiln.lock.
+    pub lock: String,
+    pub git_commit: Option<String>,
+}
+
+impl Source {
+    pub(crate) fn of(dir: &Path) -> Result<Source, Error> {
+        Ok(Source {
+            definition: kiln_lock::digest(&dir.join("kiln.toml"))?,
+            lock: kiln_lock::digest(&dir.join(crate::chain::LOCKFILE))?,
+            git_commit: git_commit(dir),
+        })
+    }
 }
 
 /// Every locked package of the chain, by (name, version), to its `.deb`'s
@@ -96,9 +116,7 @@ pub(crate) struct DocumentInput<'a> {
     pub manifest: &'a Manifest,
     pub suite: &'a str,
     pub source_date_epoch: i64,
-    pub definition_digest: &'a str,
-    pub lock_digest: &'a str,
-    pub git_commit: Option<&'a str>,
+    pub source: &'a Source,
     /// What this build was asked to make (`--format` or `[outputs]`).
     pub formats: &'a [kiln_spec::Format],
 }
@@ -139,11 +157,11 @@ pub(crate) fn documents(
         subjects,
         definition: (
             "kiln.toml".to_string(),
-            hex_of(input.definition_digest).to_string(),
+            hex_of(&input.source.definition).to_string(),
         ),
         lock: (
             "kiln.lock".to_string(),
-            hex_of(input.lock_digest).to_string(),
+            hex_of(&input.source.lock).to_string(),
         ),
         parameters: serde_json::json!({
             "image": def.image.name,
@@ -155,7 +173,7 @@ pub(crate) fn documents(
         kiln_version: KILN_VERSION.to_string(),
         materials,
         source_date_epoch: input.source_date_epoch,
-        git_commit: input.git_commit.map(str::to_string),
+        git_commit: input.source.git_commit.clone(),
         invocation_id: None,
     });
     let json = |v: &serde_json::Value| {
@@ -195,7 +213,9 @@ fn distro(suite: &str) -> String {
 pub(crate) struct Entry<'a> {
     pub def: &'a Definition,
     pub built: &'a Built,
-    pub manifest: &'a Manifest,
+    pub source: &'a Source,
+    /// The encoded manifest, as `manifest_bytes` keeps it.
+    pub manifest: &'a [u8],
     pub outputs: &'a [OutputRecord],
 }
 
@@ -216,10 +236,10 @@ pub(crate) fn record(
             name: e.def.image.name.clone(),
             version: e.def.image.version.clone(),
             parent: parent.clone(),
-            definition_digest: definition_digest(&e.def.dir)?,
-            lock_digest: kiln_lock::digest(&e.def.dir.join(crate::chain::LOCKFILE))?,
+            definition_digest: e.source.definition.clone(),
+            lock_digest: e.source.lock.clone(),
             kiln_version: KILN_VERSION.to_string(),
-            git_commit: git_commit(&e.def.dir),
+            git_commit: e.source.git_commit.clone(),
             built_at,
             source_date_epoch,
             outputs: e
@@ -237,20 +257,16 @@ pub(crate) fn record(
                     size: o.size,
                 })
                 .collect(),
-            manifest: e.manifest.to_bytes(),
+            manifest: e.manifest.to_vec(),
         })?;
         parent = Some(id);
     }
     parent.ok_or_else(|| Error::Internal("a chain has at least one image".into()))
 }
 
-pub(crate) fn definition_digest(dir: &Path) -> Result<String, Error> {
-    Ok(kiln_lock::digest(&dir.join("kiln.toml"))?)
-}
-
 /// The commit of the repository holding `dir`, `-dirty` when the
 /// definition's directory has uncommitted changes; none outside git.
-pub(crate) fn git_commit(dir: &Path) -> Option<String> {
+fn git_commit(dir: &Path) -> Option<String> {
     let git = |args: &[&str]| {
         Command::new("git")
             .arg("-C")
