@@ -31,7 +31,5 @@ pub use kiln_spec::Format;
 pub use kiln_vm::{Accel, CheckFailure, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use progress::{Progress, Quiet};
-pub use trace::{
-    DiffReport, ShowReport, deployments, diff, history, images, promote, rollback, show,
-};
+pub use trace::{DiffReport, ShowReport, diff, promote, rollback, show};
 pub use vmtest::{TestOptions, run as run_vm, test};

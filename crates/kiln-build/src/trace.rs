@@ -1,9 +1,10 @@
 //! Questions about recorded builds: what one is made of and where it came
 //! from (`show`), what changed between two (`diff`), and moving builds
 //! between environments (`promote`, `rollback`). All answered from the
-//! catalog alone: nothing is unpacked.
+//! catalog alone: nothing is unpacked. Listing builds, deployments and
+//! history are the catalog's own queries; the CLI calls them directly.
 
-use kiln_catalog::{Build, BuildFilter, Catalog, Deployment, NewPromotion, Promotion, TestRecord};
+use kiln_catalog::{Build, Catalog, Deployment, NewPromotion, Promotion, TestRecord};
 use kiln_manifest::{Diff, Manifest};
 use serde::Serialize;
 
@@ -72,10 +73,6 @@ fn manifest(catalog: &Catalog, build: &Build) -> Result<Manifest, Error> {
     })
 }
 
-pub fn images(catalog: &Catalog, filter: &BuildFilter) -> Result<Vec<Build>, Error> {
-    Ok(catalog.builds(filter)?)
-}
-
 /// Runs `reference` in `env`; refused when its last test failed, unless
 /// `force`.
 pub fn promote(
@@ -99,12 +96,4 @@ pub fn promote(
 /// Moves `env` back to the build of `name` that ran there before.
 pub fn rollback(catalog: &Catalog, env: &str, name: &str) -> Result<Promotion, Error> {
     Ok(catalog.rollback(env, name, &who(), unix_now())?)
-}
-
-pub fn deployments(catalog: &Catalog, name: Option<&str>) -> Result<Vec<Deployment>, Error> {
-    Ok(catalog.deployments(name)?)
-}
-
-pub fn history(catalog: &Catalog, env: &str) -> Result<Vec<Promotion>, Error> {
-    Ok(catalog.history(env)?)
 }

@@ -436,8 +436,8 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 limit,
                 passed: (passed || failed).then_some(passed),
             };
-            let builds = kiln_build::images(&catalog, &filter)?;
-            let deployments = kiln_build::deployments(&catalog, None)?;
+            let builds = catalog.builds(&filter)?;
+            let deployments = catalog.deployments(None)?;
             trace::images(&builds, &deployments, json);
             Ok(0)
         }
@@ -488,12 +488,12 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             catalog,
             json,
         }) => {
-            let list = kiln_build::deployments(&open(catalog)?, name.as_deref())?;
+            let list = open(catalog)?.deployments(name.as_deref())?;
             trace::deployments(&list, json);
             Ok(0)
         }
         Command::History(HistoryArgs { env, catalog, json }) => {
-            let list = kiln_build::history(&open(catalog)?, &env)?;
+            let list = open(catalog)?.history(&env)?;
             trace::history(&env, &list, json);
             Ok(0)
         }
