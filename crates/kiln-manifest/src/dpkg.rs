@@ -2,27 +2,15 @@
 
 use std::path::Path;
 
-use crate::Error;
 use crate::deb822::{self, Paragraph};
-use crate::inroot;
+use crate::{Error, Package, inroot};
 
 pub(crate) const STATUS: &str = "/var/lib/dpkg/status";
 
-/// A package as the status file gives it; licences come later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Installed {
-    pub name: String,
-    pub version: String,
-    pub architecture: String,
-    pub source: String,
-    pub source_version: String,
-    pub installed_size: u64,
-    pub homepage: Option<String>,
-}
-
-/// Installed packages, sorted by name then architecture. A tree without a
+/// Installed packages as the status file gives them, sorted by name then
+/// architecture; licences and `.deb` digests come later. A tree without a
 /// status file has none: not every rootfs is built by dpkg.
-pub(crate) fn installed(root: &Path) -> Result<Vec<Installed>, Error> {
+pub(crate) fn installed(root: &Path) -> Result<Vec<Package>, Error> {
     let Some(path) = inroot::resolve(root, STATUS)? else {
         return Ok(Vec::new());
     };
@@ -51,7 +39,7 @@ fn is_installed(p: &Paragraph) -> bool {
     matches!(words.as_slice(), [_, "ok", "installed"])
 }
 
-fn package(p: &Paragraph) -> Result<Installed, String> {
+fn package(p: &Paragraph) -> Result<Package, String> {
     let field = |name: &str| {
         p.get(name)
             .map(deb822::first_line)
@@ -86,14 +74,16 @@ fn package(p: &Paragraph) -> Result<Installed, String> {
         .map(deb822::first_line)
         .filter(|h| !h.is_empty())
         .map(str::to_string);
-    Ok(Installed {
+    Ok(Package {
         name,
         version,
         architecture,
         source,
         source_version,
         installed_size,
+        licenses: Vec::new(),
         homepage,
+        sha256: None,
     })
 }
 
@@ -101,7 +91,7 @@ fn package(p: &Paragraph) -> Result<Installed, String> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Vec<Installed> {
+    fn parse(text: &str) -> Vec<Package> {
         deb822::parse(text)
             .iter()
             .filter(|p| is_installed(p))
@@ -123,23 +113,27 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Installed {
+                Package {
                     name: "libc6".into(),
                     version: "2.36-9+deb12u4+b1".into(),
                     architecture: "amd64".into(),
                     source: "glibc".into(),
                     source_version: "2.36-9+deb12u4".into(),
                     installed_size: 12 * 1024,
+                    licenses: vec![],
                     homepage: Some("https://example.invalid/glibc".into()),
+                    sha256: None,
                 },
-                Installed {
+                Package {
                     name: "held".into(),
                     version: "1:2~rc1".into(),
                     architecture: "all".into(),
                     source: "heldsrc".into(),
                     source_version: "1:2~rc1".into(),
                     installed_size: 0,
+                    licenses: vec![],
                     homepage: None,
+                    sha256: None,
                 },
             ]
         );

@@ -44,21 +44,10 @@ impl Manifest {
             });
         }
         let (licenses, extracted_licenses) = license::assign(&found);
-        let packages = installed
-            .into_iter()
-            .zip(licenses)
-            .map(|(p, licenses)| Package {
-                name: p.name,
-                version: p.version,
-                architecture: p.architecture,
-                source: p.source,
-                source_version: p.source_version,
-                installed_size: p.installed_size,
-                licenses,
-                homepage: p.homepage,
-                sha256: None,
-            })
-            .collect();
+        let mut packages = installed;
+        for (p, l) in packages.iter_mut().zip(licenses) {
+            p.licenses = l;
+        }
         Ok(Manifest {
             packages,
             files,
