@@ -465,6 +465,11 @@ fn the_oci_archive_is_reproducible_and_plain() {
 
 // --- Real clients: skopeo and umoci from Debian's archive. ---
 
+/// `skopeo inspect` of an image reference, as JSON.
+fn skopeo_inspect(image: &str) -> serde_json::Value {
+    serde_json::from_str(&run(Command::new("skopeo").args(["inspect", image]))).unwrap()
+}
+
 fn layer_digests(inspect: &serde_json::Value) -> Vec<String> {
     inspect["Layers"]
         .as_array()
@@ -481,8 +486,7 @@ fn tool_skopeo_inspects_and_copies_the_layout() {
     let out = f.dir.join("oci");
     let info = write_oci_layout(&inputs(&base, &diff), &meta(), &out).unwrap();
     let image = format!("oci:{}:2.1.0", out.display());
-    let inspect: serde_json::Value =
-        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &image]))).unwrap();
+    let inspect = skopeo_inspect(&image);
     assert_eq!(
         layer_digests(&inspect),
         [base.digest.to_string(), diff.digest.to_string()]
@@ -510,8 +514,7 @@ fn tool_skopeo_reads_a_layout_with_referrers() {
     let out = f.dir.join("oci");
     let info = write_oci_layout(&inputs(&base, &diff), &with_documents(), &out).unwrap();
     let image = format!("oci:{}:2.1.0", out.display());
-    let inspect: serde_json::Value =
-        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &image]))).unwrap();
+    let inspect = skopeo_inspect(&image);
     assert_eq!(
         layer_digests(&inspect),
         [base.digest.to_string(), diff.digest.to_string()]
@@ -519,10 +522,7 @@ fn tool_skopeo_reads_a_layout_with_referrers() {
     // The archive names no image, as users load it: one image is found.
     let archive = f.dir.join("oci.tar");
     write_oci_archive(&out, &archive).unwrap();
-    let inspect: serde_json::Value = serde_json::from_str(&run(
-        Command::new("skopeo").args(["inspect", &format!("oci-archive:{}", archive.display())])
-    ))
-    .unwrap();
+    let inspect = skopeo_inspect(&format!("oci-archive:{}", archive.display()));
     assert_eq!(
         layer_digests(&inspect),
         [base.digest.to_string(), diff.digest.to_string()]
@@ -574,10 +574,7 @@ fn tool_skopeo_reads_the_oci_archive() {
     let info = write_oci_layout(&inputs(&base, &diff), &meta(), &out).unwrap();
     let archive = f.dir.join("web.tar");
     write_oci_archive(&out, &archive).unwrap();
-    let inspect: serde_json::Value = serde_json::from_str(&run(
-        Command::new("skopeo").args(["inspect", &format!("oci-archive:{}", archive.display())])
-    ))
-    .unwrap();
+    let inspect = skopeo_inspect(&format!("oci-archive:{}", archive.display()));
     assert_eq!(
         layer_digests(&inspect),
         [base.digest.to_string(), diff.digest.to_string()]
