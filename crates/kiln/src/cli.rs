@@ -210,8 +210,9 @@ struct FetchArgs {
     json: bool,
 }
 
+/// What `kiln test` and `kiln run` both boot, and how.
 #[derive(Debug, Args)]
-struct TestArgs {
+struct BootArgs {
     /// Directory holding kiln.toml (built with a raw or qcow2 output)
     #[arg(default_value = ".")]
     dir: PathBuf,
@@ -221,6 +222,15 @@ struct TestArgs {
     /// kvm, tcg, or auto (KVM when it works, else TCG); KILN_ACCEL overrides
     #[arg(long, default_value = "auto", value_parser = parse_accel)]
     accel: kiln_build::Accel,
+    /// Where the build wrote its outputs (default: DIR/out)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    #[command(flatten)]
+    boot: BootArgs,
     /// Seconds each boot may take to reach multi-user
     #[arg(long, default_value_t = 180)]
     timeout: u64,
@@ -230,9 +240,6 @@ struct TestArgs {
     /// Keep the guest's serial console in this file
     #[arg(long, value_name = "FILE")]
     console: Option<PathBuf>,
-    /// Where the build wrote its outputs (default: DIR/out)
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
     #[command(flatten)]
     catalog: CatalogArg,
     /// Print a JSON report on stdout instead of a table
@@ -242,18 +249,8 @@ struct TestArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Directory holding kiln.toml (built with a raw or qcow2 output)
-    #[arg(default_value = ".")]
-    dir: PathBuf,
-    /// KEY=VALUE lines delivered to [runtime].env_file at boot
-    #[arg(long, value_name = "FILE")]
-    runtime_config: Option<PathBuf>,
-    /// kvm, tcg, or auto; KILN_ACCEL overrides
-    #[arg(long, default_value = "auto", value_parser = parse_accel)]
-    accel: kiln_build::Accel,
-    /// Where the build wrote its outputs (default: DIR/out)
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    boot: BootArgs,
 }
 
 fn parse_accel(s: &str) -> Result<kiln_build::Accel, String> {
@@ -384,13 +381,16 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             Ok(0)
         }
         Command::Test(TestArgs {
-            dir,
-            runtime_config,
-            accel,
+            boot:
+                BootArgs {
+                    dir,
+                    runtime_config,
+                    accel,
+                    out,
+                },
             timeout,
             reboot,
             console,
-            out,
             catalog,
             json,
         }) => {
@@ -407,10 +407,13 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             Ok(output::test(&verdict, json))
         }
         Command::Run(RunArgs {
-            dir,
-            runtime_config,
-            accel,
-            out,
+            boot:
+                BootArgs {
+                    dir,
+                    runtime_config,
+                    accel,
+                    out,
+                },
         }) => {
             let code = kiln_build::run_vm(&dir, out.as_deref(), runtime_config.as_deref(), accel)?;
             Ok(u8::try_from(code).unwrap_or(2))
