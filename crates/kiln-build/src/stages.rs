@@ -325,26 +325,24 @@ fn oci_outputs(
         .collect();
     let mut meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64);
     let layout = out.join(format!("{stem}.oci"));
-    // The image manifest does not depend on its referrers: write the image,
-    // then the documents that name it, then the layout with them attached.
-    let plain = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
+    // The image manifest does not depend on its referrers: its digest comes
+    // first, then the documents that name it, then the layout with them.
+    let (manifest, manifest_size) = kiln_image::image_manifest_digest(&inputs, &meta)?;
     let image = OutputRecord {
         format: "oci".into(),
         path: layout.clone(),
-        digest: format!("sha256:{}", plain.manifest.hex()),
-        size: plain.manifest_size,
+        digest: format!("sha256:{}", manifest.hex()),
+        size: manifest_size,
     };
     let mut subjects = before.to_vec();
     subjects.push(image.clone());
     meta.attachments = attach(&subjects)?;
-    if !meta.attachments.is_empty() {
-        let info = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
-        if info.manifest != plain.manifest {
-            return Err(Error::Internal(format!(
-                "attaching documents changed the image manifest of {}",
-                layout.display()
-            )));
-        }
+    let info = kiln_image::write_oci_layout(&inputs, &meta, &layout)?;
+    if info.manifest != manifest {
+        return Err(Error::Internal(format!(
+            "the image manifest written to {} is not the one computed for it",
+            layout.display()
+        )));
     }
     let archive = out.join(format!("{stem}.oci.tar"));
     let digest = kiln_image::write_oci_archive(&layout, &archive)?;

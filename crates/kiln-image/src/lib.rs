@@ -29,6 +29,7 @@ pub use error::ImageError;
 pub use layer::{GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, write_layer};
 pub use oci::{
     ANNOTATION_REF_NAME, Attachment, DEFAULT_PATH, ImageInfo, ImageMeta, LayerInfo, LayerInput,
-    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, read_oci_layout, write_oci_layout,
+    MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, image_manifest_digest,
+    read_oci_layout, write_oci_layout,
 };
 pub use tar::{TarOptions, TarSummary, write_tar};

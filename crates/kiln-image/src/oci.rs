@@ -260,57 +260,9 @@ pub fn write_oci_layout(
         place_blob(&input.layer, &blobs)?;
     }
     let created = rfc3339(meta.source_date_epoch);
-    let config = Config {
-        created: Some(created.clone()),
-        architecture: meta.architecture.clone(),
-        os: "linux".to_string(),
-        config: ExecConfig {
-            env: meta.env.clone(),
-            entrypoint: meta.entrypoint.clone(),
-            cmd: meta.cmd.clone(),
-            labels: meta.standard(&meta.labels),
-        },
-        rootfs: RootFs {
-            kind: "layers".to_string(),
-            diff_ids: layers.iter().map(|l| l.layer.diff_id).collect(),
-        },
-        history: layers
-            .iter()
-            .map(|l| History {
-                created: Some(rfc3339(l.created)),
-                created_by: Some(l.created_by.clone()),
-                comment: l.comment.clone(),
-            })
-            .collect(),
-    };
-    let (config_digest, config_size) = write_json_blob(&blobs, &config)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
-        artifact_type: None,
-        config: Descriptor {
-            media_type: MEDIA_TYPE_CONFIG.to_string(),
-            artifact_type: None,
-            digest: config_digest,
-            size: config_size,
-            platform: None,
-            annotations: BTreeMap::new(),
-        },
-        layers: layers
-            .iter()
-            .map(|l| Descriptor {
-                media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
-                artifact_type: None,
-                digest: l.layer.digest,
-                size: l.layer.size,
-                platform: None,
-                annotations: BTreeMap::new(),
-            })
-            .collect(),
-        annotations: meta.standard(&meta.annotations),
-        subject: None,
-    };
-    let (manifest_digest, manifest_size) = write_json_blob(&blobs, &manifest)?;
+    let (config, manifest) = image_json(layers, meta);
+    let (config_digest, config_size) = write_blob(&blobs, &config)?;
+    let (manifest_digest, manifest_size) = write_blob(&blobs, &manifest)?;
     let image = Descriptor {
         media_type: MEDIA_TYPE_MANIFEST.to_string(),
         artifact_type: None,
@@ -412,6 +364,75 @@ pub fn write_oci_layout(
     })
 }
 
+/// The digest and size of the image manifest `write_oci_layout` would
+/// write for these inputs, without writing anything: documents about the
+/// image (which name it) can be made before the layout that carries them.
+pub fn image_manifest_digest(
+    layers: &[LayerInput],
+    meta: &ImageMeta,
+) -> Result<(Digest, u64), ImageError> {
+    if layers.is_empty() {
+        return Err(ImageError::NoLayers);
+    }
+    let (_, manifest) = image_json(layers, meta);
+    Ok((Digest::of(&manifest), manifest.len() as u64))
+}
+
+/// The image's config and manifest JSON: pure functions of the inputs.
+fn image_json(layers: &[LayerInput], meta: &ImageMeta) -> (Vec<u8>, Vec<u8>) {
+    let config = Config {
+        created: Some(rfc3339(meta.source_date_epoch)),
+        architecture: meta.architecture.clone(),
+        os: "linux".to_string(),
+        config: ExecConfig {
+            env: meta.env.clone(),
+            entrypoint: meta.entrypoint.clone(),
+            cmd: meta.cmd.clone(),
+            labels: meta.standard(&meta.labels),
+        },
+        rootfs: RootFs {
+            kind: "layers".to_string(),
+            diff_ids: layers.iter().map(|l| l.layer.diff_id).collect(),
+        },
+        history: layers
+            .iter()
+            .map(|l| History {
+                created: Some(rfc3339(l.created)),
+                created_by: Some(l.created_by.clone()),
+                comment: l.comment.clone(),
+            })
+            .collect(),
+    };
+    let config = to_json(&config);
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
+        artifact_type: None,
+        config: Descriptor {
+            media_type: MEDIA_TYPE_CONFIG.to_string(),
+            artifact_type: None,
+            digest: Digest::of(&config),
+            size: config.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        },
+        layers: layers
+            .iter()
+            .map(|l| Descriptor {
+                media_type: MEDIA_TYPE_LAYER_GZIP.to_string(),
+                artifact_type: None,
+                digest: l.layer.digest,
+                size: l.layer.size,
+                platform: None,
+                annotations: BTreeMap::new(),
+            })
+            .collect(),
+        annotations: meta.standard(&meta.annotations),
+        subject: None,
+    };
+    (config, to_json(&manifest))
+}
+
 /// Writes `attachment` as an artifact manifest whose subject is the image,
 /// and returns its descriptor for `index.json`. It carries no ref name, so
 /// `oci:DIR:VERSION` still names exactly one image.
@@ -421,11 +442,9 @@ fn write_referrer(
     subject: Descriptor,
     created: &str,
 ) -> Result<Descriptor, ImageError> {
-    let blob = Digest::of(&attachment.bytes);
-    fs_err::write(blobs.join(blob.hex()), &attachment.bytes)?;
+    let (blob, _) = write_blob(blobs, &attachment.bytes)?;
     let empty = b"{}";
-    let empty_digest = Digest::of(empty);
-    fs_err::write(blobs.join(empty_digest.hex()), empty)?;
+    let (empty_digest, _) = write_blob(blobs, empty)?;
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
@@ -529,9 +548,12 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ImageError> {
 }
 
 fn write_json_blob<T: Serialize>(blobs: &Path, value: &T) -> Result<(Digest, u64), ImageError> {
-    let bytes = to_json(value);
-    let digest = Digest::of(&bytes);
-    fs_err::write(blobs.join(digest.hex()), &bytes)?;
+    write_blob(blobs, &to_json(value))
+}
+
+fn write_blob(blobs: &Path, bytes: &[u8]) -> Result<(Digest, u64), ImageError> {
+    let digest = Digest::of(bytes);
+    fs_err::write(blobs.join(digest.hex()), bytes)?;
     Ok((digest, bytes.len() as u64))
 }
 

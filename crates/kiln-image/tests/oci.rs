@@ -12,7 +12,7 @@ use std::process::Command;
 use common::*;
 use kiln_image::{
     Attachment, Digest, ImageError, ImageMeta, Layer, LayerInput, LayerSource, TarOptions,
-    read_oci_layout, write_layer, write_oci_archive, write_oci_layout,
+    image_manifest_digest, read_oci_layout, write_layer, write_oci_archive, write_oci_layout,
 };
 
 struct Fixture {
@@ -261,8 +261,11 @@ fn documents_are_referrers_whose_subject_is_the_image() {
     let out = f.dir.join("oci");
     let plain = write_oci_layout(&inputs(&base, &diff), &meta(), &f.dir.join("plain")).unwrap();
     let info = write_oci_layout(&inputs(&base, &diff), &with_documents(), &out).unwrap();
-    // Attaching documents leaves the image itself as it was.
+    // Attaching documents leaves the image itself as it was, and its digest
+    // is known before anything is written.
     assert_eq!(info.manifest, plain.manifest);
+    let (digest, size) = image_manifest_digest(&inputs(&base, &diff), &with_documents()).unwrap();
+    assert_eq!((digest, size), (info.manifest, info.manifest_size));
     assert_eq!(read_oci_layout(&out).unwrap(), vec![info.clone()]);
     let kinds: Vec<&str> = info.referrers.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
