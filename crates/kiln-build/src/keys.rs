@@ -13,7 +13,7 @@ use crate::error::Error;
 /// Bumped whenever the rootfs stage would produce different bytes from the
 /// same inputs (a new normalisation, a different dpkg invocation): old
 /// entries are then simply never read again.
-pub(crate) const ROOTFS_STAGE: &str = "rootfs-v1";
+pub(crate) const ROOTFS_STAGE: &str = "rootfs-v2";
 
 /// Feeds length-prefixed fields, so ("ab","c") and ("a","bc") differ.
 struct KeyHasher(Sha256);

@@ -76,7 +76,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
         .rfind(|s| s.stage == "rootfs")
         .expect("a rootfs stage")
         .key;
-    let rootfs = store().join("rootfs-v1").join(key);
+    let rootfs = store().join("rootfs-v2").join(key);
 
     let spec = DiskSpec {
         size: DISK,

@@ -5,28 +5,29 @@
 //!    the `/bin → usr/bin` links, before anything is extracted;
 //! 2. extract the data of the essential set (Essential: yes and its
 //!    dependencies) from the host, so the image has a shell, libc and dpkg;
-//! 3. have the image's own dpkg `--install --force-depends` that same set,
-//!    which runs the maintainer scripts and records the packages;
-//! 4. `dpkg --install` everything else, dependencies first, in as few calls
-//!    as Pre-Depends allow.
+//! 3. record that set as unpacked, run its preinsts, and have the image's own
+//!    dpkg configure it (`--configure -a`), which runs the postinsts;
+//! 4. install everything else, dependencies first, in as few batches as
+//!    Pre-Depends allow: kiln unpacks each batch (`unpack`), then dpkg
+//!    configures it.
 //!
 //! A root that already holds an image (it has a dpkg status file) only gets
-//! step 4, from its own dpkg.
+//! step 4. With [`Unpacker::Dpkg`] (or for a batch kiln cannot unpack), steps
+//! 3 and 4 are `dpkg --install`, as mmdebstrap does them.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::deb::{Control, read_control};
 use crate::error::RootfsError;
-use crate::extract::extract_all;
-use crate::order::{batches, essential_closure, kernels_last};
+use crate::order::{Batch, batches, essential_closure, kernels_last};
 use crate::sandbox::{NoDaemons, Sandbox};
 use crate::stage::{DEBS_DIR, StagedDebs};
 use crate::status::{self, Installed, STATUS};
-use crate::{BuildEnv, Deb, Event, Report};
+use crate::unpack::{Unpacked, pre_extract, unpack};
+use crate::{BuildEnv, Deb, Event, Report, Unpacker};
 
 /// The directories mmdebstrap creates before extracting (its `run_setup`);
 /// made here too so the result has the same shape.
@@ -106,54 +107,67 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
         env,
         read_only: Some(DEBS_DIR),
     };
+    // Everything after the essential set, in install order: the queue below
+    // decompresses in that order, so each batch waits for its own packages only.
+    let rest: BTreeSet<usize> = rest.into_iter().collect();
+    let (early, late) = kernels_last(&controls, &rest);
+    let plan: Vec<Batch> = batches(&controls, &early)
+        .into_iter()
+        .chain(batches(&controls, &late))
+        .collect();
     if fresh {
         env.emit(Event::Step("decompressing the essential packages"));
         let first: Vec<usize> = essential.iter().copied().collect();
         staged.repack(&controls, &first, threads)?;
         lap("decompress essential", &mut t);
-        env.emit(Event::Step("extracting the essential packages"));
-        let paths: Vec<&Path> = first.iter().map(|&i| staged.host[i].as_path()).collect();
-        extract_all(root, &paths)?;
-        lap("extract essential", &mut t);
-        env.emit(Event::Step("installing the essential packages"));
-        // One call, dependencies first, with --force-depends, as mmdebstrap
-        // does: dpkg unpacks everything given before configuring, and the
-        // Pre-Depends inside the essential set are met by the files extracted
-        // above. Meanwhile the other cores decompress the remaining packages.
-        let order: Vec<usize> = batches(&controls, &essential)
-            .into_iter()
-            .flat_map(|b| b.members)
-            .collect();
-        let (installed, repacked) = std::thread::scope(|scope| {
-            let background = scope.spawn(|| staged.repack(&controls, &rest, (threads - 1).max(1)));
-            let installed = dpkg_install(&sandbox, &staged, &order, true);
-            let repacked = background.join().unwrap_or_else(|_| {
-                Err(RootfsError::BadRoot {
-                    root: root.to_path_buf(),
-                    why: "decompressing packages: thread panicked".into(),
-                })
-            });
-            (installed, repacked)
-        });
-        installed?;
-        repacked?;
-        lap("install essential", &mut t);
-    } else {
-        staged.repack(&controls, &rest, threads)?;
-        lap("decompress", &mut t);
     }
-    let rest: BTreeSet<usize> = rest.into_iter().collect();
-    if !rest.is_empty() {
-        env.emit(Event::Step("installing the remaining packages"));
-        let (early, late) = kernels_last(&controls, &rest);
-        for batch in batches(&controls, &early)
-            .into_iter()
-            .chain(batches(&controls, &late))
-        {
-            dpkg_install(&sandbox, &staged, &batch.members, batch.force)?;
+    let queue = staged.queue(
+        &controls,
+        plan.iter().flat_map(|b| b.members.clone()).collect(),
+    );
+    std::thread::scope(|scope| {
+        // The other cores decompress while dpkg configures on one.
+        for _ in 1..threads.max(2) {
+            scope.spawn(|| queue.work());
         }
-        lap("install remaining", &mut t);
-    }
+        let result = (|| {
+            if fresh {
+                // One batch, dependencies first, with --force-depends, as
+                // mmdebstrap does: everything is unpacked before anything is
+                // configured, and the Pre-Depends inside the essential set are
+                // met by the files extracted first.
+                let order: Vec<usize> = batches(&controls, &essential)
+                    .into_iter()
+                    .flat_map(|b| b.members)
+                    .collect();
+                env.emit(Event::Step("extracting the essential packages"));
+                pre_extract(root, &staged, &order)?;
+                lap("extract essential", &mut t);
+                env.emit(Event::Step("installing the essential packages"));
+                install_batch(&sandbox, &staged, &controls, &order, true, true)?;
+                lap("install essential", &mut t);
+            }
+            if !plan.is_empty() {
+                env.emit(Event::Step("installing the remaining packages"));
+            }
+            for batch in &plan {
+                queue.wait_for(&batch.members)?;
+                install_batch(
+                    &sandbox,
+                    &staged,
+                    &controls,
+                    &batch.members,
+                    batch.force,
+                    false,
+                )?;
+            }
+            lap("install remaining", &mut t);
+            Ok::<(), RootfsError>(())
+        })();
+        // On failure, stop the decompression not started yet.
+        queue.stop();
+        result
+    })?;
 
     let packages = status::read(root)?;
     check_installed(&controls, &packages)?;
@@ -177,19 +191,7 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
 
 /// Reads every control file, several at once (each is a small decompression).
 fn read_controls(debs: &[Deb]) -> Result<Vec<Control>, RootfsError> {
-    let slots: Vec<Mutex<Option<Control>>> = debs.iter().map(|_| Mutex::new(None)).collect();
-    let indexes: Vec<usize> = (0..debs.len()).collect();
-    crate::par::for_each(&indexes, crate::par::cores(), |&i| {
-        let control = read_checked(&debs[i])?;
-        if let Ok(mut slot) = slots[i].lock() {
-            *slot = Some(control);
-        }
-        Ok(())
-    })?;
-    Ok(slots
-        .into_iter()
-        .filter_map(|s| s.into_inner().ok().flatten())
-        .collect())
+    crate::par::map(debs, crate::par::cores(), read_checked)
 }
 
 /// Reads the control file of `deb` and checks it is the package the caller
@@ -231,6 +233,44 @@ fn skeleton(root: &Path, arch: &str, merged_usr: bool) -> Result<(), RootfsError
             fs_err::os::unix::fs::symlink(Path::new("usr").join(dir), root.join(dir))?;
         }
     }
+    Ok(())
+}
+
+/// Installs one batch: kiln unpacks it and dpkg configures it, or dpkg does
+/// both. `pre_extracted`: the batch's files are already in place.
+fn install_batch(
+    sandbox: &Sandbox,
+    staged: &StagedDebs,
+    controls: &[Control],
+    members: &[usize],
+    force: bool,
+    pre_extracted: bool,
+) -> Result<(), RootfsError> {
+    if sandbox.env.unpacker == Unpacker::Kiln {
+        let what = format!("unpacking {} packages", members.len());
+        sandbox.env.emit(Event::Step(&what));
+        match unpack(sandbox, staged, controls, members, pre_extracted)? {
+            Unpacked::ByKiln => return dpkg_configure(sandbox, members.len(), force),
+            Unpacked::LeftToDpkg(why) => {
+                sandbox.env.emit(Event::Step(&format!(
+                    "dpkg unpacks this batch itself: {why}"
+                )));
+            }
+        }
+    }
+    dpkg_install(sandbox, staged, members, force)
+}
+
+/// `dpkg --configure -a`: every package unpacked and not yet configured.
+fn dpkg_configure(sandbox: &Sandbox, count: usize, force: bool) -> Result<(), RootfsError> {
+    let mut argv = vec!["dpkg", "--force-unsafe-io", "--configure", "-a"];
+    if force {
+        argv.push("--force-depends");
+    }
+    let refs: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
+    let what = format!("dpkg --configure ({count} packages)");
+    sandbox.env.emit(Event::Step(&what));
+    sandbox.run(&what, &refs)?;
     Ok(())
 }
 

@@ -135,6 +135,9 @@ pub(crate) struct Control {
     pub package: String,
     pub version: String,
     pub architecture: String,
+    /// `same` makes dpkg qualify the name with the architecture in its
+    /// database (`libc6:amd64.list`).
+    pub multi_arch: String,
     pub essential: bool,
     pub pre_depends: Vec<Relation>,
     pub depends: Vec<Relation>,
@@ -180,6 +183,7 @@ pub(crate) fn read_control(path: &Path, arch: &str) -> Result<Control, RootfsErr
         path: path.to_path_buf(),
         version: field("Version"),
         architecture: field("Architecture"),
+        multi_arch: field("Multi-Arch"),
         essential: p
             .get("Essential")
             .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
@@ -191,4 +195,50 @@ pub(crate) fn read_control(path: &Path, arch: &str) -> Result<Control, RootfsErr
             .collect(),
         package,
     })
+}
+
+/// One file of a package's `control.tar`: what dpkg copies into
+/// `/var/lib/dpkg/info` when it unpacks the package.
+#[derive(Debug, Clone)]
+pub(crate) struct ControlMember {
+    /// `control`, `md5sums`, `postinst`, …
+    pub name: String,
+    pub data: Vec<u8>,
+    pub mode: u32,
+    pub mtime: i64,
+}
+
+/// Every regular file of the `control.tar` of the `.deb` at `path`.
+pub(crate) fn read_control_members(path: &Path) -> Result<Vec<ControlMember>, RootfsError> {
+    let bad = |e: std::io::Error| RootfsError::BadDeb {
+        path: path.to_path_buf(),
+        why: format!("control.tar: {e}"),
+    };
+    let mut archive = tar::Archive::new(open_member(path, "control.tar")?);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw);
+        let name = name.trim_start_matches("./");
+        // dpkg only knows flat names; anything else is not a control file.
+        if name.is_empty() || name.contains('/') {
+            continue;
+        }
+        let name = name.to_string();
+        let mode = entry.header().mode().map_err(bad)? & 0o7777;
+        let mtime = entry.header().mtime().map_err(bad)? as i64;
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(bad)?;
+        out.push(ControlMember {
+            name,
+            data,
+            mode,
+            mtime,
+        });
+    }
+    Ok(out)
 }

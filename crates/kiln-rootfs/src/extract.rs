@@ -1,6 +1,7 @@
 //! Unpacking a package's `data.tar` into the root from the host, without
-//! running anything: the first bootstrap step, which gives the image the
-//! shell, libc and dpkg that then install the packages properly.
+//! running anything: for the bootstrap, the shell, libc and dpkg that then
+//! configure the packages; for every package kiln unpacks itself (see
+//! `unpack`), its files as `dpkg --unpack` would leave them.
 //!
 //! Like mmdebstrap's `tar --keep-directory-symlink`, a directory entry whose
 //! path is already a symlink to a directory (merged /usr's `/bin`) keeps the
@@ -8,7 +9,7 @@
 //! outside the root whatever the archive holds.
 
 use fs_err::os::unix::fs::OpenOptionsExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -19,18 +20,32 @@ use crate::confine::{entry_components, resolve_dir, resolve_parent};
 use crate::deb::open_member;
 use crate::error::RootfsError;
 
+/// The suffix dpkg gives a conffile it has unpacked but not yet configured.
+pub(crate) const DPKG_NEW: &str = ".dpkg-new";
+
 /// Extracts the `data.tar` of every `.deb` in `debs` into `root`, several at
-/// once. Packages of one bootstrap set hardly ever ship the same path, and
-/// when they do dpkg unpacks them again in order right after, so the order
-/// of this step does not reach the result.
-pub(crate) fn extract_all(root: &Path, debs: &[&Path]) -> Result<(), RootfsError> {
-    let mut order: Vec<&Path> = debs.to_vec();
-    order.sort_by_key(|p| std::cmp::Reverse(fs_err::metadata(p).map_or(0, |m| m.len())));
-    crate::par::for_each(&order, crate::par::cores(), |deb| extract_data(root, deb))
+/// once, each with the image paths of its conffiles (written as
+/// `PATH.dpkg-new`, as dpkg does until it configures the package). Callers
+/// make sure no two of them ship the same file, so the order does not reach
+/// the result.
+pub(crate) fn extract_all(
+    root: &Path,
+    debs: &[(&Path, &HashSet<String>)],
+) -> Result<(), RootfsError> {
+    let mut order = debs.to_vec();
+    order.sort_by_key(|(p, _)| std::cmp::Reverse(fs_err::metadata(p).map_or(0, |m| m.len())));
+    crate::par::for_each(&order, crate::par::cores(), |(deb, conffiles)| {
+        extract_data(root, deb, conffiles)
+    })
 }
 
-/// Extracts the `data.tar` of the `.deb` at `deb` into `root`.
-pub(crate) fn extract_data(root: &Path, deb: &Path) -> Result<(), RootfsError> {
+/// Extracts the `data.tar` of the `.deb` at `deb` into `root`; `conffiles`
+/// (image paths such as `/etc/foo.conf`) go to `PATH.dpkg-new`.
+pub(crate) fn extract_data(
+    root: &Path,
+    deb: &Path,
+    conffiles: &HashSet<String>,
+) -> Result<(), RootfsError> {
     let corrupt = |e: std::io::Error| RootfsError::BadDeb {
         path: deb.to_path_buf(),
         why: format!("data.tar: {e}"),
@@ -60,7 +75,7 @@ pub(crate) fn extract_data(root: &Path, deb: &Path) -> Result<(), RootfsError> {
                 p
             }
         };
-        let dest = parent.join(last);
+        let mut dest = parent.join(last);
         let header = entry.header();
         let mode = header.mode().map_err(corrupt)? & 0o7777;
         let uid = header.uid().map_err(corrupt)? as u32;
@@ -68,8 +83,13 @@ pub(crate) fn extract_data(root: &Path, deb: &Path) -> Result<(), RootfsError> {
         let mtime = header.mtime().map_err(corrupt)? as i64;
         let kind = header.entry_type();
         match kind {
-            tar::EntryType::Directory => make_dir(&dest, mode, uid, gid)?,
+            tar::EntryType::Directory => make_dir(&dest, mode, uid, gid, mtime)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if !conffiles.is_empty() && conffiles.contains(&image_path(&components)) {
+                    let mut name = last.to_os_string();
+                    name.push(DPKG_NEW);
+                    dest = parent.join(name);
+                }
                 let tmp = temp_name(&dest);
                 let mut file = fs_err::OpenOptions::new()
                     .write(true)
@@ -112,6 +132,7 @@ pub(crate) fn extract_data(root: &Path, deb: &Path) -> Result<(), RootfsError> {
                     rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
                 )
                 .map_err(|e| io_at(&tmp, "chown", e))?;
+                set_mtime(&tmp, mtime, true)?;
                 replace(&tmp, &dest)?;
             }
             tar::EntryType::Link => {
@@ -126,33 +147,98 @@ pub(crate) fn extract_data(root: &Path, deb: &Path) -> Result<(), RootfsError> {
                 fs_err::hard_link(&source, &tmp)?;
                 replace(&tmp, &dest)?;
             }
-            // Devices and fifos are not needed to run dpkg; dpkg creates them
-            // when it unpacks the package properly right after.
-            _ => {}
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let file_type = match kind {
+                    tar::EntryType::Char => rustix::fs::FileType::CharacterDevice,
+                    tar::EntryType::Block => rustix::fs::FileType::BlockDevice,
+                    _ => rustix::fs::FileType::Fifo,
+                };
+                let major = header.device_major().map_err(corrupt)?.unwrap_or(0);
+                let minor = header.device_minor().map_err(corrupt)?.unwrap_or(0);
+                let tmp = temp_name(&dest);
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &tmp,
+                    file_type,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    rustix::fs::makedev(major, minor),
+                )
+                .map_err(|e| io_at(&tmp, "mknod", e))?;
+                rustix::fs::chown(&tmp, Some(uid_of(uid)), Some(gid_of(gid)))
+                    .map_err(|e| io_at(&tmp, "chown", e))?;
+                fs_err::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+                set_mtime(&tmp, mtime, false)?;
+                replace(&tmp, &dest)?;
+            }
+            tar::EntryType::XGlobalHeader => {}
+            // Nothing else is found in Debian packages; dpkg refuses them too.
+            _ => return Err(refuse("unsupported entry type")),
         }
     }
     Ok(())
 }
 
-fn make_dir(dest: &Path, mode: u32, uid: u32, gid: u32) -> Result<(), RootfsError> {
+/// The image path (`/etc/foo`) of an entry's components, as dpkg writes
+/// paths in its database.
+pub(crate) fn image_path(components: &[&OsStr]) -> String {
+    let mut path = String::new();
+    for c in components {
+        path.push('/');
+        path.push_str(&c.to_string_lossy());
+    }
+    if path.is_empty() {
+        path.push_str("/.");
+    }
+    path
+}
+
+/// Creates the directory `dest` unless it exists: as dpkg does, an existing
+/// directory (or a symlink to one, like merged /usr's `/bin`) is left as it
+/// is, whoever shipped it first.
+pub(crate) fn make_dir(
+    dest: &Path,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+) -> Result<(), RootfsError> {
     match fs_err::symlink_metadata(dest) {
-        // Keep directory symlinks, as `tar --keep-directory-symlink` does: the
-        // merged-/usr links must survive packages that ship `/bin` as a directory.
-        Ok(meta) if meta.file_type().is_symlink() => return Ok(()),
-        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) if meta.file_type().is_symlink() || meta.is_dir() => return Ok(()),
         Ok(_) => fs_err::remove_file(dest)?,
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
     }
     match std::fs::create_dir(dest) {
         Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        // Another thread made it first; what it set stands.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(io_at(dest, "mkdir", e)),
     }
     rustix::fs::chown(dest, Some(uid_of(uid)), Some(gid_of(gid)))
         .map_err(|e| io_at(dest, "chown", e))?;
     fs_err::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
-    Ok(())
+    set_mtime(dest, mtime, false)
+}
+
+/// Sets the modification (and access) time of `path`, or of the link
+/// itself when `link`.
+fn set_mtime(path: &Path, mtime: i64, link: bool) -> Result<(), RootfsError> {
+    let t = timestamp(mtime);
+    let flags = if link {
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW
+    } else {
+        rustix::fs::AtFlags::empty()
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+        flags,
+    )
+    .map_err(|e| io_at(path, "set mtime of", e))
 }
 
 /// A sibling name to write to before renaming into place, unique per thread,
@@ -237,7 +323,7 @@ mod tests {
             CONTROL,
             vec![Entry::File(s("./../outside/evil"), s("x"))],
         );
-        let err = extract_data(&root, &deb).unwrap_err();
+        let err = extract_data(&root, &deb, &HashSet::new()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -256,7 +342,7 @@ mod tests {
         let (dir, root, outside) = layout();
         let abs = outside.join("abs").display().to_string();
         let deb = craft_deb(dir.path(), "evil", CONTROL, vec![Entry::File(abs, s("x"))]);
-        let err = extract_data(&root, &deb).unwrap_err();
+        let err = extract_data(&root, &deb, &HashSet::new()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -289,7 +375,7 @@ mod tests {
                 Entry::File(s("./z/evil"), s("z")),
             ],
         );
-        extract_data(&root, &deb).unwrap();
+        extract_data(&root, &deb, &HashSet::new()).unwrap();
         assert!(
             !Path::new("/tmp").join(&evil).exists(),
             "wrote to the host's /tmp"
@@ -327,7 +413,7 @@ mod tests {
                 Entry::File(s("./bin/sh"), s("#!")),
             ],
         );
-        extract_data(&root, &deb).unwrap();
+        extract_data(&root, &deb, &HashSet::new()).unwrap();
         assert!(
             fs_err::symlink_metadata(root.join("bin"))
                 .unwrap()

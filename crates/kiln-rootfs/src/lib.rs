@@ -19,6 +19,7 @@ mod bootstrap;
 mod confine;
 mod customize;
 mod deb;
+mod dpkgdb;
 mod error;
 mod extract;
 mod normalize;
@@ -29,6 +30,7 @@ mod stage;
 mod status;
 #[cfg(test)]
 mod testdeb;
+mod unpack;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,6 +69,21 @@ pub struct BuildEnv {
     pub source_date_epoch: i64,
     /// Told about progress; `None` to stay quiet.
     pub on_event: Option<OnEvent>,
+    /// Who unpacks the packages; dpkg configures them either way.
+    pub unpacker: Unpacker,
+}
+
+/// Who unpacks packages new to the image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unpacker {
+    /// kiln, on every core, writing dpkg's database as `dpkg --unpack`
+    /// would; dpkg still runs every maintainer script. Packages it cannot
+    /// take (an upgrade, a diverted or shared file) go to dpkg.
+    #[default]
+    Kiln,
+    /// dpkg, one package at a time (`dpkg --install`): the reference the
+    /// tests compare kiln's result with.
+    Dpkg,
 }
 
 impl BuildEnv {
@@ -74,6 +91,7 @@ impl BuildEnv {
         BuildEnv {
             source_date_epoch,
             on_event: None,
+            unpacker: Unpacker::default(),
         }
     }
 
@@ -88,6 +106,7 @@ impl std::fmt::Debug for BuildEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BuildEnv")
             .field("source_date_epoch", &self.source_date_epoch)
+            .field("unpacker", &self.unpacker)
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +125,8 @@ pub struct Report {
 /// Installs `debs` into `root`.
 ///
 /// An empty `root` is bootstrapped as mmdebstrap does: the essential set is
-/// extracted, then the image's own dpkg installs everything. A `root` that
+/// extracted, then the image's own dpkg installs everything (kiln unpacks
+/// the packages, see [`Unpacker`]). A `root` that
 /// already holds an image (a parent's rootfs, with `/var/lib/dpkg/status`)
 /// gets the packages installed on top by its own dpkg. Afterwards every
 /// package is `ii` and `dpkg --audit` is silent, or this fails.

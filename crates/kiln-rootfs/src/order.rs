@@ -256,6 +256,7 @@ mod tests {
             package: name.into(),
             version: "1".into(),
             architecture: "amd64".into(),
+            multi_arch: String::new(),
             essential: false,
             pre_depends: parse_relations(pre, "amd64").unwrap(),
             depends: parse_relations(dep, "amd64").unwrap(),

@@ -42,6 +42,30 @@ pub(crate) fn for_each<T: Sync>(
     })
 }
 
+/// [`for_each`] that keeps each job's result, in the order of `items`.
+pub(crate) fn map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    job: impl Fn(&T) -> Result<R, RootfsError> + Sync,
+) -> Result<Vec<R>, RootfsError> {
+    let slots: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let indexes: Vec<usize> = (0..items.len()).collect();
+    for_each(&indexes, threads, |&i| {
+        let r = job(&items[i])?;
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        Ok(())
+    })?;
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .ok_or_else(|| RootfsError::Io(std::io::Error::other("a job left no result")))
+        })
+        .collect()
+}
+
 /// The threads to use for CPU-bound work.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())

@@ -11,6 +11,8 @@
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::deb::{Ar, Control};
 use crate::error::RootfsError;
@@ -73,6 +75,20 @@ impl StagedDebs {
         })
     }
 
+    /// A queue that writes the copies of `order` in that order, for
+    /// [`Repacker::work`] on any number of threads while the install runs.
+    pub(crate) fn queue<'a>(&'a self, controls: &'a [Control], order: Vec<usize>) -> Repacker<'a> {
+        let done = vec![false; controls.len()];
+        Repacker {
+            staged: self,
+            controls,
+            order,
+            next: AtomicUsize::new(0),
+            state: Mutex::new(QueueState { done, failed: None }),
+            changed: Condvar::new(),
+        }
+    }
+
     /// Removes the copies; errors are reported, unlike on drop.
     pub(crate) fn remove(mut self) -> Result<(), RootfsError> {
         self.removed = true;
@@ -85,6 +101,80 @@ impl Drop for StagedDebs {
     fn drop(&mut self) {
         if !self.removed {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Copies being written in install order, so a batch can start as soon as
+/// its own packages are ready while later ones (the kernel, last) are still
+/// being decompressed by the other cores.
+pub(crate) struct Repacker<'a> {
+    staged: &'a StagedDebs,
+    controls: &'a [Control],
+    order: Vec<usize>,
+    next: AtomicUsize,
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+struct QueueState {
+    /// By index in the control list.
+    done: Vec<bool>,
+    failed: Option<RootfsError>,
+}
+
+impl Repacker<'_> {
+    /// Starts no more copies.
+    pub(crate) fn stop(&self) {
+        self.next.store(self.order.len(), Ordering::Relaxed);
+    }
+
+    /// Writes copies until none is left to start.
+    pub(crate) fn work(&self) {
+        while self.work_one() {}
+    }
+
+    /// Writes the next copy; false when there was none left to start.
+    fn work_one(&self) -> bool {
+        let Some(&i) = self.order.get(self.next.fetch_add(1, Ordering::Relaxed)) else {
+            return false;
+        };
+        let result = repack(&self.controls[i].path, &self.staged.host[i]);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => state.done[i] = true,
+            Err(e) => {
+                state.failed.get_or_insert(e);
+                self.next.store(self.order.len(), Ordering::Relaxed);
+            }
+        }
+        self.changed.notify_all();
+        true
+    }
+
+    /// Returns once the copies of `members` are written, writing copies
+    /// itself while there are any to start.
+    pub(crate) fn wait_for(&self, members: &[usize]) -> Result<(), RootfsError> {
+        loop {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = state.failed.take() {
+                return Err(e);
+            }
+            if members.iter().all(|&i| state.done[i]) {
+                return Ok(());
+            }
+            drop(state);
+            if !self.work_one() {
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let ready =
+                    |s: &QueueState| s.failed.is_some() || members.iter().all(|&i| s.done[i]);
+                if !ready(&state) {
+                    let _unused = self
+                        .changed
+                        .wait_while(state, |s| !ready(s))
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            }
         }
     }
 }

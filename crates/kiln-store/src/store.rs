@@ -1,5 +1,5 @@
 //! The store's layout: `blobs/sha256/<hex>` for content addressed by its
-//! digest, versioned buckets (`indices-v1`, `rootfs-v1`, …) for everything
+//! digest, versioned buckets (`indices-v1`, `rootfs-v2`, …) for everything
 //! keyed otherwise, `tmp/` for content on its way elsewhere, and a lock file.
 
 use std::io::{Read, Write};

@@ -72,7 +72,7 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
         .expect("a rootfs stage")
         .key;
     let cache = PathBuf::from(std::env::var_os("KILN_CACHE").unwrap());
-    let rootfs = cache.join("rootfs-v1").join(key);
+    let rootfs = cache.join("rootfs-v2").join(key);
 
     // A copy, so the agent can be added without touching the store entry.
     let root = out.path().join("root");

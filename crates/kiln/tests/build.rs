@@ -305,7 +305,7 @@ fn net_root_a_killed_build_leaves_the_store_usable_and_concurrent_builds_both_su
         reports[0]["outputs"][0]["digest"],
         reports[1]["outputs"][0]["digest"]
     );
-    let leftovers: Vec<_> = std::fs::read_dir(store.path().join("rootfs-v1"))
+    let leftovers: Vec<_> = std::fs::read_dir(store.path().join("rootfs-v2"))
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
