@@ -1,7 +1,6 @@
 //! Small file-system steps the stages share.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::error::Error;
 
@@ -32,23 +31,13 @@ pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<(), Error> {
 }
 
 /// Copies a whole root filesystem, keeping owners, modes, links, xattrs and
-/// times. `cp -a` does this exactly (including what std::fs cannot: device
-/// nodes, capabilities), and reflinks where the file system can.
+/// times, on every core (see `treecopy`).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
-    fs_err::create_dir_all(to).map_err(io(to))?;
-    let status = Command::new("cp")
-        .args(["-a", "--reflink=auto", "--"])
-        .arg(from.join("."))
-        .arg(to)
-        .status()
-        .map_err(io(from))?;
-    if !status.success() {
-        return Err(Error::Io {
-            path: from.to_path_buf(),
-            source: std::io::Error::other(format!("cp -a into {} failed: {status}", to.display())),
-        });
-    }
-    Ok(())
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    crate::treecopy::copy_tree(from, to, threads).map_err(|source| Error::Io {
+        path: to.to_path_buf(),
+        source,
+    })
 }
 
 /// Removes a tree that may hold read-only directories.

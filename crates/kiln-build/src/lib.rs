@@ -14,6 +14,7 @@ mod lock;
 mod progress;
 mod stages;
 mod trace;
+mod treecopy;
 mod vmtest;
 
 pub use build::{
