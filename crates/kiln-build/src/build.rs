@@ -115,6 +115,10 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let mut stages = Vec::new();
     let mut packages = Vec::new();
     let mut built: Vec<Built> = Vec::new();
+    let digests = std::sync::Arc::new(catalog::deb_digests(images.iter().map(|(_, l)| *l)));
+    // Each image's manifest is hashed while the next image builds (mostly one
+    // core's work: dpkg and its scripts).
+    let mut manifest_jobs = Vec::new();
     for (def, lock) in &images {
         let debs: Vec<Fetched> =
             fetch::fetch(&store, &lock.packages, mirrors.as_ref(), opts.progress)?;
@@ -135,6 +139,10 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
             version: p.version.clone(),
             size: p.size,
             image: def.image.name.clone(),
+        }));
+        let (store, digests, tree) = (store.clone(), digests.clone(), rootfs.clone());
+        manifest_jobs.push(std::thread::spawn(move || {
+            catalog::manifest_bytes(&store, &tree, &digests)
         }));
         built.push(rootfs);
     }
@@ -161,10 +169,12 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let leaf = built
         .last()
         .ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
-    let debs = catalog::deb_digests(images.iter().map(|(_, l)| *l));
-    let manifests = built
-        .iter()
-        .map(|b| catalog::manifest_bytes(&store, b, &debs))
+    let manifests = manifest_jobs
+        .into_iter()
+        .map(|job| {
+            job.join()
+                .unwrap_or_else(|_| Err(Error::Internal("hashing a manifest panicked".into())))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let sources = images
         .iter()

@@ -21,6 +21,7 @@ const LAYERS: &str = "layers-v1";
 const OUTPUTS: &str = "outputs-v1";
 
 /// A root filesystem in the store.
+#[derive(Clone)]
 pub(crate) struct Built {
     pub key: String,
     pub root: PathBuf,
