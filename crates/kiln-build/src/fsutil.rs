@@ -21,6 +21,76 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     fs_err::rename(&tmp, path).map_err(io(path))
 }
 
+/// A file written under a temporary name and renamed into place by
+/// [`AtomicFile::commit`]; dropped uncommitted, it is removed.
+pub(crate) struct AtomicFile {
+    tmp: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    file: Option<std::io::BufWriter<fs_err::File>>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    pub(crate) fn create(dest: &Path) -> Result<AtomicFile, Error> {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir).map_err(io(dir))?;
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(dest)));
+        let file = fs_err::File::create(&tmp).map_err(io(&tmp))?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_path_buf(),
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            committed: false,
+        })
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut dyn std::io::Write {
+        match &mut self.file {
+            Some(f) => f,
+            None => unreachable!("the file is only taken by commit, which consumes it"),
+        }
+    }
+
+    pub(crate) fn commit(mut self) -> Result<(), Error> {
+        if let Some(f) = self.file.take() {
+            f.into_inner().map_err(|e| Error::Io {
+                path: self.tmp.clone(),
+                source: e.into_error(),
+            })?;
+        }
+        fs_err::rename(&self.tmp, &self.dest).map_err(io(&self.dest))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes everything to both writers.
+pub(crate) struct Tee<'a, A: std::io::Write, B: std::io::Write + ?Sized>(
+    pub &'a mut A,
+    pub &'a mut B,
+);
+
+impl<A: std::io::Write, B: std::io::Write + ?Sized> std::io::Write for Tee<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
 /// Copies `from` to `to` atomically (temporary file, rename).
 pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<(), Error> {
     let dir = to.parent().unwrap_or(Path::new("."));
