@@ -128,7 +128,10 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
     std::thread::scope(|scope| {
         // The other cores decompress while dpkg configures on one.
         for _ in 1..threads.max(2) {
-            scope.spawn(|| queue.work());
+            scope.spawn(|| {
+                crate::par::background_priority();
+                queue.work()
+            });
         }
         let result = (|| {
             if fresh {

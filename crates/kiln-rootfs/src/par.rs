@@ -66,6 +66,13 @@ pub(crate) fn map<T: Sync, R: Send>(
         .collect()
 }
 
+/// Makes the calling thread yield to the build's critical path (dpkg and the
+/// scripts it runs, the thread waiting for them): work done in the
+/// background only takes what they leave idle. Best effort.
+pub fn background_priority() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+}
+
 /// The threads to use for CPU-bound work.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
