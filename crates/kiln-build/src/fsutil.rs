@@ -14,11 +14,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// reader never sees half of it.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(io(dir))?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(path)));
+    let tmp = temp_beside(path)?;
     fs_err::write(&tmp, bytes).map_err(io(&tmp))?;
     fs_err::rename(&tmp, path).map_err(io(path))
+}
+
+/// The temporary name `dest` is written under before the rename, in its
+/// directory (made if missing) so the rename stays on one file system.
+fn temp_beside(dest: &Path) -> Result<std::path::PathBuf, Error> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir).map_err(io(dir))?;
+    Ok(dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(dest))))
 }
 
 /// A file written under a temporary name and renamed into place by
@@ -32,9 +38,7 @@ pub(crate) struct AtomicFile {
 
 impl AtomicFile {
     pub(crate) fn create(dest: &Path) -> Result<AtomicFile, Error> {
-        let dir = dest.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir).map_err(io(dir))?;
-        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(dest)));
+        let tmp = temp_beside(dest)?;
         let file = fs_err::File::create(&tmp).map_err(io(&tmp))?;
         Ok(AtomicFile {
             tmp,
@@ -93,9 +97,7 @@ impl<A: std::io::Write, B: std::io::Write + ?Sized> std::io::Write for Tee<'_, A
 
 /// Copies `from` to `to` atomically (temporary file, rename).
 pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<(), Error> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(io(dir))?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(to)));
+    let tmp = temp_beside(to)?;
     fs_err::copy(from, &tmp).map_err(io(&tmp))?;
     fs_err::rename(&tmp, to).map_err(io(to))
 }

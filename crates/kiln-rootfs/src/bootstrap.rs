@@ -26,7 +26,7 @@ use crate::order::{Batch, batches, essential_closure, kernels_last};
 use crate::sandbox::{NoDaemons, Sandbox};
 use crate::stage::{DEBS_DIR, StagedDebs};
 use crate::status::{self, Installed, STATUS};
-use crate::unpack::{Unpacked, pre_extract, unpack};
+use crate::unpack::{Extracted, Unpacked, pre_extract, unpack};
 use crate::{BuildEnv, Deb, Event, Report, Unpacker};
 
 /// The directories mmdebstrap creates before extracting (its `run_setup`);
@@ -107,26 +107,30 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
         env,
         read_only: Some(DEBS_DIR),
     };
-    // Everything after the essential set, in install order: the queue below
-    // decompresses in that order, so each batch waits for its own packages only.
     let rest: BTreeSet<usize> = rest.into_iter().collect();
     let (early, late) = kernels_last(&controls, &rest);
     let plan: Vec<Batch> = batches(&controls, &early)
         .into_iter()
         .chain(batches(&controls, &late))
         .collect();
-    if fresh {
-        env.emit(Event::Step("decompressing the essential packages"));
-        let first: Vec<usize> = essential.iter().copied().collect();
-        staged.repack(&controls, &first, threads)?;
-        lap("decompress essential", &mut t);
-    }
+    // One queue decompresses everything: the essential set first, largest
+    // first so no big package finishes alone; then the rest in install
+    // order, so each batch waits for its own packages only.
+    let mut first: Vec<usize> = essential.iter().copied().collect();
+    first.sort_by_key(|&i| {
+        std::cmp::Reverse(fs_err::metadata(&controls[i].path).map_or(0, |m| m.len()))
+    });
     let queue = staged.queue(
         &controls,
-        plan.iter().flat_map(|b| b.members.clone()).collect(),
+        first
+            .iter()
+            .copied()
+            .chain(plan.iter().flat_map(|b| b.members.iter().copied()))
+            .collect(),
     );
     std::thread::scope(|scope| {
-        // The other cores decompress while dpkg configures on one.
+        // The other cores decompress while dpkg configures on one; the
+        // thread that waits for packages decompresses too.
         for _ in 1..threads.max(2) {
             scope.spawn(|| {
                 crate::par::background_priority();
@@ -135,6 +139,9 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
         }
         let result = (|| {
             if fresh {
+                env.emit(Event::Step("decompressing the essential packages"));
+                queue.wait_for(&first)?;
+                lap("decompress essential", &mut t);
                 // One batch, dependencies first, with --force-depends, as
                 // mmdebstrap does: everything is unpacked before anything is
                 // configured, and the Pre-Depends inside the essential set are
@@ -144,10 +151,10 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
                     .flat_map(|b| b.members)
                     .collect();
                 env.emit(Event::Step("extracting the essential packages"));
-                pre_extract(root, &staged, &order)?;
+                let extracted = pre_extract(root, &staged, &order)?;
                 lap("extract essential", &mut t);
                 env.emit(Event::Step("installing the essential packages"));
-                install_batch(&sandbox, &staged, &controls, &order, true, true)?;
+                install_batch(&sandbox, &staged, &controls, &order, true, Some(extracted))?;
                 lap("install essential", &mut t);
             }
             if !plan.is_empty() {
@@ -161,7 +168,7 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
                     &controls,
                     &batch.members,
                     batch.force,
-                    false,
+                    None,
                 )?;
             }
             lap("install remaining", &mut t);
@@ -240,19 +247,19 @@ fn skeleton(root: &Path, arch: &str, merged_usr: bool) -> Result<(), RootfsError
 }
 
 /// Installs one batch: kiln unpacks it and dpkg configures it, or dpkg does
-/// both. `pre_extracted`: the batch's files are already in place.
+/// both. `extracted`: the batch's files are already in place.
 fn install_batch(
     sandbox: &Sandbox,
     staged: &StagedDebs,
     controls: &[Control],
     members: &[usize],
     force: bool,
-    pre_extracted: bool,
+    extracted: Option<Extracted>,
 ) -> Result<(), RootfsError> {
     if sandbox.env.unpacker == Unpacker::Kiln {
         let what = format!("unpacking {} packages", members.len());
         sandbox.env.emit(Event::Step(&what));
-        match unpack(sandbox, staged, controls, members, pre_extracted)? {
+        match unpack(sandbox, staged, controls, members, extracted)? {
             Unpacked::ByKiln => return dpkg_configure(sandbox, members.len(), force),
             Unpacked::LeftToDpkg(why) => {
                 sandbox.env.emit(Event::Step(&format!(

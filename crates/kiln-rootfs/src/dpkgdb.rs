@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::deb::ControlMember;
 use crate::error::RootfsError;
-use crate::extract::io_at;
+use crate::extract::set_mtime;
 use crate::status::STATUS;
 
 pub(crate) const INFO: &str = "var/lib/dpkg/info";
@@ -103,20 +103,7 @@ pub(crate) fn record_unpacked(root: &Path, pkgs: &[NewPackage]) -> Result<(), Ro
 pub(crate) fn write_info_file(path: &Path, m: &ControlMember) -> Result<(), RootfsError> {
     fs_err::write(path, &m.data)?;
     fs_err::set_permissions(path, std::fs::Permissions::from_mode(m.mode))?;
-    let t = rustix::fs::Timespec {
-        tv_sec: m.mtime,
-        tv_nsec: 0,
-    };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        path,
-        &rustix::fs::Timestamps {
-            last_access: t,
-            last_modification: t,
-        },
-        rustix::fs::AtFlags::empty(),
-    )
-    .map_err(|e| io_at(path, "set mtime of", e))
+    set_mtime(path, m.mtime, false)
 }
 
 /// The package's status entry: its control fields, its state, and its

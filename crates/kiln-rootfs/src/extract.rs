@@ -222,7 +222,7 @@ pub(crate) fn make_dir(
 
 /// Sets the modification (and access) time of `path`, or of the link
 /// itself when `link`.
-fn set_mtime(path: &Path, mtime: i64, link: bool) -> Result<(), RootfsError> {
+pub(crate) fn set_mtime(path: &Path, mtime: i64, link: bool) -> Result<(), RootfsError> {
     let t = timestamp(mtime);
     let flags = if link {
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW

@@ -54,27 +54,6 @@ impl StagedDebs {
         })
     }
 
-    /// Writes the copies of `which` packages, on `threads` threads.
-    pub(crate) fn repack(
-        &self,
-        controls: &[Control],
-        which: &[usize],
-        threads: usize,
-    ) -> Result<(), RootfsError> {
-        // Largest first, so one big package does not finish alone at the end.
-        let mut order = which.to_vec();
-        order.sort_by_key(|&i| {
-            std::cmp::Reverse(
-                fs_err::metadata(&controls[i].path)
-                    .map(|m| m.len())
-                    .unwrap_or(0),
-            )
-        });
-        crate::par::for_each(&order, threads, |&i| {
-            repack(&controls[i].path, &self.host[i])
-        })
-    }
-
     /// A queue that writes the copies of `order` in that order, for
     /// [`Repacker::work`] on any number of threads while the install runs.
     pub(crate) fn queue<'a>(&'a self, controls: &'a [Control], order: Vec<usize>) -> Repacker<'a> {

@@ -20,7 +20,7 @@ use crate::confine::{entry_components, host_path};
 use crate::deb::{Control, open_member, read_control_members};
 use crate::dpkgdb::{self, NewPackage};
 use crate::error::RootfsError;
-use crate::extract::{DPKG_NEW, extract_all, image_path, io_at, make_dir};
+use crate::extract::{DPKG_NEW, extract_all, image_path, io_at, make_dir, set_mtime};
 use crate::sandbox::Sandbox;
 use crate::stage::StagedDebs;
 use crate::{Event, status};
@@ -58,8 +58,11 @@ pub(crate) enum Unpacked {
     LeftToDpkg(String),
 }
 
+/// What [`pre_extract`] put in place: each package's listing, in order.
+pub(crate) struct Extracted(Vec<Listing>);
+
 /// Unpacks the packages `members` (indexes into `controls`, in dpkg's order)
-/// into the sandbox's root. `pre_extracted`: their files are already in
+/// into the sandbox's root. With `extracted`, their files are already in
 /// place (the bootstrap's essential set), so only the database, the
 /// conffiles' `.dpkg-new` copies and the preinsts are left to do.
 pub(crate) fn unpack(
@@ -67,8 +70,9 @@ pub(crate) fn unpack(
     staged: &StagedDebs,
     controls: &[Control],
     members: &[usize],
-    pre_extracted: bool,
+    extracted: Option<Extracted>,
 ) -> Result<Unpacked, RootfsError> {
+    let pre_extracted = extracted.is_some();
     let root = sandbox.root;
     let installed = status::read(root)?;
     if let Some(c) = members
@@ -82,7 +86,7 @@ pub(crate) fn unpack(
         )));
     }
 
-    let pkgs = read_packages(staged, controls, members)?;
+    let pkgs = read_packages(staged, controls, members, extracted)?;
     if let Some(why) = conflict(root, &pkgs, pre_extracted)? {
         return Ok(Unpacked::LeftToDpkg(why));
     }
@@ -90,11 +94,7 @@ pub(crate) fn unpack(
         .iter()
         .map(|(p, _)| p.conffiles().into_iter().collect())
         .collect();
-    let listings: Vec<Listing> = pkgs
-        .iter()
-        .map(|(p, d)| (p.paths.clone(), d.clone()))
-        .collect();
-    let new: Vec<NewPackage> = pkgs.into_iter().map(|(p, _)| p).collect();
+    let (new, dirs): (Vec<NewPackage>, Vec<Vec<Option<Dir>>>) = pkgs.into_iter().unzip();
 
     dpkgdb::record_unpacked(root, &new)?;
     if pre_extracted {
@@ -104,6 +104,11 @@ pub(crate) fn unpack(
     }
     run_preinsts(sandbox, &new, controls, &installed)?;
     if !pre_extracted {
+        let listings: Vec<(&[String], &[Option<Dir>])> = new
+            .iter()
+            .zip(&dirs)
+            .map(|(p, d)| (p.paths.as_slice(), d.as_slice()))
+            .collect();
         extract_in_order(root, staged, members, &listings, &conffiles)?;
         dpkgdb::activate_file_triggers(
             root,
@@ -118,25 +123,36 @@ pub(crate) fn unpack(
 type Read = (NewPackage, Vec<Option<Dir>>);
 
 /// Each package's control files and the paths of its `data.tar`, read from
-/// the decompressed copies.
+/// the decompressed copies unless [`pre_extract`] listed them already.
 fn read_packages(
     staged: &StagedDebs,
     controls: &[Control],
     members: &[usize],
+    extracted: Option<Extracted>,
 ) -> Result<Vec<Read>, RootfsError> {
-    crate::par::map(members, crate::par::cores(), |&i| {
-        let c = &controls[i];
-        let deb = &staged.host[i];
-        let (paths, dirs) = list_paths(deb)?;
-        let pkg = NewPackage {
-            name: c.package.clone(),
-            architecture: c.architecture.clone(),
-            multi_arch: c.multi_arch.clone(),
-            members: read_control_members(deb)?,
-            paths,
-        };
-        Ok((pkg, dirs))
-    })
+    let cores = crate::par::cores();
+    let listings = match extracted {
+        Some(Extracted(listings)) => listings,
+        None => crate::par::map(members, cores, |&i| list_paths(&staged.host[i]))?,
+    };
+    let control_files =
+        crate::par::map(members, cores, |&i| read_control_members(&staged.host[i]))?;
+    Ok(members
+        .iter()
+        .zip(listings)
+        .zip(control_files)
+        .map(|((&i, (paths, dirs)), members)| {
+            let c = &controls[i];
+            let pkg = NewPackage {
+                name: c.package.clone(),
+                architecture: c.architecture.clone(),
+                multi_arch: c.multi_arch.clone(),
+                members,
+                paths,
+            };
+            (pkg, dirs)
+        })
+        .collect())
 }
 
 /// A directory entry's metadata.
@@ -195,11 +211,11 @@ fn extract_in_order(
     root: &Path,
     staged: &StagedDebs,
     members: &[usize],
-    listings: &[Listing],
+    listings: &[(&[String], &[Option<Dir>])],
     conffiles: &[HashSet<String>],
 ) -> Result<(), RootfsError> {
     for (paths, dirs) in listings {
-        for (path, dir) in paths.iter().zip(dirs) {
+        for (path, dir) in paths.iter().zip(dirs.iter()) {
             if let Some(d) = dir
                 && path != "/."
             {
@@ -222,12 +238,17 @@ pub(crate) fn pre_extract(
     root: &Path,
     staged: &StagedDebs,
     members: &[usize],
-) -> Result<(), RootfsError> {
+) -> Result<Extracted, RootfsError> {
     let listings = crate::par::map(members, crate::par::cores(), |&i| {
         list_paths(&staged.host[i])
     })?;
+    let refs: Vec<(&[String], &[Option<Dir>])> = listings
+        .iter()
+        .map(|(p, d)| (p.as_slice(), d.as_slice()))
+        .collect();
     let in_place = vec![HashSet::new(); members.len()];
-    extract_in_order(root, staged, members, &listings, &in_place)
+    extract_in_order(root, staged, members, &refs, &in_place)?;
+    Ok(Extracted(listings))
 }
 
 /// Why dpkg must unpack these packages itself, if it must: a file shipped
@@ -291,20 +312,7 @@ fn copy_beside(root: &Path, image: &str) -> Result<(), RootfsError> {
     )
     .map_err(|e| io_at(&new, "chown", e))?;
     fs_err::set_permissions(&new, meta.permissions())?;
-    let t = rustix::fs::Timespec {
-        tv_sec: meta.mtime(),
-        tv_nsec: 0,
-    };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        &new,
-        &rustix::fs::Timestamps {
-            last_access: t,
-            last_modification: t,
-        },
-        rustix::fs::AtFlags::empty(),
-    )
-    .map_err(|e| io_at(&new, "set mtime of", e))
+    set_mtime(&new, meta.mtime(), false)
 }
 
 /// Runs the packages' `preinst install` scripts, in order, in one sandbox.

@@ -406,16 +406,13 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             })?;
             Ok(output::test(&verdict, json))
         }
-        Command::Run(RunArgs {
-            boot:
-                BootArgs {
-                    dir,
-                    runtime_config,
-                    accel,
-                    out,
-                },
-        }) => {
-            let code = kiln_build::run_vm(&dir, out.as_deref(), runtime_config.as_deref(), accel)?;
+        Command::Run(RunArgs { boot }) => {
+            let code = kiln_build::run_vm(
+                &boot.dir,
+                boot.out.as_deref(),
+                boot.runtime_config.as_deref(),
+                boot.accel,
+            )?;
             Ok(u8::try_from(code).unwrap_or(2))
         }
         Command::Inspect(InspectArgs { dir, out, json }) => {
