@@ -5,9 +5,6 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::mpsc::SyncSender;
-use std::thread::JoinHandle;
 
 use tempfile::NamedTempFile;
 
@@ -16,15 +13,7 @@ use crate::{Expected, Sha256, StoreError};
 
 pub struct Staged {
     file: NamedTempFile,
-    hasher: Mutex<Hasher>,
-    /// Set by [`Staged::hash_in_background`]: the writes go to a thread
-    /// that hashes them while the writer carries on.
-    background: Mutex<Option<Background>>,
-}
-
-struct Background {
-    chunks: SyncSender<Vec<u8>>,
-    done: JoinHandle<Hasher>,
+    hasher: Hasher,
 }
 
 /// The prefix of temporary files, so a sweep can tell them from entries.
@@ -40,54 +29,16 @@ impl Staged {
             .map_err(|e| with_path(e, "creating a temporary file in", dir))?;
         Ok(Staged {
             file,
-            hasher: Mutex::new(Hasher::default()),
-            background: Mutex::new(None),
+            hasher: Hasher::default(),
         })
     }
 
-    /// Hashes what is written on another thread, so a large stream (a
-    /// rootfs tar) is hashed while it is produced rather than after each
-    /// write. Call before the first write.
-    pub fn hash_in_background(mut self) -> Staged {
-        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-        let done = std::thread::spawn(move || {
-            let mut h = Hasher::default();
-            for chunk in received {
-                h.update(&chunk);
-            }
-            h
-        });
-        *self.background.get_mut().unwrap_or_else(|e| e.into_inner()) =
-            Some(Background { chunks, done });
-        self
-    }
-
-    /// Waits for the background hasher, if any, to catch up.
-    fn settle(&self) {
-        let bg = self
-            .background
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(bg) = bg {
-            drop(bg.chunks);
-            if let Ok(h) = bg.done.join() {
-                *self.hasher.lock().unwrap_or_else(|e| e.into_inner()) = h;
-            }
-        }
-    }
-
     pub fn size(&self) -> u64 {
-        self.settle();
-        self.hasher.lock().unwrap_or_else(|e| e.into_inner()).size()
+        self.hasher.size()
     }
 
     pub fn sha256(&self) -> Sha256 {
-        self.settle();
-        self.hasher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .digest()
+        self.hasher.digest()
     }
 
     /// The temporary file, for reading the content back before committing.
@@ -127,17 +78,7 @@ impl Write for Staged {
             .file
             .write(buf)
             .map_err(|e| with_path(e, "writing", self.file.path()))?;
-        let bg = self.background.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(bg) = bg {
-            if bg.chunks.send(buf[..n].to_vec()).is_err() {
-                return Err(io::Error::other("the hashing thread stopped"));
-            }
-        } else {
-            self.hasher
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .update(&buf[..n]);
-        }
+        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 
@@ -183,28 +124,4 @@ pub struct Entry {
     pub path: PathBuf,
     pub sha256: Sha256,
     pub size: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn background_hashing_gives_the_inline_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let mut inline = Staged::new_in(dir.path()).unwrap();
-        let mut background = Staged::new_in(dir.path()).unwrap().hash_in_background();
-        for chunk in data.chunks(4093) {
-            inline.write_all(chunk).unwrap();
-            background.write_all(chunk).unwrap();
-        }
-        assert_eq!(background.size(), data.len() as u64);
-        assert_eq!(background.sha256(), inline.sha256());
-        assert_eq!(background.sha256(), Sha256::of(&data));
-        let expected = Expected::new(Sha256::of(&data), data.len() as u64);
-        let dest = dir.path().join("blob");
-        background.commit(&expected, "test", &dest).unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), data);
-    }
 }
