@@ -97,6 +97,10 @@ pub struct StageRecord {
     pub key: String,
     pub cached: bool,
     pub seconds: f64,
+    /// How a built stage went, when that is worth knowing (e.g. a child's
+    /// copy of its parent begun while the parent built).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
@@ -119,21 +123,30 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     // Each image's manifest is hashed while the next image builds (mostly one
     // core's work: dpkg and its scripts).
     let mut manifest_jobs = Vec::new();
+    // Every key first: an image's build starts its child's copy of it.
+    let mut rootfs_keys: Vec<String> = Vec::with_capacity(images.len());
     for (def, lock) in &images {
+        let parent = rootfs_keys.last().map(String::as_str);
+        rootfs_keys.push(keys::rootfs_key(parent, def, lock, sde)?);
+    }
+    let mut head_start = None;
+    for (i, (def, lock)) in images.iter().enumerate() {
         let debs: Vec<Fetched> =
             fetch::fetch(&store, &lock.packages, mirrors.as_ref(), opts.progress)?;
         let parent = built.last();
-        let key = keys::rootfs_key(parent.map(|p| p.key.as_str()), def, lock, sde)?;
-        let rootfs = stages::rootfs(
+        let (rootfs, copied) = stages::rootfs(
             &store,
             def,
             &debs,
             parent,
-            &key,
+            &rootfs_keys[i],
             sde,
             opts.progress,
             &mut stages,
+            head_start.take(),
+            rootfs_keys.get(i + 1).map(String::as_str),
         )?;
+        head_start = copied;
         packages.extend(lock.packages.iter().map(|p| PackageRecord {
             name: p.name.clone(),
             version: p.version.clone(),
@@ -203,7 +216,6 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
     let mut documents = None;
     let outputs = stages::outputs(
-        &store,
         def,
         leaf,
         &layers,

@@ -76,32 +76,6 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Writes everything to both writers.
-pub(crate) struct Tee<'a, A: std::io::Write, B: std::io::Write + ?Sized>(
-    pub &'a mut A,
-    pub &'a mut B,
-);
-
-impl<A: std::io::Write, B: std::io::Write + ?Sized> std::io::Write for Tee<'_, A, B> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write_all(buf)?;
-        self.1.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()?;
-        self.1.flush()
-    }
-}
-
-/// Copies `from` to `to` atomically (temporary file, rename).
-pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<(), Error> {
-    let tmp = temp_beside(to)?;
-    fs_err::copy(from, &tmp).map_err(io(&tmp))?;
-    fs_err::rename(&tmp, to).map_err(io(to))
-}
-
 /// Copies a whole root filesystem, keeping owners, modes, links, xattrs and
 /// times, on every core (see `treecopy`).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {

@@ -7,6 +7,7 @@ mod chain;
 mod error;
 mod fetch;
 mod fsutil;
+mod headstart;
 mod indices;
 mod init;
 mod keys;

@@ -3,23 +3,23 @@
 //! into the store, so a killed build leaves nothing half made and two builds
 //! of the same key both succeed (the second rename finds the first's).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use kiln_image::{Attachment, ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
 use kiln_spec::{Definition, Format};
-use kiln_store::{Expected, Sha256, Store};
+use kiln_store::{Sha256, Store};
 
 use crate::build::{LayerRecord, OutputRecord, StageRecord};
 use crate::error::Error;
 use crate::fetch::Fetched;
 use crate::fsutil;
+use crate::headstart::{Copied, HeadStart};
 use crate::keys;
 use crate::progress::Progress;
+use std::sync::Arc;
 
 const LAYERS: &str = "layers-v1";
-const OUTPUTS: &str = "outputs-v1";
 
 /// A root filesystem in the store.
 #[derive(Clone)]
@@ -51,9 +51,20 @@ fn timed(
         key: key.into(),
         cached,
         seconds: started.elapsed().as_secs_f64(),
+        note: None,
     });
 }
 
+/// Where a build of `key` by this process assembles its tree.
+fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
+    bucket.join(format!(".tmp-{key}-{}", std::process::id()))
+}
+
+/// An image's root filesystem from the store, or assembled there.
+///
+/// `head_start` is a copy of the parent made while the parent built (see
+/// `headstart`); `child`, the key of the next image of the chain, asks for
+/// one of this image, returned beside it when the child is not cached.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rootfs(
     store: &Store,
@@ -64,7 +75,9 @@ pub(crate) fn rootfs(
     sde: i64,
     progress: &dyn Progress,
     stages: &mut Vec<StageRecord>,
-) -> Result<Built, Error> {
+    head_start: Option<Copied>,
+    child: Option<&str>,
+) -> Result<(Built, Option<Copied>), Error> {
     let started = Instant::now();
     let bucket = store.bucket(keys::ROOTFS_STAGE)?;
     let dir = bucket.dir().join(key);
@@ -74,15 +87,34 @@ pub(crate) fn rootfs(
         image: def.image.name.clone(),
         version: def.image.version.clone(),
     };
+    let tmp = tmp_dir(bucket.dir(), key);
+    let head_start = match head_start {
+        Some(h) if h.dir == tmp && !dir.is_dir() => Some(h),
+        Some(h) => {
+            h.discard()?;
+            None
+        }
+        None => None,
+    };
     if dir.is_dir() {
         timed(stages, "rootfs", &def.image.name, key, true, started);
-        return Ok(built);
+        return Ok((built, None));
     }
     fsutil::sweep_dead(bucket.dir())?;
-    let tmp = bucket
-        .dir()
-        .join(format!(".tmp-{key}-{}", std::process::id()));
-    fsutil::remove_tree(&tmp)?;
+    if head_start.is_none() {
+        fsutil::remove_tree(&tmp)?;
+    }
+    let child_tmp = child
+        .filter(|c| !bucket.dir().join(c).is_dir())
+        .map(|c| tmp_dir(bucket.dir(), c));
+    let note = match (&head_start, parent) {
+        (Some(_), Some(p)) => Some(format!(
+            "began from a copy of {} made while it built",
+            p.image
+        )),
+        _ => None,
+    };
+    let copy = Arc::new(HeadStart::default());
     // The rootfs steps report from their own threads; their events come
     // back over a channel so the caller's progress needs no 'static bound.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -94,18 +126,29 @@ pub(crate) fn rootfs(
         });
         let name = def.image.name.clone();
         let mut env = kiln_rootfs::BuildEnv::new(sde);
-        env.on_event = Some(Box::new(move |e| {
-            if let kiln_rootfs::Event::Step(step) = e {
+        let (copy, from) = (copy.clone(), tmp.clone());
+        env.on_event = Some(Box::new(move |e| match e {
+            kiln_rootfs::Event::Step(step) => {
                 let _ = tx.send(format!("{name}: {step}"));
             }
+            kiln_rootfs::Event::LastDpkgRun { scratch } => {
+                if let Some(to) = &child_tmp {
+                    copy.start(&from, to, scratch);
+                }
+            }
+            kiln_rootfs::Event::Output(_) => {}
         }));
-        let r = assemble(def, debs, parent, &tmp, &env, progress);
+        let r = assemble(def, debs, parent, &tmp, &env, progress, head_start);
         drop(env);
         r
     });
+    let copied = copy.stop();
     if let Err(e) = result {
         // Keep nothing of a failed build; the error is what matters.
         let _ = fsutil::remove_tree(&tmp);
+        if let Some(c) = copied {
+            let _ = c.discard();
+        }
         return Err(e);
     }
     match fs_err::rename(&tmp, &dir) {
@@ -115,7 +158,10 @@ pub(crate) fn rootfs(
         Err(source) => return Err(Error::Io { path: dir, source }),
     }
     timed(stages, "rootfs", &def.image.name, key, false, started);
-    Ok(built)
+    if let Some(last) = stages.last_mut() {
+        last.note = note;
+    }
+    Ok((built, copied))
 }
 
 fn assemble(
@@ -125,15 +171,25 @@ fn assemble(
     tmp: &Path,
     env: &kiln_rootfs::BuildEnv,
     progress: &dyn Progress,
+    head_start: Option<Copied>,
 ) -> Result<(), Error> {
     match parent {
-        Some(p) => {
-            progress.step(&format!(
-                "{}: starting from {}'s root filesystem",
-                def.image.name, p.image
-            ));
-            fsutil::copy_tree(&p.root, tmp)?;
-        }
+        Some(p) => match head_start {
+            Some(copied) => {
+                progress.step(&format!(
+                    "{}: starting from {}'s root filesystem (copying what changed since its copy began)",
+                    def.image.name, p.image
+                ));
+                copied.finish(&p.root)?;
+            }
+            None => {
+                progress.step(&format!(
+                    "{}: starting from {}'s root filesystem",
+                    def.image.name, p.image
+                ));
+                fsutil::copy_tree(&p.root, tmp)?;
+            }
+        },
         None => fs_err::create_dir_all(tmp).map_err(|source| Error::Io {
             path: tmp.to_path_buf(),
             source,
@@ -253,7 +309,6 @@ pub(crate) type Attach<'a> = dyn FnMut(&[OutputRecord]) -> Result<Vec<Attachment
 /// last, so the documents attached to it can name the others.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn outputs(
-    store: &Store,
     def: &Definition,
     leaf: &Built,
     layers: &[BuiltLayer],
@@ -274,7 +329,7 @@ pub(crate) fn outputs(
         let started = Instant::now();
         let key = keys::output_key(&leaf.key, "tar", "");
         let path = out.join(format!("{stem}.tar"));
-        let (digest, size, cached) = rootfs_tar(store, leaf, &key, sde, &path, progress)?;
+        let (digest, size, cached) = rootfs_tar(leaf, &key, sde, &path, progress)?;
         timed(stages, "tar", &def.image.name, &key, cached, started);
         records.push(OutputRecord {
             format: "tar".into(),
@@ -554,51 +609,38 @@ fn tool_versions() -> String {
     out
 }
 
-/// The whole root filesystem as one deterministic tar blob, cached by key.
+/// The whole root filesystem as one deterministic tar at `dest`, kept when
+/// it is still what a build with `key` wrote there.
+///
+/// The store holds no copy: the cached tree gives the same bytes again in
+/// under half a second, while a second copy (350 MB written and fsynced on
+/// every build) cost a cold build about that long and the store that much
+/// disk.
 fn rootfs_tar(
-    store: &Store,
     leaf: &Built,
     key: &str,
     sde: i64,
     dest: &Path,
     progress: &dyn Progress,
 ) -> Result<(Sha256, u64, bool), Error> {
-    let bucket = store.bucket(OUTPUTS)?;
-    let record_key = format!("{key}.tar");
-    if let Some(bytes) = bucket.get(&record_key)?
-        && let Ok(text) = String::from_utf8(bytes)
-        && let Ok(sha) = Sha256::from_hex(text.trim())
-        && let Some(path) = store.blob(&sha)
-    {
-        let size = fs_err::metadata(&path)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?
-            .len();
-        fsutil::copy_atomic(&path, dest)?;
-        return Ok((sha, size, true));
+    if let Some(digest) = kept(dest, key, "tar")? {
+        let sha = Sha256::from_hex(digest.trim_start_matches("sha256:"))
+            .map_err(|e| Error::Internal(e.0))?;
+        return Ok((sha, file_size(dest)?, true));
     }
     progress.step(&format!("{}: writing the rootfs tar", leaf.image));
-    // Written once, to the store and to `dest` together: reading 350 MB back
-    // to copy it would cost a quarter of the stage.
-    let mut staged = store.stage_blob()?.hash_in_background();
-    let mut copy = fsutil::AtomicFile::create(dest)?;
-    {
-        // Large writes: one system call and one hash update per megabyte,
-        // not per tar header.
-        let mut to_store = std::io::BufWriter::with_capacity(1 << 20, &mut staged);
-        let mut both = fsutil::Tee(&mut to_store, copy.writer());
-        kiln_image::write_tar(&leaf.root, &mut both, &TarOptions::new(sde.max(0) as u64))?;
-        both.flush().map_err(|source| Error::Io {
-            path: dest.to_path_buf(),
-            source,
-        })?;
-    }
-    let sha = staged.sha256();
-    let size = staged.size();
-    store.commit_blob(staged, &Expected::new(sha, size), "rootfs tar")?;
-    copy.commit()?;
-    bucket.put(&record_key, sha.hex().as_bytes())?;
+    let mut file = fsutil::AtomicFile::create(dest)?;
+    // The tar writer hashes on another thread as it goes.
+    let summary = kiln_image::write_tar(
+        &leaf.root,
+        file.writer(),
+        &TarOptions::new(sde.max(0) as u64),
+    )?;
+    file.commit()?;
+    let (sha, size) = (
+        Sha256::from_hex(&summary.digest.hex()).map_err(|e| Error::Internal(e.0))?,
+        summary.size,
+    );
+    remember(dest, key, "tar", &format!("sha256:{sha}"))?;
     Ok((sha, size, false))
 }

@@ -10,11 +10,12 @@
 //! exists, and directory metadata set last, deepest first, so adding entries
 //! does not move a directory's time after it is set.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Gid, Mode, Timespec, Timestamps, Uid};
 
@@ -23,75 +24,193 @@ enum Item {
     File,
     Symlink,
     Special,
-    /// A further name of a file already copied (relative path of the first).
-    HardLink(PathBuf),
+}
+
+/// How [`sync_tree`] treats what `to` already holds.
+pub(crate) struct SyncOptions<'a> {
+    /// Keep an entry of `to` when its source's status last changed before
+    /// this time (its ctime, which no program can set back) and `to` holds
+    /// it complete. `None`: keep nothing, copy everything.
+    pub since: Option<Timespec>,
+    pub threads: usize,
+    /// `from` is changing under us: skip what vanishes or cannot be read.
+    /// A later sync with `since` repairs whatever this left wrong.
+    pub best_effort: bool,
+    /// Checked between entries; once set, the walk ends early (best effort).
+    pub stop: Option<&'a AtomicBool>,
+    /// Relative paths not to copy.
+    pub skip: &'a [&'a str],
 }
 
 /// Copies the tree at `from` into `to` (created if missing).
 pub(crate) fn copy_tree(from: &Path, to: &Path, threads: usize) -> std::io::Result<()> {
+    sync_tree(
+        from,
+        to,
+        &SyncOptions {
+            since: None,
+            threads,
+            best_effort: false,
+            stop: None,
+            skip: &[],
+        },
+    )
+}
+
+/// Makes `to` what `from` is: entries kept where allowed (see
+/// [`SyncOptions::since`]), the others copied again, and entries `from`
+/// lacks removed.
+///
+/// A child image's copy of its parent starts while the parent's last dpkg
+/// run goes on ([`SyncOptions::best_effort`]); once the parent is done, a
+/// sync since that start copies only what changed after it.
+pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::Result<()> {
+    let stopped = || opts.stop.is_some_and(|s| s.load(Ordering::Relaxed));
     let mut dirs: Vec<PathBuf> = vec![PathBuf::new()];
     let mut items: Vec<(PathBuf, Item)> = Vec::new();
-    let mut first_names: std::collections::HashMap<(u64, u64), PathBuf> =
-        std::collections::HashMap::new();
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut first_names: HashMap<(u64, u64), PathBuf> = HashMap::new();
     fs_err::create_dir_all(to)?;
     let mut i = 0;
-    while i < dirs.len() {
+    while i < dirs.len() && !stopped() {
         let rel = dirs[i].clone();
         i += 1;
-        let mut names: Vec<OsString> = fs_err::read_dir(from.join(&rel))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()?;
-        names.sort();
-        for name in names {
-            let rel = rel.join(&name);
-            let src = from.join(&rel);
-            let meta = fs_err::symlink_metadata(&src)?;
+        let names = match sorted_names(&from.join(&rel)) {
+            Ok(names) => names,
+            Err(_) if opts.best_effort => continue,
+            Err(e) => return Err(e),
+        };
+        let wanted: HashSet<&OsString> = names
+            .iter()
+            .filter(|n| !opts.skip.iter().any(|s| rel.join(n) == Path::new(s)))
+            .collect();
+        for old in sorted_names(&to.join(&rel))? {
+            if !wanted.contains(&old) {
+                remove_any(&to.join(&rel).join(&old))?;
+            }
+        }
+        for name in names.iter().filter(|n| wanted.contains(n)) {
+            let rel = rel.join(name);
+            let (src, dst) = (from.join(&rel), to.join(&rel));
+            let meta = match fs_err::symlink_metadata(&src) {
+                Ok(meta) => meta,
+                Err(_) if opts.best_effort => continue,
+                Err(e) => return Err(e),
+            };
+            let have = std::fs::symlink_metadata(&dst).ok();
             let ft = meta.file_type();
             if ft.is_dir() {
-                fs_err::create_dir(to.join(&rel))?;
+                match &have {
+                    Some(h) if h.is_dir() => {}
+                    Some(_) => {
+                        remove_any(&dst)?;
+                        fs_err::create_dir(&dst)?;
+                    }
+                    None => fs_err::create_dir(&dst)?,
+                }
                 dirs.push(rel);
-            } else if ft.is_symlink() {
-                items.push((rel, Item::Symlink));
+                continue;
+            }
+            let item = if ft.is_symlink() {
+                Item::Symlink
             } else if ft.is_file() {
                 if meta.nlink() > 1 {
-                    match first_names.get(&(meta.dev(), meta.ino())) {
-                        Some(first) => {
-                            items.push((rel, Item::HardLink(first.clone())));
-                            continue;
-                        }
-                        None => {
-                            first_names.insert((meta.dev(), meta.ino()), rel.clone());
-                        }
+                    let id = (meta.dev(), meta.ino());
+                    if let Some(first) = first_names.get(&id) {
+                        links.push((rel, first.clone()));
+                        continue;
                     }
+                    first_names.insert(id, rel.clone());
                 }
-                items.push((rel, Item::File));
+                Item::File
             } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-                items.push((rel, Item::Special));
+                Item::Special
+            } else {
+                // Sockets are never part of an image (a build leaves none).
+                continue;
+            };
+            match &have {
+                Some(h) if kept(&meta, h, opts.since) => {}
+                Some(_) => {
+                    remove_any(&dst)?;
+                    items.push((rel, item));
+                }
+                None => items.push((rel, item)),
             }
-            // Sockets are never part of an image (a build leaves none behind).
         }
     }
 
-    // Files, links and nodes, several at once; hard links after, so the
+    // Files, symlinks and nodes, several at once; hard links after, so the
     // first name always exists.
-    let (links, others): (Vec<_>, Vec<_>) = items
-        .into_iter()
-        .partition(|(_, item)| matches!(item, Item::HardLink(_)));
-    run_all(&others, threads, |(rel, item)| {
-        copy_one(&from.join(rel), &to.join(rel), item)
+    run_all(&items, opts.threads, |(rel, item)| {
+        if stopped() {
+            return Ok(());
+        }
+        match copy_one(&from.join(rel), &to.join(rel), item) {
+            Err(_) if opts.best_effort => Ok(()),
+            other => other,
+        }
     })?;
-    for (rel, item) in &links {
-        if let Item::HardLink(first) = item {
-            fs_err::hard_link(to.join(first), to.join(rel))?;
+    for (rel, first) in &links {
+        let (dst, target) = (to.join(rel), to.join(first));
+        let Ok(want) = std::fs::symlink_metadata(&target) else {
+            if opts.best_effort {
+                continue;
+            }
+            return Err(at_io(&target, "stat", std::io::ErrorKind::NotFound.into()));
+        };
+        match std::fs::symlink_metadata(&dst) {
+            Ok(h) if h.dev() == want.dev() && h.ino() == want.ino() => continue,
+            Ok(_) => remove_any(&dst)?,
+            Err(_) => {}
+        }
+        fs_err::hard_link(&target, &dst)?;
+    }
+    // Directory metadata last, deepest first, so adding entries does not
+    // move a directory's time after it is set.
+    for rel in dirs.iter().rev() {
+        let (src, dst) = (from.join(rel), to.join(rel));
+        let result = fs_err::symlink_metadata(&src).and_then(|m| finish(&src, &dst, &m, false));
+        match result {
+            Err(_) if opts.best_effort => {}
+            other => other?,
         }
     }
-    for rel in dirs.iter().rev() {
-        let src = from.join(rel);
-        let dst = to.join(rel);
-        let meta = fs_err::symlink_metadata(&src)?;
-        finish(&src, &dst, &meta, false)?;
-    }
     Ok(())
+}
+
+/// Whether `have` (in the copy) is still a complete copy of the entry
+/// described by `meta`. The times are set last, so a copy cut short never
+/// has the source's modification time.
+fn kept(meta: &std::fs::Metadata, have: &std::fs::Metadata, since: Option<Timespec>) -> bool {
+    let Some(since) = since else {
+        return false;
+    };
+    let changed = (meta.ctime(), meta.ctime_nsec());
+    changed < (since.tv_sec, since.tv_nsec)
+        && have.file_type() == meta.file_type()
+        && have.len() == meta.len()
+        && (have.mtime(), have.mtime_nsec()) == (meta.mtime(), meta.mtime_nsec())
+        && have.mode() == meta.mode()
+        && (have.uid(), have.gid()) == (meta.uid(), meta.gid())
+        && have.rdev() == meta.rdev()
+}
+
+fn sorted_names(dir: &Path) -> std::io::Result<Vec<OsString>> {
+    let mut names: Vec<OsString> = fs_err::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    Ok(names)
+}
+
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs_err::remove_dir_all(path),
+        Ok(_) => fs_err::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(at_io(path, "stat", e)),
+    }
 }
 
 fn copy_one(src: &Path, dst: &Path, item: &Item) -> std::io::Result<()> {
@@ -113,12 +232,20 @@ fn copy_one(src: &Path, dst: &Path, item: &Item) -> std::io::Result<()> {
                 .map_err(|e| at(dst, "mknod", e))?;
             finish(src, dst, &meta, false)
         }
-        Item::HardLink(_) => Ok(()),
     }
 }
 
 fn copy_xattrs(src: &Path, dst: &Path) -> std::io::Result<()> {
-    for name in xattr::list(src).map_err(|e| at_io(src, "list xattrs of", e))? {
+    let names: Vec<OsString> = xattr::list(src)
+        .map_err(|e| at_io(src, "list xattrs of", e))?
+        .collect();
+    // A directory kept by a sync may hold one its source has lost since.
+    for name in xattr::list(dst).map_err(|e| at_io(dst, "list xattrs of", e))? {
+        if !names.contains(&name) {
+            xattr::remove(dst, &name).map_err(|e| at_io(dst, "remove xattr from", e))?;
+        }
+    }
+    for name in names {
         if let Some(value) = xattr::get(src, &name).map_err(|e| at_io(src, "read xattr of", e))? {
             xattr::set(dst, &name, &value).map_err(|e| at_io(dst, "set xattr on", e))?;
         }
@@ -264,5 +391,102 @@ touch -h -d '2001-02-03 04:05:06' "$1/usr/bin/alias" "$1/etc/empty" "$1/usr/bin"
         assert!(a.len() > 12, "{a:#?}");
         assert_eq!(a, b);
         assert_eq!(describe(&src), a);
+    }
+
+    fn sh(script: &str, root: &Path) {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(root)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+    }
+
+    fn contents(root: &Path) -> String {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("cd \"$1\" && find . -type f -exec sha256sum {} + | sort")
+            .arg("sh")
+            .arg(root)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_sync_since_copies_again_exactly_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        sh(
+            r#"set -e
+mkdir -p "$1/usr/bin" "$1/etc/empty" "$1/dir" "$1/old"
+setfattr -n user.kiln -v dir "$1/etc/empty"
+printf 'bin' > "$1/usr/bin/tool"; ln "$1/usr/bin/tool" "$1/usr/bin/tool-again"
+printf 'same' > "$1/etc/kept"; printf 'same' > "$1/etc/quiet"; printf 'x' > "$1/etc/capped"
+printf 'y' > "$1/etc/mode"; printf 'z' > "$1/gone"; printf 'f' > "$1/becomes-dir"
+printf 'damaged' > "$1/etc/damaged"; printf 'l' > "$1/etc/linked"; ln "$1/etc/linked" "$1/etc/linked2"
+ln -s tool "$1/usr/bin/alias"; mknod "$1/etc/null" c 1 3
+touch -d '2001-02-03 04:05:06' "$1/etc/quiet" "$1/usr/bin/tool"
+"#,
+            &src,
+        );
+        copy_tree(&src, &dst, 2).unwrap();
+        let inode = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap().ino();
+        let kept_before = inode("etc/kept");
+        // What a copy cut short, or a copy of a moving tree, leaves behind.
+        sh(
+            r#"set -e
+printf 'da' > "$1/etc/damaged"; rm "$1/etc/linked2"; printf 'extra' > "$1/dir/extra"
+"#,
+            &dst,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let since = SystemTimeSpec::now();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        sh(
+            r#"set -e
+printf 'BIN' > "$1/usr/bin/tool"; touch -d '2001-02-03 04:05:06' "$1/usr/bin/tool"
+chmod 4711 "$1/etc/mode"; setfattr -n user.kiln -v changed "$1/etc/capped"
+ln -sfn elsewhere "$1/usr/bin/alias"; rm "$1/gone"; rm "$1/becomes-dir"; mkdir "$1/becomes-dir"
+mkdir "$1/dir/new"; printf 'new' > "$1/dir/new/file"; ln "$1/etc/quiet" "$1/dir/quiet-link"
+rmdir "$1/old"; printf 'old' > "$1/old"; setfattr -x user.kiln "$1/etc/empty"; chmod 0700 "$1/etc/empty"
+"#,
+            &src,
+        );
+        // Before its own damage, `etc/damaged` and `etc/linked` were
+        // untouched in `src`: only the copy's state tells them apart.
+        sh(r#"touch -d '1999-01-01' "$1/etc/damaged""#, &dst);
+        sync_tree(
+            &src,
+            &dst,
+            &SyncOptions {
+                since: Some(since.0),
+                threads: 2,
+                best_effort: false,
+                stop: None,
+                skip: &[],
+            },
+        )
+        .unwrap();
+        assert_eq!(describe(&dst), describe(&src));
+        assert_eq!(contents(&dst), contents(&src));
+        assert_eq!(inode("etc/kept"), kept_before, "an unchanged file is kept");
+    }
+
+    /// Now, as a file time.
+    struct SystemTimeSpec(Timespec);
+
+    impl SystemTimeSpec {
+        fn now() -> SystemTimeSpec {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            SystemTimeSpec(Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: i64::from(d.subsec_nanos()),
+            })
+        }
     }
 }

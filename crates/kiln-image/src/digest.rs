@@ -76,32 +76,49 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-/// A writer that hashes and counts what passes through it.
+/// A writer that hashes what it passes to `inner` on another thread, so a
+/// large stream (a rootfs tar, a layer) is not held up by sha256.
 pub(crate) struct HashingWriter<W> {
     inner: W,
-    hasher: sha2::Sha256,
-    size: u64,
+    chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
+    done: std::thread::JoinHandle<(sha2::Sha256, u64)>,
 }
 
 impl<W: Write> HashingWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let done = std::thread::spawn(move || {
+            let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
+            for chunk in received {
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+            }
+            (hasher, size)
+        });
         HashingWriter {
             inner,
-            hasher: sha2::Sha256::new(),
-            size: 0,
+            chunks,
+            done,
         }
     }
 
-    pub(crate) fn finish(self) -> (Digest, u64, W) {
-        (Digest(self.hasher.finalize().into()), self.size, self.inner)
+    /// The digest and size of what passed, and the inner writer.
+    pub(crate) fn finish(self) -> io::Result<(Digest, u64, W)> {
+        drop(self.chunks);
+        let (hasher, size) = self
+            .done
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread panicked"))?;
+        Ok((Digest(hasher.finalize().into()), size, self.inner))
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
+        self.chunks
+            .send(buf[..n].to_vec())
+            .map_err(|_| io::Error::other("the hashing thread stopped"))?;
         Ok(n)
     }
 
@@ -123,7 +140,7 @@ mod tests {
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(b"a").unwrap();
         w.write_all(b"bc").unwrap();
-        let (got, size, inner) = w.finish();
+        let (got, size, inner) = w.finish().unwrap();
         assert_eq!((got, size, inner.as_slice()), (d, 3, &b"abc"[..]));
     }
 

@@ -123,7 +123,7 @@ fn produce(
                 }
                 out.write_all(&buf[..n]).map_err(ImageError::Output)?;
             }
-            let (digest, size, _) = out.finish();
+            let (digest, size, _) = out.finish().map_err(ImageError::Output)?;
             return Ok((digest, size));
         }
     };
@@ -144,7 +144,7 @@ fn compress(
     }
     gz.finish().map_err(io_err)?;
     out.flush().map_err(io_err)?;
-    let (digest, size, _) = out.finish();
+    let (digest, size, _) = out.finish().map_err(io_err)?;
     Ok((digest, size))
 }
 

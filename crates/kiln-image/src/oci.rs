@@ -515,7 +515,7 @@ fn place_blob(layer: &Layer, blobs: &Path) -> Result<(), ImageError> {
         let mut from = fs_err::File::open(&layer.path)?;
         let mut to = HashingWriter::new(fs_err::File::create(&dest)?);
         std::io::copy(&mut from, &mut to)?;
-        let (digest, _, _) = to.finish();
+        let (digest, _, _) = to.finish()?;
         if digest != layer.digest {
             return Err(ImageError::DigestMismatch {
                 path: layer.path.clone(),

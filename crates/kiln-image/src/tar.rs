@@ -245,7 +245,7 @@ impl<'w> TarWriter<'w> {
             .and_then(|()| self.out.flush())
             .map_err(ImageError::Output)?;
         let entries = self.entries;
-        let (digest, size, _) = self.out.finish();
+        let (digest, size, _) = self.out.finish().map_err(ImageError::Output)?;
         Ok(TarSummary {
             digest,
             size,

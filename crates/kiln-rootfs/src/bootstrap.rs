@@ -154,13 +154,21 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
                 let extracted = pre_extract(root, &staged, &order)?;
                 lap("extract essential", &mut t);
                 env.emit(Event::Step("installing the essential packages"));
-                install_batch(&sandbox, &staged, &controls, &order, true, Some(extracted))?;
+                install_batch(
+                    &sandbox,
+                    &staged,
+                    &controls,
+                    &order,
+                    true,
+                    Some(extracted),
+                    plan.is_empty(),
+                )?;
                 lap("install essential", &mut t);
             }
             if !plan.is_empty() {
                 env.emit(Event::Step("installing the remaining packages"));
             }
-            for batch in &plan {
+            for (n, batch) in plan.iter().enumerate() {
                 queue.wait_for(&batch.members)?;
                 install_batch(
                     &sandbox,
@@ -169,6 +177,7 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
                     &batch.members,
                     batch.force,
                     None,
+                    n + 1 == plan.len(),
                 )?;
             }
             lap("install remaining", &mut t);
@@ -255,12 +264,23 @@ fn install_batch(
     members: &[usize],
     force: bool,
     extracted: Option<Extracted>,
+    last: bool,
 ) -> Result<(), RootfsError> {
+    let last_run = || {
+        if last {
+            sandbox.env.emit(Event::LastDpkgRun {
+                scratch: DEBS_DIR.trim_start_matches('/'),
+            });
+        }
+    };
     if sandbox.env.unpacker == Unpacker::Kiln {
         let what = format!("unpacking {} packages", members.len());
         sandbox.env.emit(Event::Step(&what));
         match unpack(sandbox, staged, controls, members, extracted)? {
-            Unpacked::ByKiln => return dpkg_configure(sandbox, members.len(), force),
+            Unpacked::ByKiln => {
+                last_run();
+                return dpkg_configure(sandbox, members.len(), force);
+            }
             Unpacked::LeftToDpkg(why) => {
                 sandbox.env.emit(Event::Step(&format!(
                     "dpkg unpacks this batch itself: {why}"
@@ -268,6 +288,7 @@ fn install_batch(
             }
         }
     }
+    last_run();
     dpkg_install(sandbox, staged, members, force)
 }
 

@@ -58,6 +58,12 @@ pub enum Event<'a> {
     Step(&'a str),
     /// One line printed by a program run inside the image.
     Output(&'a str),
+    /// The install's last dpkg run starts, with no program running in the
+    /// image: what follows (the last configure, the kernel's initramfs, the
+    /// customisation) changes few files, so a copy of the tree may start.
+    /// `scratch` (relative to the root) holds the install's own files,
+    /// removed at its end: not worth copying.
+    LastDpkgRun { scratch: &'a str },
 }
 
 /// A progress callback.

@@ -22,6 +22,9 @@ fn verbose_env(epoch: i64) -> BuildEnv {
         env.on_event = Some(Box::new(move |e| match e {
             Event::Step(s) => eprintln!("{:7.2} == {s}", t.elapsed().as_secs_f64()),
             Event::Output(l) => eprintln!("{:7.2}    {l}", t.elapsed().as_secs_f64()),
+            Event::LastDpkgRun { .. } => {
+                eprintln!("{:7.2} == last dpkg run", t.elapsed().as_secs_f64())
+            }
         }));
     }
     env

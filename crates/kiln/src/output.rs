@@ -139,8 +139,13 @@ pub fn build(r: &BuildReport, as_json: bool) {
     }
     for s in &r.stages {
         let how = if s.cached { "cached" } else { "built" };
+        let note = s
+            .note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
         println!(
-            "  {:<7} {:<12} {how:<6} {:.1}s",
+            "  {:<7} {:<12} {how:<6} {:.1}s{note}",
             s.stage, s.image, s.seconds
         );
     }

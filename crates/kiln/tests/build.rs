@@ -91,6 +91,17 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, String> {
     out
 }
 
+/// The record of one stage in a `--json` report.
+fn stages_json(report: &serde_json::Value, stage: &str, image: &str) -> serde_json::Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == stage && s["image"] == image)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {stage} stage of {image}: {report}"))
+}
+
 /// (stage, image) → cached?
 fn stages(report: &serde_json::Value) -> BTreeMap<(String, String), bool> {
     report["stages"]
@@ -167,6 +178,37 @@ fn first_of_two_cold_builds(
         "a cold store caches nothing"
     );
     let a = files(&out_a);
+
+    // On a cold build the child's copy of its parent starts during the
+    // parent's last dpkg run; the tree it gives is the one a plain copy of
+    // the finished parent gives.
+    let web_rootfs = stages_json(&report_a, "rootfs", "web");
+    assert_eq!(
+        web_rootfs["note"], "began from a copy of base made while it built",
+        "{report_a}"
+    );
+    let web_key = web_rootfs["key"].as_str().unwrap();
+    std::fs::remove_dir_all(store_a.path().join("rootfs-v2").join(web_key)).unwrap();
+    let plain = out.path().join("plain");
+    let (_, again) = build_formats(&web, store_a.path(), &plain, &["tar"]);
+    assert!(
+        stages_json(&again, "rootfs", "web")["note"].is_null(),
+        "{again}"
+    );
+    assert_eq!(
+        a[Path::new("web-1.0.0.tar")],
+        files(&plain)[Path::new("web-1.0.0.tar")]
+    );
+    let tar = |r: &serde_json::Value| {
+        r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["format"] == "tar")
+            .map(|o| o["digest"].clone())
+    };
+    assert_eq!(tar(&again), tar(&report_a));
+    std::fs::remove_dir_all(&plain).unwrap();
     for output in [
         "web-1.0.0.tar",
         "web-1.0.0.raw",
