@@ -24,9 +24,14 @@ use crate::error::Error;
 use crate::fsutil;
 use crate::treecopy::{self, SyncOptions};
 
-/// File times come from a clock that lags the precise one by up to a tick:
-/// an entry is copied again when it changed within this of the start.
-const MARGIN: Duration = Duration::from_secs(1);
+/// File times come from a clock that lags the precise one by up to a tick
+/// (10 ms at the coarsest kernels): [`HeadStart::start`] returns only this
+/// long after taking its start, so every later change is dated after it.
+const TICKS: Duration = Duration::from_millis(25);
+
+/// How far the wall clock may drift from the monotonic one before the copy
+/// is no longer trusted.
+const DRIFT: Duration = Duration::from_secs(1);
 
 /// A copy that may be started once, from the parent's build events.
 #[derive(Default)]
@@ -52,7 +57,9 @@ pub(crate) struct Copied {
 impl HeadStart {
     /// Starts copying `from` into `to` (made afresh) on a background
     /// thread, leaving out `skip` (relative to `from`). Only the first call
-    /// does anything.
+    /// does anything. Call it while nothing else changes `from`: what
+    /// changed before is kept as copied, what changes after its return is
+    /// copied again.
     pub(crate) fn start(&self, from: &Path, to: &Path, skip: &str) {
         let mut job = self.job.lock().unwrap_or_else(|e| e.into_inner());
         if job.is_some() {
@@ -91,6 +98,8 @@ impl HeadStart {
             );
         });
         *job = Some(Job { thread, copied });
+        drop(job);
+        std::thread::sleep(TICKS);
     }
 
     /// Stops the copy where it got to and hands it over, if it started.
@@ -138,11 +147,10 @@ impl Copied {
         fsutil::remove_tree(&self.dir)
     }
 
-    /// The start, less the margin, unless the wall clock went back since.
+    /// The start, unless the wall clock went back since.
     fn trusted_start(&self) -> Option<SystemTime> {
         let passed = SystemTime::now().duration_since(self.wall).ok()?;
-        (passed + MARGIN >= self.started.elapsed()).then_some(())?;
-        self.wall.checked_sub(MARGIN)
+        (passed + DRIFT >= self.started.elapsed()).then_some(self.wall)
     }
 }
 
