@@ -49,6 +49,23 @@ impl Accelerator {
             Accelerator::Tcg => "tcg",
         }
     }
+
+    /// The vCPUs to give a guest that asked for `wanted`, on a host with
+    /// `host_cores`. Under TCG each vCPU is a host thread emulating a CPU;
+    /// one that cannot get a core in time stalls the guest (RCU stalls,
+    /// timer wake-ups that never come, seen on a 2-core host), so TCG gets
+    /// at most the host's cores less one, and at least one.
+    pub fn guest_cpus(self, wanted: u32, host_cores: u32) -> u32 {
+        match self {
+            Accelerator::Kvm => wanted.max(1),
+            Accelerator::Tcg => wanted.min(host_cores.saturating_sub(1)).max(1),
+        }
+    }
+}
+
+/// This host's cores, as the scheduler lets this process use them.
+pub(crate) fn host_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
 impl fmt::Display for Accelerator {
@@ -202,6 +219,16 @@ fn store(cache: Option<&Path>, verdict: Accelerator) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcg_leaves_the_host_a_core_and_kvm_gets_what_was_asked() {
+        assert_eq!(Accelerator::Tcg.guest_cpus(2, 2), 1);
+        assert_eq!(Accelerator::Tcg.guest_cpus(2, 1), 1);
+        assert_eq!(Accelerator::Tcg.guest_cpus(2, 8), 2);
+        assert_eq!(Accelerator::Tcg.guest_cpus(4, 3), 2);
+        assert_eq!(Accelerator::Kvm.guest_cpus(2, 2), 2);
+        assert_eq!(Accelerator::Kvm.guest_cpus(0, 2), 1);
+    }
 
     #[test]
     fn the_environment_overrides_the_request() {

@@ -114,7 +114,7 @@ pub fn test(
         &qemu::Machine {
             accel,
             memory_mib: opts.memory_mib,
-            cpus: opts.cpus,
+            cpus: accel.guest_cpus(opts.cpus, crate::accel::host_cores()),
             vars: &vars,
             disk: Some(&overlay),
             network: true,
@@ -245,7 +245,7 @@ pub fn run_interactive(image: &Path, opts: &RunOptions) -> Result<ExitStatus, Vm
         &qemu::Machine {
             accel,
             memory_mib: opts.memory_mib,
-            cpus: opts.cpus,
+            cpus: accel.guest_cpus(opts.cpus, crate::accel::host_cores()),
             vars: &vars,
             disk: Some(&overlay),
             network: true,

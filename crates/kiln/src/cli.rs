@@ -361,7 +361,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             catalog,
             json,
         }) => {
-            let progress = output::Progress::new(json);
+            let progress = output::Progress::logged(json);
             let report = kiln_build::build(&kiln_build::BuildOptions {
                 dir,
                 offline,
@@ -375,7 +375,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             Ok(0)
         }
         Command::Fetch(FetchArgs { dir, mirror, json }) => {
-            let progress = output::Progress::new(json);
+            let progress = output::Progress::logged(json);
             let report = kiln_build::fetch(&dir, mirror.as_deref(), &progress)?;
             output::fetch(&report, json);
             Ok(0)

@@ -9,17 +9,30 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use kiln_build::{BuildReport, CheckReport, FetchReport, LockReport};
 
-/// Progress on a terminal (lines, and a bar for downloads); nothing in
-/// logs or with `--json`.
+/// Progress on stderr: on a terminal, lines and a bar for downloads; in a
+/// log (for the long commands), plain lines; nothing with `--json`.
 pub struct Progress {
     show: bool,
+    terminal: bool,
     bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Progress {
+    /// Progress on a terminal only: for quick commands, whose logs need none.
     pub fn new(json: bool) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
         Progress {
-            show: !json && std::io::stderr().is_terminal(),
+            show: !json && terminal,
+            terminal,
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Progress in logs too, as plain lines: for builds and downloads.
+    pub fn logged(json: bool) -> Progress {
+        Progress {
+            show: !json,
+            terminal: std::io::stderr().is_terminal(),
             bar: Mutex::new(None),
         }
     }
@@ -38,6 +51,13 @@ impl kiln_build::Progress for Progress {
 
     fn counter(&self, label: &str, done: u64, total: u64) {
         if !self.show {
+            return;
+        }
+        if !self.terminal {
+            // A log gets the end, not every megabyte.
+            if done >= total && total > 0 {
+                eprintln!("  {label}: {:.1} MiB done", total as f64 / (1 << 20) as f64);
+            }
             return;
         }
         let Ok(mut slot) = self.bar.lock() else {

@@ -383,6 +383,46 @@ fn net_root_a_killed_build_leaves_the_store_usable_and_concurrent_builds_both_su
     assert!(leftovers.is_empty(), "temporary trees left: {leftovers:?}");
 }
 
+/// A build's progress reaches a log (stderr not a terminal) as plain lines,
+/// with no bar or terminal escapes; `--json` keeps stderr quiet.
+#[test]
+fn net_root_progress_reaches_logs_as_plain_lines() {
+    let ex = examples();
+    let base = ex.path().join("base");
+    let out = tempfile::tempdir().unwrap();
+    let args = |json: bool| {
+        let mut a = vec![
+            "build".to_string(),
+            base.display().to_string(),
+            "--format".into(),
+            "tar".into(),
+            "--out".into(),
+            out.path()
+                .join(if json { "json" } else { "plain" })
+                .display()
+                .to_string(),
+        ];
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let plain: Vec<String> = args(false);
+    let r = kiln(&plain.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("  base: writing the rootfs tar\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
+    assert!(r.stdout.contains("built base 1.0.0"), "{}", r.stdout);
+    let json: Vec<String> = args(true);
+    let r = kiln(&json.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+}
+
 #[test]
 fn offline_build_lists_exactly_the_missing_packages() {
     let store = tempfile::tempdir().unwrap();
