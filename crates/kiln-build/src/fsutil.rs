@@ -79,8 +79,7 @@ impl Drop for AtomicFile {
 /// Copies a whole root filesystem, keeping owners, modes, links, xattrs and
 /// times, on every core (see `treecopy`).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    crate::treecopy::copy_tree(from, to, threads).map_err(|source| Error::Io {
+    crate::treecopy::copy_tree(from, to, kiln_rootfs::cores()).map_err(|source| Error::Io {
         path: to.to_path_buf(),
         source,
     })

@@ -121,13 +121,12 @@ impl Copied {
                 None
             }
         };
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         treecopy::sync_tree(
             from,
             &self.dir,
             &SyncOptions {
                 since,
-                threads,
+                threads: kiln_rootfs::cores(),
                 best_effort: false,
                 stop: None,
                 skip: &[],

@@ -107,13 +107,10 @@ pub(crate) fn rootfs(
     let child_tmp = child
         .filter(|c| !bucket.dir().join(c).is_dir())
         .map(|c| tmp_dir(bucket.dir(), c));
-    let note = match (&head_start, parent) {
-        (Some(_), Some(p)) => Some(format!(
-            "began from a copy of {} made while it built",
-            p.image
-        )),
-        _ => None,
-    };
+    let note = head_start
+        .as_ref()
+        .zip(parent)
+        .map(|(_, p)| format!("began from a copy of {} made while it built", p.image));
     let copy = Arc::new(HeadStart::default());
     // The rootfs steps report from their own threads; their events come
     // back over a channel so the caller's progress needs no 'static bound.
@@ -142,13 +139,12 @@ pub(crate) fn rootfs(
         drop(env);
         r
     });
+    // Stopped before the rename: the copy reads `tmp`. On failure it is
+    // dropped unfinished, which removes it.
     let copied = copy.stop();
     if let Err(e) = result {
         // Keep nothing of a failed build; the error is what matters.
         let _ = fsutil::remove_tree(&tmp);
-        if let Some(c) = copied {
-            let _ = c.discard();
-        }
         return Err(e);
     }
     match fs_err::rename(&tmp, &dir) {
@@ -174,22 +170,21 @@ fn assemble(
     head_start: Option<Copied>,
 ) -> Result<(), Error> {
     match parent {
-        Some(p) => match head_start {
-            Some(copied) => {
-                progress.step(&format!(
-                    "{}: starting from {}'s root filesystem (copying what changed since its copy began)",
-                    def.image.name, p.image
-                ));
-                copied.finish(&p.root)?;
+        Some(p) => {
+            let how = if head_start.is_some() {
+                " (copying what changed since its copy began)"
+            } else {
+                ""
+            };
+            progress.step(&format!(
+                "{}: starting from {}'s root filesystem{how}",
+                def.image.name, p.image
+            ));
+            match head_start {
+                Some(copied) => copied.finish(&p.root)?,
+                None => fsutil::copy_tree(&p.root, tmp)?,
             }
-            None => {
-                progress.step(&format!(
-                    "{}: starting from {}'s root filesystem",
-                    def.image.name, p.image
-                ));
-                fsutil::copy_tree(&p.root, tmp)?;
-            }
-        },
+        }
         None => fs_err::create_dir_all(tmp).map_err(|source| Error::Io {
             path: tmp.to_path_buf(),
             source,
@@ -334,7 +329,7 @@ pub(crate) fn outputs(
         records.push(OutputRecord {
             format: "tar".into(),
             path,
-            digest: format!("sha256:{digest}"),
+            digest,
             size,
         });
     }
@@ -622,11 +617,9 @@ fn rootfs_tar(
     sde: i64,
     dest: &Path,
     progress: &dyn Progress,
-) -> Result<(Sha256, u64, bool), Error> {
+) -> Result<(String, u64, bool), Error> {
     if let Some(digest) = kept(dest, key, "tar")? {
-        let sha = Sha256::from_hex(digest.trim_start_matches("sha256:"))
-            .map_err(|e| Error::Internal(e.0))?;
-        return Ok((sha, file_size(dest)?, true));
+        return Ok((digest, file_size(dest)?, true));
     }
     progress.step(&format!("{}: writing the rootfs tar", leaf.image));
     let mut file = fsutil::AtomicFile::create(dest)?;
@@ -637,10 +630,8 @@ fn rootfs_tar(
         &TarOptions::new(sde.max(0) as u64),
     )?;
     file.commit()?;
-    let (sha, size) = (
-        Sha256::from_hex(&summary.digest.hex()).map_err(|e| Error::Internal(e.0))?,
-        summary.size,
-    );
-    remember(dest, key, "tar", &format!("sha256:{sha}"))?;
-    Ok((sha, size, false))
+    // `sha256:<hex>`, the form `kept` reads back.
+    let digest = summary.digest.to_string();
+    remember(dest, key, "tar", &digest)?;
+    Ok((digest, summary.size, false))
 }

@@ -30,7 +30,8 @@ enum Item {
 pub(crate) struct SyncOptions<'a> {
     /// Keep an entry of `to` when its source's status last changed before
     /// this time (its ctime, which no program can set back) and `to` holds
-    /// it complete. `None`: keep nothing, copy everything.
+    /// it complete. `None`: `to` is empty (or missing), so nothing in it is
+    /// looked at and everything is copied.
     pub since: Option<Timespec>,
     pub threads: usize,
     /// `from` is changing under us: skip what vanishes or cannot be read.
@@ -66,6 +67,7 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, threads: usize) -> std::io::Resu
 /// sync since that start copies only what changed after it.
 pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::Result<()> {
     let stopped = || opts.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+    let fresh = opts.since.is_none();
     let mut dirs: Vec<PathBuf> = vec![PathBuf::new()];
     let mut items: Vec<(PathBuf, Item)> = Vec::new();
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -75,21 +77,23 @@ pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::
     while i < dirs.len() && !stopped() {
         let rel = dirs[i].clone();
         i += 1;
-        let names = match sorted_names(&from.join(&rel)) {
-            Ok(names) => names,
+        let names: Vec<OsString> = match sorted_names(&from.join(&rel)) {
+            Ok(names) => names
+                .into_iter()
+                .filter(|n| !opts.skip.iter().any(|s| rel.join(n) == Path::new(s)))
+                .collect(),
             Err(_) if opts.best_effort => continue,
             Err(e) => return Err(e),
         };
-        let wanted: HashSet<&OsString> = names
-            .iter()
-            .filter(|n| !opts.skip.iter().any(|s| rel.join(n) == Path::new(s)))
-            .collect();
-        for old in sorted_names(&to.join(&rel))? {
-            if !wanted.contains(&old) {
-                remove_any(&to.join(&rel).join(&old))?;
+        if !fresh {
+            let wanted: HashSet<&OsString> = names.iter().collect();
+            for old in sorted_names(&to.join(&rel))? {
+                if !wanted.contains(&old) {
+                    remove_any(&to.join(&rel).join(&old))?;
+                }
             }
         }
-        for name in names.iter().filter(|n| wanted.contains(n)) {
+        for name in &names {
             let rel = rel.join(name);
             let (src, dst) = (from.join(&rel), to.join(&rel));
             let meta = match fs_err::symlink_metadata(&src) {
@@ -97,7 +101,11 @@ pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::
                 Err(_) if opts.best_effort => continue,
                 Err(e) => return Err(e),
             };
-            let have = std::fs::symlink_metadata(&dst).ok();
+            let have = if fresh {
+                None
+            } else {
+                std::fs::symlink_metadata(&dst).ok()
+            };
             let ft = meta.file_type();
             if ft.is_dir() {
                 match &have {
@@ -159,10 +167,12 @@ pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::
             }
             return Err(at_io(&target, "stat", std::io::ErrorKind::NotFound.into()));
         };
-        match std::fs::symlink_metadata(&dst) {
-            Ok(h) if h.dev() == want.dev() && h.ino() == want.ino() => continue,
-            Ok(_) => remove_any(&dst)?,
-            Err(_) => {}
+        if !fresh {
+            match std::fs::symlink_metadata(&dst) {
+                Ok(h) if h.dev() == want.dev() && h.ino() == want.ino() => continue,
+                Ok(_) => remove_any(&dst)?,
+                Err(_) => {}
+            }
         }
         fs_err::hard_link(&target, &dst)?;
     }
@@ -170,7 +180,10 @@ pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::
     // move a directory's time after it is set.
     for rel in dirs.iter().rev() {
         let (src, dst) = (from.join(rel), to.join(rel));
-        let result = fs_err::symlink_metadata(&src).and_then(|m| finish(&src, &dst, &m, false));
+        // A directory kept from an earlier copy may hold an xattr its source
+        // has lost since.
+        let result =
+            fs_err::symlink_metadata(&src).and_then(|m| finish(&src, &dst, &m, false, !fresh));
         match result {
             Err(_) if opts.best_effort => {}
             other => other?,
@@ -219,30 +232,33 @@ fn copy_one(src: &Path, dst: &Path, item: &Item) -> std::io::Result<()> {
         Item::File => {
             // std::fs::copy uses copy_file_range (or a reflink) where it can.
             fs_err::copy(src, dst)?;
-            finish(src, dst, &meta, false)
+            finish(src, dst, &meta, false, false)
         }
         Item::Symlink => {
             let target = fs_err::read_link(src)?;
             fs_err::os::unix::fs::symlink(&target, dst)?;
-            finish(src, dst, &meta, true)
+            finish(src, dst, &meta, true, false)
         }
         Item::Special => {
             let kind = rustix::fs::FileType::from_raw_mode(meta.mode());
             rustix::fs::mknodat(CWD, dst, kind, Mode::from_raw_mode(0o600), meta.rdev())
                 .map_err(|e| at(dst, "mknod", e))?;
-            finish(src, dst, &meta, false)
+            finish(src, dst, &meta, false, false)
         }
     }
 }
 
-fn copy_xattrs(src: &Path, dst: &Path) -> std::io::Result<()> {
+/// Gives `dst` the xattrs of `src`; with `prune`, also removes those `src`
+/// lacks (a new entry has none to remove).
+fn copy_xattrs(src: &Path, dst: &Path, prune: bool) -> std::io::Result<()> {
     let names: Vec<OsString> = xattr::list(src)
         .map_err(|e| at_io(src, "list xattrs of", e))?
         .collect();
-    // A directory kept by a sync may hold one its source has lost since.
-    for name in xattr::list(dst).map_err(|e| at_io(dst, "list xattrs of", e))? {
-        if !names.contains(&name) {
-            xattr::remove(dst, &name).map_err(|e| at_io(dst, "remove xattr from", e))?;
+    if prune {
+        for name in xattr::list(dst).map_err(|e| at_io(dst, "list xattrs of", e))? {
+            if !names.contains(&name) {
+                xattr::remove(dst, &name).map_err(|e| at_io(dst, "remove xattr from", e))?;
+            }
         }
     }
     for name in names {
@@ -255,8 +271,14 @@ fn copy_xattrs(src: &Path, dst: &Path) -> std::io::Result<()> {
 
 /// Gives `dst` what `src` (described by `meta`) has: owner first (chown
 /// clears setuid bits and file capabilities), then mode, extended
-/// attributes, and times last.
-fn finish(src: &Path, dst: &Path, meta: &std::fs::Metadata, link: bool) -> std::io::Result<()> {
+/// attributes (`prune`: see [`copy_xattrs`]), and times last.
+fn finish(
+    src: &Path,
+    dst: &Path,
+    meta: &std::fs::Metadata,
+    link: bool,
+    prune: bool,
+) -> std::io::Result<()> {
     let flags = if link {
         AtFlags::SYMLINK_NOFOLLOW
     } else {
@@ -278,7 +300,7 @@ fn finish(src: &Path, dst: &Path, meta: &std::fs::Metadata, link: bool) -> std::
             AtFlags::empty(),
         )
         .map_err(|e| at(dst, "chmod", e))?;
-        copy_xattrs(src, dst)?;
+        copy_xattrs(src, dst, prune)?;
     }
     let times = Timestamps {
         last_access: Timespec {

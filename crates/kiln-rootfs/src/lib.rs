@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::RootfsError;
-pub use par::background_priority;
+pub use par::{background_priority, cores};
 pub use status::Installed;
 
 /// A package file to install, already fetched and verified.

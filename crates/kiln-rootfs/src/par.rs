@@ -74,6 +74,6 @@ pub fn background_priority() {
 }
 
 /// The threads to use for CPU-bound work.
-pub(crate) fn cores() -> usize {
+pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

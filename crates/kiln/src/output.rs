@@ -20,19 +20,19 @@ pub struct Progress {
 impl Progress {
     /// Progress on a terminal only: for quick commands, whose logs need none.
     pub fn new(json: bool) -> Progress {
-        let terminal = std::io::stderr().is_terminal();
-        Progress {
-            show: !json && terminal,
-            terminal,
-            bar: Mutex::new(None),
-        }
+        Progress::shown(json, false)
     }
 
     /// Progress in logs too, as plain lines: for builds and downloads.
     pub fn logged(json: bool) -> Progress {
+        Progress::shown(json, true)
+    }
+
+    fn shown(json: bool, in_logs: bool) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
         Progress {
-            show: !json,
-            terminal: std::io::stderr().is_terminal(),
+            show: !json && (terminal || in_logs),
+            terminal,
             bar: Mutex::new(None),
         }
     }

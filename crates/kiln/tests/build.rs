@@ -64,7 +64,6 @@ fn build_formats(
 /// Every file below `dir`, by relative path, with its sha256: a raw disk's
 /// two gigabytes need not sit in memory to be compared.
 fn files(dir: &Path) -> BTreeMap<PathBuf, String> {
-    use sha2::{Digest, Sha256};
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -73,18 +72,10 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, String> {
             if e.file_type().unwrap().is_dir() {
                 stack.push(e.path());
             } else {
-                let mut hash = Sha256::new();
-                let mut file = std::fs::File::open(e.path()).unwrap();
-                let mut buf = vec![0; 1 << 20];
-                loop {
-                    let n = std::io::Read::read(&mut file, &mut buf).unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    hash.update(&buf[..n]);
-                }
-                let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-                out.insert(e.path().strip_prefix(dir).unwrap().to_path_buf(), hex);
+                out.insert(
+                    e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                    kiln_disk::sha256_file(&e.path()).unwrap(),
+                );
             }
         }
     }
