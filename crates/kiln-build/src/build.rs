@@ -33,7 +33,7 @@ pub struct BuildOptions<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// What a build made: written to `<out>/<name>.build.json` too, where
+/// What a build made: written to `<out>/.kiln/<name>.build.json` too, where
 /// `kiln inspect` and later stages read it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildReport {
@@ -107,6 +107,11 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let started = Instant::now();
     let chain = Chain::load(&opts.dir)?;
     let leaf_lock = fresh_lock(&chain)?;
+    let formats = opts
+        .formats
+        .clone()
+        .unwrap_or_else(|| chain.def.outputs.formats.clone());
+    crate::bootable::check(&chain, &leaf_lock, &formats)?;
     let store = Store::open_default()?;
     let mirrors = fetch::mirrors(
         opts.mirror.as_deref(),
@@ -161,10 +166,6 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         built.push(rootfs);
     }
     let def = &chain.def;
-    let formats = opts
-        .formats
-        .clone()
-        .unwrap_or_else(|| def.outputs.formats.clone());
     // Layers are what an OCI image is made of; a tar alone does not need them.
     let mut layers = Vec::new();
     if formats.contains(&Format::Oci) {
@@ -368,8 +369,19 @@ fn source_date_epoch(lock: &Lock) -> Result<i64, Error> {
         .try_fold(0, |max, d| d.map(|d| max.max(d)))
 }
 
+/// kiln's own records in an output directory (what each output was built
+/// from, the last build's report): one hidden directory, so the rest of
+/// `out/` is exactly what ships.
+pub(crate) fn records_dir(out: &Path) -> PathBuf {
+    out.join(".kiln")
+}
+
+fn report_path(out: &Path, image: &str) -> PathBuf {
+    records_dir(out).join(format!("{image}.build.json"))
+}
+
 fn write_report(out: &Path, report: &BuildReport) -> Result<(), Error> {
-    let path = out.join(format!("{}.build.json", report.image));
+    let path = report_path(out, &report.image);
     let text = serde_json::to_string_pretty(report).map_err(|e| Error::Internal(e.to_string()))?;
     crate::fsutil::write_atomic(&path, text.as_bytes())
 }
@@ -380,7 +392,7 @@ pub fn inspect(dir: &Path, out: Option<&Path>) -> Result<BuildReport, Error> {
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| def.dir.join("out"));
-    let path = out.join(format!("{}.build.json", def.image.name));
+    let path = report_path(&out, &def.image.name);
     let text = match fs_err::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotBuilt { path }),

@@ -56,6 +56,29 @@ pub enum Error {
     Vm(#[from] kiln_vm::VmError),
     #[error(transparent)]
     Runtime(#[from] kiln_vm::RuntimeConfigError),
+    #[error("{image}: a `{format}` disk needs a kernel, and no image of its chain names one")]
+    DiskWithoutKernel {
+        image: String,
+        format: String,
+        /// The chain's distribution base, where a kernel belongs.
+        base: PathBuf,
+    },
+    #[error(
+        "{image}: a `{format}` disk boots with {}, which {lockfile} does not pin",
+        missing.join(", ")
+    )]
+    DiskNeeds {
+        image: String,
+        format: String,
+        lockfile: PathBuf,
+        missing: Vec<String>,
+    },
+    #[error("[[check]] unit = \"{unit}\": {image} has no such unit, so the check could only fail")]
+    CheckUnitMissing {
+        unit: String,
+        image: String,
+        closest: Option<String>,
+    },
     #[error("{image} has no disk image to boot")]
     NoDiskImage { image: String },
     #[error(transparent)]
@@ -100,7 +123,20 @@ impl Error {
             Error::Catalog(e) => e.hint(),
             Error::NoManifest { .. } => Some("rebuild the image with this kiln to record its manifest".into()),
             Error::Manifest { .. } => None,
-            Error::Rootfs(_) | Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
+            Error::Rootfs(e) => e.hint(),
+            Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
+            Error::DiskWithoutKernel { base, .. } => Some(format!(
+                "add `kernel = \"linux-image-cloud-amd64\"` to [disk] in {}, then run `kiln lock`",
+                base.display()
+            )),
+            Error::DiskNeeds { lockfile, .. } => Some(format!(
+                "run `kiln lock {}`: a kernel brings its boot loader and init into the lock ([disk].bootloader, [disk].init)",
+                lockfile.parent().unwrap_or(lockfile).display()
+            )),
+            Error::CheckUnitMissing { closest, .. } => Some(match closest {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "install the package that ships the unit, or check another unit".into(),
+            }),
             Error::NoDiskImage { .. } => Some(
                 "add `raw` or `qcow2` to [outputs].formats (with [disk].kernel on the base) and run `kiln build`".into(),
             ),
@@ -117,6 +153,7 @@ impl Error {
         match self {
             Error::Resolve(e) if !e.is_user_error() => 2,
             Error::Catalog(e) if e.is_user_error() => 1,
+            Error::Rootfs(e) if e.is_user_error() => 1,
             Error::Spec(_)
             | Error::Resolve(_)
             | Error::ParentNotLocked { .. }
@@ -128,6 +165,9 @@ impl Error {
             | Error::StaleLock { .. }
             | Error::Runtime(_)
             | Error::NoDiskImage { .. }
+            | Error::DiskWithoutKernel { .. }
+            | Error::DiskNeeds { .. }
+            | Error::CheckUnitMissing { .. }
             | Error::NotBuilt { .. }
             | Error::BadLockDate { .. }
             | Error::BadLockDigest { .. } => 1,

@@ -1,6 +1,7 @@
 //! The one pipeline. Each public function is a command of the CLI, and
 //! reads as the list of stages it runs; the stages live in their crates.
 
+mod bootable;
 mod build;
 mod catalog;
 mod chain;

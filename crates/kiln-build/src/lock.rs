@@ -107,6 +107,7 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
         suites: indices.suites,
         packages: locked_packages(resolution),
     };
+    crate::bootable::check(&chain, &lock, &def.outputs.formats)?;
     let written = kiln_lock::write(&path, &lock)?;
     Ok(LockReport {
         image: def.image.name.clone(),
@@ -188,15 +189,6 @@ fn request(
             reason: Reason::Requested,
         });
     }
-    if let Some(kernel) = &def.disk.kernel
-        && !seeds.iter().any(|s| &s.name == kernel)
-    {
-        seeds.push(Seed {
-            name: kernel.clone(),
-            pin: None,
-            reason: Reason::Kernel,
-        });
-    }
     let mut installed = BTreeMap::new();
     for a in &chain.ancestors {
         for p in &a.lock.packages {
@@ -204,6 +196,17 @@ fn request(
                 installed.insert(p.name.clone(), v);
             }
         }
+    }
+    // A kernel brings what a disk boots with, as pinned as what was asked.
+    for (i, name) in def.disk.implied_packages().into_iter().enumerate() {
+        if seeds.iter().any(|s| s.name == name) || installed.contains_key(name) {
+            continue;
+        }
+        seeds.push(Seed {
+            name: name.to_owned(),
+            pin: None,
+            reason: if i == 0 { Reason::Kernel } else { Reason::Disk },
+        });
     }
     let mut prefer = BTreeMap::new();
     if let Some(prev) = previous {
@@ -260,6 +263,7 @@ fn locked_packages(resolution: Resolution) -> Vec<LockedPackage> {
                 Reason::Variant => "variant".into(),
                 Reason::Requested => "requested".into(),
                 Reason::Kernel => "kernel".into(),
+                Reason::Disk => "disk".into(),
                 Reason::Dependency => "dependency".into(),
             },
             name: p.name,

@@ -395,7 +395,8 @@ fn oci_outputs(
         )));
     }
     let archive = out.join(format!("{stem}.oci.tar"));
-    let digest = kiln_image::write_oci_archive(&layout, &archive)?;
+    let name = format!("{}:{}", def.image.name, def.image.version);
+    let digest = kiln_image::write_oci_archive(&layout, &archive, Some(&name))?;
     let size = fs_err::metadata(&archive)
         .map_err(|source| Error::Io {
             path: archive.clone(),
@@ -538,8 +539,12 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
     stem.with_file_name(name)
 }
 
+/// Beside the outputs, in the one hidden directory kiln keeps there, so
+/// `out/` lists only what a user ships.
 fn record_path(output: &Path) -> PathBuf {
-    with_suffix(output, "kiln-key")
+    let name = output.file_name().unwrap_or_default();
+    let records = crate::build::records_dir(output.parent().unwrap_or(Path::new(".")));
+    with_suffix(&records.join(name), "key")
 }
 
 /// The digest of `output` if it is still what a build with `key` wrote.

@@ -33,6 +33,8 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
     let runtime = RuntimeConfig::load(opts.runtime_config.as_deref(), &def.runtime)?;
     let built = inspect(&opts.dir, opts.out.as_deref())?;
     let image = disk_image(&built)?;
+    let catalog = crate::catalog::open(opts.catalog.as_deref())?;
+    units_exist(&def.checks, &built, &catalog)?;
     let vm = kiln_vm::TestOptions {
         accel: opts.accel,
         timeout: opts.timeout,
@@ -42,8 +44,56 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
         ..kiln_vm::TestOptions::default()
     };
     let verdict = kiln_vm::test(&image, &def.checks, &runtime, &vm)?;
-    record(&built, &verdict, opts.catalog.as_deref())?;
+    record(&built, &verdict, &catalog)?;
     Ok(verdict)
+}
+
+/// A `unit` check of a unit the image does not have can only fail, after a
+/// whole boot: refuse it first, from the manifest the build recorded.
+fn units_exist(
+    checks: &[kiln_spec::Check],
+    built: &BuildReport,
+    catalog: &kiln_catalog::Catalog,
+) -> Result<(), Error> {
+    let units: Vec<&str> = checks
+        .iter()
+        .filter_map(|c| match &c.kind {
+            kiln_spec::CheckKind::Unit { unit } => Some(unit.as_str()),
+            _ => None,
+        })
+        .collect();
+    if units.is_empty() {
+        return Ok(());
+    }
+    // A build recorded before manifests were kept has none to read.
+    let Some(bytes) = catalog.manifest(&built.build)?.filter(|b| !b.is_empty()) else {
+        return Ok(());
+    };
+    let manifest =
+        kiln_manifest::Manifest::from_bytes(&bytes).map_err(|source| Error::Manifest {
+            path: catalog.describe().into(),
+            source,
+        })?;
+    let paths: std::collections::BTreeSet<&str> =
+        manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for unit in units {
+        if kiln_rootfs::unit_paths(unit)
+            .iter()
+            .any(|p| paths.contains(p.as_str()))
+        {
+            continue;
+        }
+        let names: Vec<&str> = paths
+            .iter()
+            .filter_map(|p| kiln_rootfs::in_unit_dir(p))
+            .collect();
+        return Err(Error::CheckUnitMissing {
+            unit: unit.to_owned(),
+            image: built.image.clone(),
+            closest: kiln_spec::closest(unit, &names).map(str::to_owned),
+        });
+    }
+    Ok(())
 }
 
 /// Puts the verdict on the build's record, so `kiln promote` can refuse a
@@ -51,14 +101,13 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
 fn record(
     built: &BuildReport,
     verdict: &Result<Report, CheckFailure>,
-    catalog: Option<&str>,
+    catalog: &kiln_catalog::Catalog,
 ) -> Result<(), Error> {
     let report = match verdict {
         Ok(r) => r,
         Err(f) => &f.report,
     };
     let json = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
-    let catalog = crate::catalog::open(catalog)?;
     catalog.record_test(
         &built.build,
         &kiln_catalog::NewTest {

@@ -9,8 +9,14 @@ use std::path::{Path, PathBuf};
 use crate::error::DiskError;
 use crate::layout::DiskLayout;
 
-/// systemd-boot, as Debian's `systemd-boot` package installs it.
-pub const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+/// systemd-boot, where its packages install it, in the order it is taken:
+/// signed for Secure Boot (`systemd-boot-efi-amd64-signed`, which trixie's
+/// `systemd-boot` pulls in first) or unsigned (`systemd-boot-efi`). Firmware
+/// with Secure Boot off runs either; the signed one also boots where it is on.
+pub const SYSTEMD_BOOT: &[&str] = &[
+    "usr/lib/systemd/boot/efi/systemd-bootx64.efi.signed",
+    "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+];
 /// Where UEFI firmware looks on removable media, and so on any disk that
 /// has no boot entry in the firmware's variables yet.
 pub const ESP_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
@@ -61,10 +67,13 @@ impl BootFiles {
             return Err(DiskError::NoInitrd { path: kernel });
         }
         let initrd = regular_file(initrd)?;
-        let loader = root.join(SYSTEMD_BOOT);
-        if fs_err::symlink_metadata(&loader).is_err() {
-            return Err(DiskError::NoBootloader { path: loader });
-        }
+        let loader = SYSTEMD_BOOT
+            .iter()
+            .map(|p| root.join(p))
+            .find(|p| fs_err::symlink_metadata(p).is_ok())
+            .ok_or_else(|| DiskError::NoBootloader {
+                path: root.join(SYSTEMD_BOOT[SYSTEMD_BOOT.len() - 1]),
+            })?;
         let loader = regular_file(loader)?;
         Ok(BootFiles {
             kernel_version,
@@ -192,6 +201,47 @@ mod tests {
         );
         assert_eq!(version_cmp("6.1.0", "6.1.0"), Ordering::Equal);
         assert_eq!(version_cmp("6.1", "6.1.0"), Ordering::Less);
+    }
+
+    /// A tree with a kernel, its initrd and the loaders named.
+    fn boot_tree(loaders: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let boot = dir.path().join("boot");
+        std::fs::create_dir_all(&boot).unwrap();
+        std::fs::write(boot.join("vmlinuz-6.12.0-1-amd64"), b"k").unwrap();
+        std::fs::write(boot.join("initrd.img-6.12.0-1-amd64"), b"i").unwrap();
+        for l in loaders {
+            let p = dir.path().join(l);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"MZ").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_loader_is_found_signed_or_not() {
+        let [signed, unsigned] = [SYSTEMD_BOOT[0], SYSTEMD_BOOT[1]];
+        assert!(signed.ends_with(".efi.signed") && unsigned.ends_with(".efi"));
+        // trixie: systemd-boot-efi-amd64-signed alone.
+        let t = boot_tree(&[signed]);
+        let b = BootFiles::find(t.path()).unwrap();
+        assert_eq!(b.loader, t.path().join(signed));
+        // bookworm: systemd-boot-efi alone.
+        let t = boot_tree(&[unsigned]);
+        assert_eq!(
+            BootFiles::find(t.path()).unwrap().loader,
+            t.path().join(unsigned)
+        );
+        // Both: the signed one, which also boots with Secure Boot on.
+        let t = boot_tree(&[unsigned, signed]);
+        assert_eq!(
+            BootFiles::find(t.path()).unwrap().loader,
+            t.path().join(signed)
+        );
+        // Neither: the error names the package to install.
+        let t = boot_tree(&[]);
+        let e = BootFiles::find(t.path()).unwrap_err();
+        assert!(matches!(e, DiskError::NoBootloader { .. }), "{e}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &ImageMeta::new("example", "0.1.0", sde),
         &out.join("oci"),
     )?;
-    let archive = write_oci_archive(&out.join("oci"), &out.join("oci.tar"))?;
+    let archive = write_oci_archive(&out.join("oci"), &out.join("oci.tar"), None)?;
     println!(
         "manifest {} layer {} archive {archive}",
         info.manifest, info.layers[0].digest

@@ -15,8 +15,19 @@ use crate::{Digest, ImageError, TarOptions};
 /// owner 0:0, directories 0755, files 0644, mtime 0 (the image's own time is
 /// in its config), no xattrs, no hard links (a blob hard-linked from the
 /// store is written whole). Anything but files and directories is refused.
-pub fn write_oci_archive(layout_dir: &Path, out: &Path) -> Result<Digest, ImageError> {
+///
+/// `ref_name` (`web:1.0.0`) replaces the image's ref name in the archive's
+/// `index.json`: container tools name a loaded image by it, while the
+/// layout directory keeps the bare version that `oci:DIR:VERSION` selects.
+pub fn write_oci_archive(
+    layout_dir: &Path,
+    out: &Path,
+    ref_name: Option<&str>,
+) -> Result<Digest, ImageError> {
     let tree = Tree::scan(layout_dir)?;
+    let index = ref_name
+        .map(|name| crate::oci::index_named(layout_dir, name))
+        .transpose()?;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -44,7 +55,10 @@ pub fn write_oci_archive(layout_dir: &Path, out: &Path) -> Result<Digest, ImageE
             };
             (node.uid, node.gid, node.mtime) = (0, 0, 0);
             node.xattrs.clear();
-            tar.node(&tree, &node, None, &opts)?;
+            match &index {
+                Some(bytes) if node.path == b"index.json" => tar.file_bytes(&node, bytes, &opts)?,
+                _ => tar.node(&tree, &node, None, &opts)?,
+            }
         }
         let summary = tar.finish()?;
         file.flush()

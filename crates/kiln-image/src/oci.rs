@@ -536,6 +536,24 @@ fn place_blob(layer: &Layer, blobs: &Path) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// The layout's `index.json` with its image named `ref_name` instead: what
+/// an archive of the layout carries, since `podman load` takes the image's
+/// name from it (a bare version would load as `localhost/1.0.0`).
+pub(crate) fn index_named(layout_dir: &Path, ref_name: &str) -> Result<Vec<u8>, ImageError> {
+    let path = layout_dir.join("index.json");
+    let mut index: Index =
+        serde_json::from_slice(&fs_err::read(&path)?).map_err(|e| ImageError::BadLayout {
+            path: path.clone(),
+            why: format!("index.json is not an OCI index: {e}"),
+        })?;
+    for m in &mut index.manifests {
+        if let Some(name) = m.annotations.get_mut(ANNOTATION_REF_NAME) {
+            *name = ref_name.to_string();
+        }
+    }
+    Ok(to_json(&index))
+}
+
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     // Structs, string-keyed BTreeMaps and strings: nothing here can fail to
     // serialise, and an empty blob in its place would be a silent lie.

@@ -172,6 +172,31 @@ impl<'w> TarWriter<'w> {
         Ok(())
     }
 
+    /// Writes `node` as a regular file holding `bytes` instead of what the
+    /// tree has at its path.
+    pub(crate) fn file_bytes(
+        &mut self,
+        node: &Node,
+        bytes: &[u8],
+        opts: &TarOptions,
+    ) -> Result<(), ImageError> {
+        self.header(&Header {
+            name: &node.path,
+            flag: TypeFlag::File,
+            mode: node.mode,
+            uid: node.uid,
+            gid: node.gid,
+            mtime: opts.clamp(node.mtime),
+            size: bytes.len() as u64,
+            linkname: &[],
+            device: (0, 0),
+            xattrs: &node.xattrs,
+        })
+        .map_err(ImageError::Output)?;
+        self.out.write_all(bytes).map_err(ImageError::Output)?;
+        self.pad(bytes.len() as u64).map_err(ImageError::Output)
+    }
+
     /// Copies exactly `size` bytes of the file at `path`, then pads.
     fn content(&mut self, path: &Path, size: u64) -> Result<(), ImageError> {
         let mut file = fs_err::File::open(path)?;

@@ -448,8 +448,8 @@ fn the_oci_archive_is_reproducible_and_plain() {
     let two = f.dir.join("oci-two");
     write_oci_layout(&inputs(&base, &diff), &meta(), &one).unwrap();
     write_oci_layout(&inputs(&base, &diff), &meta(), &two).unwrap();
-    let a = write_oci_archive(&one, &f.dir.join("one.tar")).unwrap();
-    let b = write_oci_archive(&two, &f.dir.join("two.tar")).unwrap();
+    let a = write_oci_archive(&one, &f.dir.join("one.tar"), None).unwrap();
+    let b = write_oci_archive(&two, &f.dir.join("two.tar"), None).unwrap();
     assert_eq!(a, b);
     let bytes = std::fs::read(f.dir.join("one.tar")).unwrap();
     assert_eq!(Digest::of(&bytes), a);
@@ -524,7 +524,7 @@ fn tool_skopeo_reads_a_layout_with_referrers() {
     );
     // The archive names no image, as users load it: one image is found.
     let archive = f.dir.join("oci.tar");
-    write_oci_archive(&out, &archive).unwrap();
+    write_oci_archive(&out, &archive, None).unwrap();
     let inspect = skopeo_inspect(&format!("oci-archive:{}", archive.display()));
     assert_eq!(
         layer_digests(&inspect),
@@ -576,11 +576,50 @@ fn tool_skopeo_reads_the_oci_archive() {
     let out = f.dir.join("oci");
     let info = write_oci_layout(&inputs(&base, &diff), &meta(), &out).unwrap();
     let archive = f.dir.join("web.tar");
-    write_oci_archive(&out, &archive).unwrap();
+    write_oci_archive(&out, &archive, None).unwrap();
     let inspect = skopeo_inspect(&format!("oci-archive:{}", archive.display()));
     assert_eq!(
         layer_digests(&inspect),
         [base.digest.to_string(), diff.digest.to_string()]
     );
     assert_eq!(inspect["Digest"], info.manifest.to_string());
+}
+
+/// The archive carries `NAME:VERSION` as its image's ref name, which
+/// podman load names the image by (containers/image reads the same field);
+/// the layout directory keeps the bare version `oci:DIR:VERSION` selects.
+#[test]
+fn tool_an_archive_names_its_image_as_container_tools_load_it() {
+    let f = fixture();
+    let (base, diff) = layers(&f, &store(&f, "store"));
+    let out = f.dir.join("oci");
+    let info = write_oci_layout(&inputs(&base, &diff), &with_documents(), &out).unwrap();
+    let archive = f.dir.join("web-2.1.0.oci.tar");
+    write_oci_archive(&out, &archive, Some("web:2.1.0")).unwrap();
+    let listed = Command::new("tar")
+        .arg("-xOf")
+        .arg(&archive)
+        .arg("index.json")
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let index: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let name = "org.opencontainers.image.ref.name";
+    assert_eq!(index["manifests"][0]["annotations"][name], "web:2.1.0");
+    let layout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    assert_eq!(layout["manifests"][0]["annotations"][name], "2.1.0");
+    // Selected by that name, and as the only image; the layout by version.
+    let layers_of = |r: &str| layer_digests(&skopeo_inspect(r));
+    let want = [base.digest.to_string(), diff.digest.to_string()];
+    assert_eq!(
+        layers_of(&format!("oci-archive:{}:web:2.1.0", archive.display())),
+        want
+    );
+    assert_eq!(
+        layers_of(&format!("oci-archive:{}", archive.display())),
+        want
+    );
+    assert_eq!(layers_of(&format!("oci:{}:2.1.0", out.display())), want);
+    assert_eq!(read_oci_layout(&out).unwrap(), vec![info]);
 }

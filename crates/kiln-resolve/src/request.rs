@@ -85,6 +85,8 @@ pub enum Reason {
     Requested,
     /// `[disk].kernel`.
     Kernel,
+    /// What a disk needs beside its kernel: `[disk].bootloader` and `[disk].init`.
+    Disk,
     /// Only needed by other packages.
     Dependency,
 }

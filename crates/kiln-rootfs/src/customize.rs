@@ -27,6 +27,12 @@ pub(crate) fn customize(root: &Path, def: &Definition, env: &BuildEnv) -> Result
     {
         return Ok(());
     }
+    // Without [[run]] steps nothing but packages and files can provide a
+    // unit, so a missing one is refused before any other change.
+    let files: Vec<&str> = def.files.iter().map(|f| f.dst.as_str()).collect();
+    if def.run.is_empty() {
+        crate::units::require(root, "[services].enable", &def.services.enable, &files)?;
+    }
     let no_daemons = NoDaemons::install(root)?;
     let sandbox = Sandbox {
         root,
@@ -44,6 +50,7 @@ pub(crate) fn customize(root: &Path, def: &Definition, env: &BuildEnv) -> Result
     for (n, step) in def.run.iter().enumerate() {
         run_step(&sandbox, n + 1, step)?;
     }
+    crate::units::require(root, "[services].enable", &def.services.enable, &[])?;
     services(&sandbox, &def.services)?;
     no_daemons.remove()?;
     Ok(())

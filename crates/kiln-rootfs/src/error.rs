@@ -46,9 +46,22 @@ pub enum RootfsError {
     User { user: String, why: String },
     #[error("[services]: {why}")]
     Services { why: String },
+    #[error(
+        "{section}: no unit `{unit}` in the image: no locked package or [[files]] entry provides it"
+    )]
+    UnknownUnit {
+        section: &'static str,
+        unit: String,
+        closest: Option<String>,
+    },
 }
 
 impl RootfsError {
+    /// Whether the definition caused it (exit 1), not kiln or the host.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, RootfsError::UnknownUnit { .. })
+    }
+
     /// What the user can do about the error, when it is theirs to fix.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -62,6 +75,10 @@ impl RootfsError {
                 "add systemd (e.g. systemd-sysv) to [packages].install, or drop [services]"
                     .to_string(),
             ),
+            RootfsError::UnknownUnit { closest, .. } => Some(match closest {
+                Some(c) => format!("did you mean `{c}`? Units come from packages ([packages].install) or [[files]] under /etc/systemd/system"),
+                None => "install the package that ships it ([packages].install), or add the unit file with [[files]] under /etc/systemd/system".to_string(),
+            }),
             RootfsError::BadDeb { .. } | RootfsError::UnsafeEntry { .. } => Some(
                 "the package file is corrupt or hostile; remove it from the store and fetch again"
                     .to_string(),

@@ -22,6 +22,7 @@ mod deb;
 mod dpkgdb;
 mod error;
 mod extract;
+mod firstboot;
 mod normalize;
 mod order;
 mod par;
@@ -30,6 +31,7 @@ mod stage;
 mod status;
 #[cfg(test)]
 mod testdeb;
+mod units;
 mod unpack;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +40,7 @@ use std::time::Duration;
 pub use error::RootfsError;
 pub use par::{background_priority, cores};
 pub use status::Installed;
+pub use units::{in_unit_dir, require as require_units, unit_paths};
 
 /// A package file to install, already fetched and verified.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,6 +108,7 @@ pub(crate) fn normalize(root: &Path, env: &BuildEnv) -> Result<(), RootfsError> 
     }
     // SSH host keys: per machine, generated at first boot (DESIGN principle 6).
     remove_matching(root, "/etc/ssh", |name| name.starts_with("ssh_host_"))?;
+    crate::firstboot::add(root)?;
     // machine-id(5): an image ships an empty /etc/machine-id, so each machine
     // makes its own at first boot (and a read-only image can bind one over it).
     write_file(root, "/etc/machine-id", b"", 0o444, false)?;
@@ -184,7 +185,7 @@ fn remove_matching(root: &Path, dir: &str, pick: impl Fn(&str) -> bool) -> Resul
 
 /// Writes `content` at `path` (replacing a file, never following a link
 /// there), unless `only_if_present` and it is absent.
-fn write_file(
+pub(crate) fn write_file(
     root: &Path,
     path: &str,
     content: &[u8],

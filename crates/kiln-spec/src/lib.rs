@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use error::{Diagnostic, ErrorKind, Location, SpecError};
 pub use lock_inputs::{LockBase, LockInputs};
 pub use model::*;
+pub use suggest::closest;
 pub use template::template;
 
 /// The definition's file name inside an image directory.

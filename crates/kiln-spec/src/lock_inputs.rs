@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use crate::model::{Architecture, Base, Component, Definition, PackageRef, Suite, Variant};
 
 /// Bumped whenever the meaning of a field changes, so old locks read as stale.
-const SCHEMA: u32 = 1;
+/// 2: a kernel implies its boot loader and an init system.
+const SCHEMA: u32 = 2;
 
 /// Everything the resolver reads from a definition, and nothing else:
 /// files, users, scripts, services, checks and outputs do not change what is
@@ -25,6 +26,12 @@ pub struct LockInputs {
     pub recommends: bool,
     /// `disk.kernel`: it is installed like any other package.
     pub kernel: Option<String>,
+    /// `disk.bootloader` and `disk.init`, installed with a kernel (and only
+    /// then, so they are absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootloader: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +82,12 @@ impl Definition {
             install: self.packages.install.clone(),
             recommends: self.packages.recommends,
             kernel: self.disk.kernel.clone(),
+            bootloader: self
+                .disk
+                .kernel
+                .as_ref()
+                .map(|_| self.disk.bootloader.clone()),
+            init: self.disk.kernel.as_ref().map(|_| self.disk.init.clone()),
         }
     }
 }

@@ -330,8 +330,27 @@ pub struct Disk {
     pub size: u64,
     /// The kernel package; required when a disk format is built on a Debian base.
     pub kernel: Option<String>,
+    /// The package that puts systemd-boot where the disk stage takes it;
+    /// with a kernel, the lock pins it as the kernel is pinned.
+    pub bootloader: String,
+    /// The package that makes `/sbin/init`; implied with a kernel too.
+    pub init: String,
     pub filesystem: Filesystem,
 }
+
+impl Disk {
+    /// What a bootable disk needs beyond the definition's own packages,
+    /// when this image has a kernel: the kernel, its loader and an init.
+    pub fn implied_packages(&self) -> Vec<&str> {
+        match &self.kernel {
+            Some(k) => vec![k.as_str(), self.bootloader.as_str(), self.init.as_str()],
+            None => Vec::new(),
+        }
+    }
+}
+
+pub const DEFAULT_BOOTLOADER: &str = "systemd-boot";
+pub const DEFAULT_INIT: &str = "systemd-sysv";
 
 pub const MIB: u64 = 1024 * 1024;
 pub const DEFAULT_DISK_SIZE: u64 = 2 * 1024 * MIB;

@@ -1,7 +1,7 @@
 //! "Did you mean …?" over a closed set of words.
 
 /// The candidate closest to `word`, if one is close enough to be a likely typo.
-pub(crate) fn closest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+pub fn closest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let word = word.to_ascii_lowercase();
     candidates
         .iter()

@@ -36,13 +36,13 @@ version = "0.1.0"
 
 [base]
 distro = "debian"
-suite = "bookworm"          # or "trixie"
+suite = "trixie"            # or "bookworm"
 variant = "minbase"         # essential | apt | minbase | important | standard
 # from = "../base"          # instead of distro/suite: build on another image
 
 [packages]
 install = ["ca-certificates"]
-# install = ["nginx-light=1.22.1-9+deb12u1"]   # pin an exact version
+# install = ["nginx-light=1.26.3-3+deb13u1"]   # pin an exact version
 recommends = false
 
 # Files copied into the image; `src` is relative to this file.
@@ -68,9 +68,14 @@ recommends = false
 # env_file = "/etc/default/{name}"
 # required = ["DATABASE_URL"]
 
+# A kernel makes the image bootable: the lock adds it, its boot loader and
+# an init system, each with reason "disk". SSH host keys and the machine id
+# are made on each machine's first boot, never baked.
 [disk]
 size = "2G"
 kernel = "linux-image-cloud-amd64"
+# bootloader = "systemd-boot"   # the default
+# init = "systemd-sysv"         # the default
 
 [outputs]
 formats = ["oci", "tar", "raw", "qcow2"]   # also: vmdk, vhd

@@ -261,3 +261,30 @@ fn missing_definition() {
     let e = kiln_spec::load(&dir.path().join("nowhere")).expect_err("missing");
     snapshot!("not_found", render(&e));
 }
+
+/// `[[files]]` into what the image normalises or the machine makes itself:
+/// each says why the file would be lost and where its contents belong.
+#[test]
+fn files_into_paths_the_image_does_not_keep() {
+    let dst = "dst = \"/etc/nginx/sites-enabled/default\"";
+    let cases = [
+        ("files_into_run", "/run/nginx/site.conf"),
+        ("files_into_var_run", "/var/run/app.pid"),
+        ("files_into_tmp", "/tmp/seed"),
+        ("files_into_var_tmp", "/var/tmp/cache"),
+        ("files_machine_id", "/etc/machine-id"),
+        ("files_hostname", "/etc/hostname"),
+        ("files_resolv_conf", "/etc/resolv.conf"),
+        ("files_ssh_host_key", "/etc/ssh/ssh_host_ed25519_key"),
+    ];
+    for (name, path) in cases {
+        let text = error_for(dst, &format!("dst = \"{path}\""));
+        insta::with_settings!({
+            filters => vec![(r"(/[^/\s]+)*/\.tmp[A-Za-z0-9_]+", "[TEMP_DIR]")],
+            prepend_module_to_snapshot => false,
+            snapshot_suffix => "",
+        }, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
+}

@@ -38,7 +38,7 @@ fn golden_checksum() {
         serde_json::to_string_pretty(&inputs).expect("json"),
         @r#"
     {
-      "schema": 1,
+      "schema": 2,
       "base": {
         "kind": "debian",
         "suite": "bookworm",
@@ -54,13 +54,15 @@ fn golden_checksum() {
         "curl"
       ],
       "recommends": false,
-      "kernel": "linux-image-cloud-amd64"
+      "kernel": "linux-image-cloud-amd64",
+      "bootloader": "systemd-boot",
+      "init": "systemd-sysv"
     }
     "#
     );
     insta::assert_snapshot!(
         inputs.checksum(),
-        @"sha256:2211a4134fe541655bbe4a395991464fa0d8dd21f0d83d6f3d215675184adf0a"
+        @"sha256:b52e36d0626a568d99772d69f09c4f3c7adbdec779e8b87370ce0cebab4fe5de"
     );
 }
 
@@ -94,6 +96,14 @@ fn what_is_installed_changes_the_checksum() {
         ),
         ("install = [", "recommends = true\ninstall = ["),
         ("linux-image-cloud-amd64", "linux-image-amd64"),
+        (
+            "kernel = \"linux-image-cloud-amd64\"",
+            "kernel = \"linux-image-cloud-amd64\"\nbootloader = \"systemd-boot-efi\"",
+        ),
+        (
+            "kernel = \"linux-image-cloud-amd64\"",
+            "kernel = \"linux-image-cloud-amd64\"\ninit = \"sysvinit-core\"",
+        ),
     ];
     for (from, to) in edits {
         let text = format!("{}{BASE}", common::MINIMAL).replacen(from, to, 1);
@@ -126,6 +136,10 @@ fn equivalent_spellings_keep_the_checksum() {
             "suite = \"bookworm\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"",
         ),
         ("install = [", "recommends = false\ninstall = ["),
+        (
+            "kernel = \"linux-image-cloud-amd64\"",
+            "kernel = \"linux-image-cloud-amd64\"\nbootloader = \"systemd-boot\"\ninit = \"systemd-sysv\"",
+        ),
     ];
     for (from, to) in same {
         let text = format!("{}{BASE}", common::MINIMAL).replacen(from, to, 1);

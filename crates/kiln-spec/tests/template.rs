@@ -13,7 +13,7 @@ fn the_template_is_a_valid_definition() {
         Err(e) => panic!("{}", common::render(&e)),
     };
     assert_eq!(def.image.name, "web");
-    assert!(matches!(&def.base, Base::Debian(b) if b.suite == Suite::Bookworm));
+    assert!(matches!(&def.base, Base::Debian(b) if b.suite == Suite::Trixie));
     assert!(def.disk.kernel.is_some());
     assert!(def.outputs.formats.contains(&Format::Qcow2));
     assert_eq!(def.checks.len(), 1);

@@ -356,3 +356,144 @@ fn init_writes_a_definition_that_parses() {
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("--force"), "{}", again.stderr);
 }
+
+/// An archive with what a bootable disk takes: a kernel, systemd-boot
+/// (through the alternative trixie's takes first) and systemd-sysv.
+fn bootable_archive() -> Archive {
+    let bookworm = [
+        stanza("base-files", "12.4", "Essential: yes\nPriority: required\n"),
+        stanza("libc6", "2.36-9", "Priority: optional\n"),
+        stanza("apt", "2.6.1", "Priority: required\nDepends: libc6\n"),
+        stanza(
+            "linux-image-cloud-amd64",
+            "6.1.0-1",
+            "Depends: initramfs-tools\n",
+        ),
+        stanza("initramfs-tools", "0.142", ""),
+        stanza(
+            "systemd-boot",
+            "252.30-1",
+            "Depends: systemd-boot-efi-amd64-signed | systemd-boot-efi\n",
+        ),
+        stanza("systemd-boot-efi-amd64-signed", "252.30-1", ""),
+        stanza("systemd-boot-efi", "252.30-1", ""),
+        stanza("systemd-sysv", "252.30-1", "Depends: systemd\n"),
+        stanza("systemd", "252.30-1", "Depends: libc6\n"),
+    ]
+    .concat();
+    Archive::new(&bookworm, "", "")
+}
+
+fn reasons(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let lock: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("kiln.lock")).unwrap()).unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_disk_brings_its_boot_loader_and_init_into_the_lock() {
+    let archive = bootable_archive();
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let disk = "\n[disk]\nkernel = \"linux-image-cloud-amd64\"\n\n[outputs]\nformats = [\"raw\"]\n";
+    write(
+        &dir.path().join("kiln.toml"),
+        &format!("{}{disk}", archive.definition("minbase", &[])),
+    );
+    let d = dir.path().to_str().unwrap();
+    let r = kiln_at(&archive, &["lock", d], store.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let why = reasons(dir.path());
+    assert_eq!(why["linux-image-cloud-amd64"], "kernel");
+    assert_eq!(why["systemd-boot"], "disk");
+    assert_eq!(why["systemd-sysv"], "disk");
+    assert_eq!(
+        why["systemd-boot-efi-amd64-signed"], "dependency",
+        "apt's first alternative"
+    );
+    assert!(!why.contains_key("systemd-boot-efi"));
+
+    // Asked for by name, they stay "requested"; another loader may be named.
+    let named = format!(
+        "{}{}",
+        archive.definition("minbase", &["systemd-sysv"]),
+        disk.replace("kernel = ", "bootloader = \"systemd-boot-efi\"\nkernel = ")
+    );
+    write(&dir.path().join("kiln.toml"), &named);
+    let r = kiln_at(&archive, &["lock", d], store.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let why = reasons(dir.path());
+    assert_eq!(why["systemd-sysv"], "requested");
+    assert_eq!(why["systemd-boot-efi"], "disk");
+    assert!(!why.contains_key("systemd-boot"));
+}
+
+#[test]
+fn a_disk_that_cannot_boot_is_refused_by_lock_and_build_before_any_work() {
+    let archive = bootable_archive();
+    let root = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let (base, child) = (root.path().join("base"), root.path().join("child"));
+    // A base without a kernel, and a child that asks for a disk.
+    write(&base.join("kiln.toml"), &archive.definition("minbase", &[]));
+    let r = kiln_at(&archive, &["lock", base.to_str().unwrap()], store.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    write(
+        &child.join("kiln.toml"),
+        "[image]\nname = \"child\"\nversion = \"1\"\n[base]\nfrom = \"../base\"\n[outputs]\nformats = [\"qcow2\"]\n",
+    );
+    let r = kiln_at(&archive, &["lock", child.to_str().unwrap()], store.path());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!child.join("kiln.lock").exists(), "nothing written");
+    let stderr = filtered(&r.stderr, &archive, root.path());
+    insta::assert_snapshot!(stderr, @r#"
+    error: child: a `qcow2` disk needs a kernel, and no image of its chain names one
+    hint: add `kernel = "linux-image-cloud-amd64"` to [disk] in [DIR]/child/../base/kiln.toml, then run `kiln lock`
+    "#);
+
+    // The same child built as a disk from a lock made for a tar: refused
+    // before any package is fetched or any tree is made.
+    write(
+        &child.join("kiln.toml"),
+        "[image]\nname = \"child\"\nversion = \"1\"\n[base]\nfrom = \"../base\"\n[outputs]\nformats = [\"tar\"]\n",
+    );
+    let r = kiln_at(&archive, &["lock", child.to_str().unwrap()], store.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let entries = || walk(store.path());
+    let before = entries();
+    let r = kiln_at(
+        &archive,
+        &["build", child.to_str().unwrap(), "--format", "raw"],
+        store.path(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("needs a kernel"), "{}", r.stderr);
+    assert_eq!(entries(), before, "nothing fetched or built");
+}
+
+/// Every path under `dir`, sorted.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

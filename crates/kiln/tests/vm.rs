@@ -231,7 +231,8 @@ fn vm_a_guest_that_never_boots_is_exit_2_within_the_timeout() {
         "layers": [], "packages": [], "stages": [], "seconds": 0.0,
         "outputs": [{"format": "qcow2", "path": blank, "digest": "sha256:00", "size": 0}],
     });
-    write(&out.join("web.build.json"), &report.to_string());
+    std::fs::create_dir_all(out.join(".kiln")).unwrap();
+    write(&out.join(".kiln/web.build.json"), &report.to_string());
     let config = ex.path().join("runtime.env");
     write(&config, "SITE_NAME=x\n");
     let started = Instant::now();

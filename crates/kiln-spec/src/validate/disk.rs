@@ -2,17 +2,21 @@
 
 use crate::dom::{At, Result, Table};
 use crate::error::ErrorKind;
-use crate::model::{DEFAULT_DISK_SIZE, Disk, Filesystem, MIB, MIN_DISK_SIZE};
+use crate::model::{
+    DEFAULT_BOOTLOADER, DEFAULT_DISK_SIZE, DEFAULT_INIT, Disk, Filesystem, MIB, MIN_DISK_SIZE,
+};
 use crate::names;
 use crate::validate::{shape, word};
 
-pub(super) const FIELDS: &[&str] = &["size", "kernel", "filesystem"];
+pub(super) const FIELDS: &[&str] = &["size", "kernel", "bootloader", "init", "filesystem"];
 
 pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Disk> {
     let Some(t) = t else {
         return Ok(Disk {
             size: DEFAULT_DISK_SIZE,
             kernel: None,
+            bootloader: DEFAULT_BOOTLOADER.to_owned(),
+            init: DEFAULT_INIT.to_owned(),
             filesystem: Filesystem::Ext4,
         });
     };
@@ -26,6 +30,17 @@ pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Disk> {
     if let Some(k) = &kernel {
         shape(ctx, k, "package name", names::package_name)?;
     }
+    let implied = |field: &str, default: &str| -> Result<String> {
+        Ok(match t.string(field)? {
+            Some(p) => {
+                shape(ctx, &p, "package name", names::package_name)?;
+                p.value.to_owned()
+            }
+            None => default.to_owned(),
+        })
+    };
+    let bootloader = implied("bootloader", DEFAULT_BOOTLOADER)?;
+    let init = implied("init", DEFAULT_INIT)?;
     let filesystem = match t.string("filesystem")? {
         Some(f) => word(
             ctx,
@@ -39,6 +54,8 @@ pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Disk> {
     Ok(Disk {
         size,
         kernel: kernel.map(|k| k.value.to_owned()),
+        bootloader,
+        init,
         filesystem,
     })
 }

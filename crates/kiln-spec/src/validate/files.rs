@@ -26,6 +26,14 @@ pub(super) fn validate(tables: &[Table<'_>]) -> Result<Vec<FileSpec>> {
                 Some("write the full path of the file in the image, e.g. `/etc/motd`".to_owned()),
             ));
         }
+        if let Some(u) = super::unbaked::check(dst.value) {
+            return Err(dst.error(
+                ctx,
+                ErrorKind::InvalidValue,
+                format!("`{}`: {}: {}", dst.path, dst.value, u.why),
+                Some(u.hint.to_owned()),
+            ));
+        }
         if let Ok(Some(number)) = t.integer("mode") {
             // TOML reads 644 as decimal, and 0644 is not TOML at all.
             let raw = ctx.source.get(number.span.clone()).unwrap_or_default();

@@ -10,6 +10,7 @@ mod packages;
 mod run;
 mod runtime;
 mod services;
+mod unbaked;
 mod users;
 
 use std::collections::HashMap;
