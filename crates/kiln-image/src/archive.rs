@@ -65,6 +65,11 @@ pub fn write_oci_archive(
             .map_err(|e| ImageError::io_at(&temp_path, "writing an OCI archive", e))?;
         summary
     };
+    // tempfile makes 0600; an archive is for anyone who may read `out/`.
+    fs_err::set_permissions(
+        &temp_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
     temp.as_file()
         .sync_all()
         .map_err(|e| ImageError::io_at(&temp_path, "syncing an OCI archive", e))?;
