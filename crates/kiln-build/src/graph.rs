@@ -14,6 +14,8 @@ pub struct Node {
     pub name: String,
     pub dir: PathBuf,
     pub from: Option<String>,
+    /// Whether it builds a disk image, so `kiln test` can boot it.
+    pub bootable: bool,
 }
 
 /// Every `kiln.toml` under `root` (not in `out/`, `target/` or hidden
@@ -23,9 +25,14 @@ pub fn discover(root: &Path) -> Result<Vec<Node>, Error> {
     walk(root, &mut dirs)?;
     dirs.sort();
     let mut by_dir: BTreeMap<PathBuf, (String, Option<PathBuf>)> = BTreeMap::new();
+    let mut bootable = BTreeMap::new();
     for dir in &dirs {
         let def = kiln_spec::load(dir)?;
         let parent = def.parent().map(canonical);
+        bootable.insert(
+            canonical(dir),
+            def.outputs.formats.iter().any(|f| f.is_disk()),
+        );
         by_dir.insert(canonical(dir), (def.image.name.clone(), parent));
     }
     let root_abs = canonical(root);
@@ -47,6 +54,7 @@ pub fn discover(root: &Path) -> Result<Vec<Node>, Error> {
                 .as_ref()
                 .and_then(|p| by_dir.get(p))
                 .map(|(n, _)| n.clone()),
+            bootable: bootable.get(dir).copied().unwrap_or(false),
         })
         .collect())
 }

@@ -77,8 +77,14 @@ pub fn order(nodes: &[Node]) -> Result<Vec<PlannedJob>, Error> {
             name: node.name.clone(),
             needs: node.from.iter().cloned().collect(),
             wave,
+            // An image without a disk has nothing `kiln test` can boot.
             run: format!(
-                "kiln build {dir} && kiln test {dir} && kiln push {dir} --to \"$KILN_REGISTRY/{}\"",
+                "kiln build {dir} && {}kiln push {dir} --to \"$KILN_REGISTRY/{}\"",
+                if node.bootable {
+                    format!("kiln test {dir} && ")
+                } else {
+                    String::new()
+                },
                 node.name
             ),
             dir,
@@ -126,14 +132,19 @@ const ENV: &[(&str, &str)] = &[
 
 fn github(jobs: &[PlannedJob]) -> String {
     let mut s = String::from("# Written by `kiln plan --for github`: one job per image.\n");
+    let _ = writeln!(
+        s,
+        "# Set the repository secrets {}.",
+        ENV.iter()
+            .map(|(v, why)| format!("{v} ({why})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     s.push_str("name: kiln\non:\n  push:\n  workflow_dispatch:\nenv:\n");
     for (var, _) in ENV {
-        let scope = if *var == "KILN_CATALOG" {
-            "secrets"
-        } else {
-            "vars"
-        };
-        let _ = writeln!(s, "  {var}: ${{{{ {scope}.{var} }}}}");
+        // Secrets, not `vars`: every CI runner's actionlint knows them, and
+        // a catalog URL may carry a password.
+        let _ = writeln!(s, "  {var}: ${{{{ secrets.{var} }}}}");
     }
     s.push_str("jobs:\n");
     for job in jobs {
@@ -160,10 +171,9 @@ fn gitlab(jobs: &[PlannedJob]) -> String {
     let waves = jobs.iter().map(|j| j.wave).max().map_or(0, |w| w + 1);
     let stages: Vec<String> = (0..waves).map(|w| format!("wave-{w}")).collect();
     let _ = writeln!(s, "stages: [{}]", stages.join(", "));
-    s.push_str("variables:\n");
-    for (var, _) in ENV {
-        let _ = writeln!(s, "  {var}: ${var}");
-    }
+    let vars: Vec<&str> = ENV.iter().map(|(v, _)| *v).collect();
+    // Jobs see the project's CI/CD variables as they are: nothing to map.
+    let _ = writeln!(s, "# Set {} as CI/CD variables.", vars.join(", "));
     for job in jobs {
         let _ = writeln!(s, "{}:", job_id(&job.name));
         let _ = writeln!(s, "  stage: wave-{}", job.wave);
@@ -212,6 +222,7 @@ mod tests {
             name: name.into(),
             dir: PathBuf::from(format!("images/{name}")),
             from: from.map(str::to_string),
+            bootable: true,
         }
     }
 

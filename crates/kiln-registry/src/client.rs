@@ -89,10 +89,15 @@ impl Client {
     fn ping(&self) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.base);
         let req = Request::get(&url).body(()).map_err(|e| bad_url(&url, e))?;
-        self.agent
-            .run(req)
-            .map(|_| ())
-            .map_err(|e| transport(&url, e))
+        let resp = self.agent.run(req).map_err(|e| transport(&url, e))?;
+        // A TLS server answers plain HTTP with a 400: not a registry there.
+        match resp.status().as_u16() {
+            200 | 401 => Ok(()),
+            status => Err(RegistryError::Transport {
+                url,
+                why: format!("answered {status}, not as a registry's /v2/ does"),
+            }),
+        }
     }
 
     pub fn repository(&self) -> &str {
