@@ -54,6 +54,10 @@ pub struct PushReport {
     pub present: usize,
     pub mounted: usize,
     pub bytes_uploaded: u64,
+    /// The catalog that recorded the push (`kiln show` lists it), if the
+    /// build is in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +75,7 @@ pub fn push(
     out: Option<&Path>,
     to: &str,
     options: &RegistryOptions,
+    catalog: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<PushReport, Error> {
     let build = inspect(dir, out)?;
@@ -100,6 +105,7 @@ pub fn push(
             present: 0,
             mounted: 0,
             bytes_uploaded: 0,
+            catalog: None,
         },
     };
 
@@ -161,7 +167,37 @@ pub fn push(
     let mut report = pusher.report;
     report.tags = tags;
     report.reference = reference.with(Target::Digest(image.digest)).to_string();
+    report.catalog = record(catalog, &build.build, &report, progress)?;
     Ok(report)
+}
+
+/// Records the push against the build in the catalog. A build the catalog
+/// does not know (made with another catalog) is pushed all the same.
+fn record(
+    location: Option<&str>,
+    build: &str,
+    report: &PushReport,
+    progress: &dyn Progress,
+) -> Result<Option<String>, Error> {
+    let catalog = crate::open_catalog(location)?;
+    let push = kiln_catalog::Push {
+        reference: report.reference.clone(),
+        tags: report.tags.clone(),
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    match catalog.record_push(build, &push) {
+        Ok(()) => Ok(Some(catalog.describe())),
+        Err(kiln_catalog::Error::UnknownBuild { .. }) => {
+            progress.step(&format!(
+                "build {build} is not in {}: the push is not recorded",
+                catalog.describe()
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn is_disk(format: &str) -> bool {

@@ -67,11 +67,11 @@ enum Command {
 const BUILD_REF: &str = "BUILD";
 
 #[derive(Debug, Args)]
-struct CatalogArg {
+pub(crate) struct CatalogArg {
     /// The catalog: an SQLite file, `sqlite:PATH`, or a `postgres://` URL
     /// [default: the store's catalog.sqlite]
     #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION", global = true)]
-    catalog: Option<String>,
+    pub(crate) catalog: Option<String>,
 }
 
 #[derive(Debug, Args)]

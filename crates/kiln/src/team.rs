@@ -41,6 +41,8 @@ pub struct PushArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    catalog: crate::cli::CatalogArg,
     /// Print a JSON report on stdout instead of text
     #[arg(long)]
     json: bool,
@@ -92,10 +94,18 @@ pub fn push(args: PushArgs) -> Result<u8, kiln_build::Error> {
         to,
         out,
         registry,
+        catalog,
         json,
     } = args;
     let progress = output::Progress::logged(json);
-    let report = kiln_build::push(&dir, out.as_deref(), &to, &registry.options(), &progress)?;
+    let report = kiln_build::push(
+        &dir,
+        out.as_deref(),
+        &to,
+        &registry.options(),
+        catalog.catalog.as_deref(),
+        &progress,
+    )?;
     if json {
         output::json(&report);
     } else {
@@ -119,6 +129,9 @@ pub fn push(args: PushArgs) -> Result<u8, kiln_build::Error> {
             report.present,
             report.mounted
         );
+        if let Some(c) = &report.catalog {
+            println!("  recorded in {c}");
+        }
     }
     Ok(0)
 }

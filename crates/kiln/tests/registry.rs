@@ -117,6 +117,19 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
         "kiln push peaked at {maxrss} KiB for a {qcow2_size}-byte disk"
     );
     assert_eq!(pushed["reference"], format!("{to}@{image}"));
+    // The catalog knows where the build went.
+    let build_id = report["build"].as_str().unwrap();
+    let r = kiln(&["show", build_id, "--json"], &[]);
+    assert_eq!(r.code, 0, "kiln show: {}", r.stderr);
+    let shown: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        shown["pushes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["reference"] == pushed["reference"] && p["tags"][0] == "1.0.0"),
+        "{shown}"
+    );
     let uploaded = pushed["uploaded"].as_u64().unwrap();
     assert!(uploaded >= 5, "{pushed}");
     assert_eq!(registry.count("PUT", "/blobs/uploads/"), uploaded as usize);
