@@ -108,6 +108,8 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let chain = Chain::load(&opts.dir)?;
     let leaf_lock = fresh_lock(&chain)?;
     let store = Store::open_default()?;
+    // Shared with other builds; `kiln gc` takes it exclusively.
+    let _gc_guard = store.lock_shared()?;
     let mirrors = fetch::mirrors(
         opts.mirror.as_deref(),
         chain.distro().suite.as_str(),

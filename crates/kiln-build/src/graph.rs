@@ -21,9 +21,7 @@ pub struct Node {
 /// Every `kiln.toml` under `root` (not in `out/`, `target/` or hidden
 /// directories), sorted by directory.
 pub fn discover(root: &Path) -> Result<Vec<Node>, Error> {
-    let mut dirs = Vec::new();
-    walk(root, &mut dirs)?;
-    dirs.sort();
+    let dirs = definition_dirs(root)?;
     let mut by_dir: BTreeMap<PathBuf, (String, Option<PathBuf>)> = BTreeMap::new();
     let mut bootable = BTreeMap::new();
     for dir in &dirs {
@@ -57,6 +55,14 @@ pub fn discover(root: &Path) -> Result<Vec<Node>, Error> {
             bootable: bootable.get(dir).copied().unwrap_or(false),
         })
         .collect())
+}
+
+/// The directories under `root` holding a `kiln.toml`, sorted.
+pub(crate) fn definition_dirs(root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut dirs = Vec::new();
+    walk(root, &mut dirs)?;
+    dirs.sort();
+    Ok(dirs)
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {

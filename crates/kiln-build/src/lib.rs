@@ -7,6 +7,7 @@ mod chain;
 mod error;
 mod fetch;
 mod fsutil;
+mod gc;
 mod graph;
 mod headstart;
 mod indices;
@@ -28,6 +29,7 @@ pub use build::{
 };
 pub use catalog::open as open_catalog;
 pub use error::Error;
+pub use gc::{GcOptions, GcReport, Removed, gc, parse_keep};
 pub use graph::{Node, discover};
 pub use init::init;
 pub use kiln_catalog::{

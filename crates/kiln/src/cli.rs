@@ -59,6 +59,9 @@ enum Command {
     /// Write the images under DIR as CI jobs (GitHub, GitLab, Kubernetes, JSON),
     /// one per image, each needing its parent's
     Plan(team::PlanArgs),
+    /// Remove from the store what no recent build, no lock under DIRS and no
+    /// running build uses (waits for running builds; --dry-run to preview)
+    Gc(team::GcArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -509,6 +512,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
         Command::Push(args) => team::push(args),
         Command::Pull(args) => team::pull(args),
         Command::Plan(args) => team::plan(args),
+        Command::Gc(args) => team::gc(args),
     }
 }
 

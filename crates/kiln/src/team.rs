@@ -1,4 +1,4 @@
-//! The team-scale commands: `kiln push`, `kiln pull`, `kiln plan`.
+//! The team-scale commands: `kiln push`, `kiln pull`, `kiln plan`, `kiln gc`.
 
 use std::path::PathBuf;
 
@@ -75,6 +75,63 @@ pub struct PlanArgs {
     /// image, annotated with its wave), or json
     #[arg(long = "for", value_name = "TARGET", value_parser = parse_target)]
     target: kiln_build::PlanTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Directories whose kiln.lock files' packages stay in the store
+    /// (searched recursively)
+    #[arg(default_value = ".")]
+    dirs: Vec<PathBuf>,
+    /// Keep what any build recorded in the catalog within this long used
+    /// (its stage results, its parents', its layers), and anything newer
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = kiln_build::parse_keep)]
+    keep: std::time::Duration,
+    /// Say what would go and how much, and remove nothing
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    catalog: crate::cli::CatalogArg,
+    /// Print a JSON report on stdout instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn gc(args: GcArgs) -> Result<u8, kiln_build::Error> {
+    let GcArgs {
+        dirs,
+        keep,
+        dry_run,
+        catalog,
+        json,
+    } = args;
+    let progress = output::Progress::new(json);
+    let report = kiln_build::gc(&kiln_build::GcOptions {
+        dirs,
+        keep,
+        dry_run,
+        catalog: catalog.catalog,
+        progress: &progress,
+    })?;
+    if json {
+        output::json(&report);
+    } else {
+        for r in &report.removed {
+            println!(
+                "{:>10.1} MiB  {}",
+                r.bytes as f64 / (1 << 20) as f64,
+                r.path.display()
+            );
+        }
+        let verb = if dry_run { "would free" } else { "freed" };
+        println!(
+            "{verb} {:.1} MiB in {} entries; kept {}",
+            report.bytes as f64 / (1 << 20) as f64,
+            report.removed.len(),
+            report.kept
+        );
+    }
+    Ok(0)
 }
 
 fn parse_target(s: &str) -> Result<kiln_build::PlanTarget, String> {
