@@ -91,8 +91,10 @@ pub fn push(
             image: build.image.clone(),
         })?;
     let client = options.client(&reference)?;
+    let catalog = crate::open_catalog(catalog)?;
     let mut pusher = Pusher {
         client: &client,
+        mount_from: mount_source(&catalog, &build.build, &reference)?,
         layout: &oci.path,
         report: PushReport {
             reference: String::new(),
@@ -167,19 +169,18 @@ pub fn push(
     let mut report = pusher.report;
     report.tags = tags;
     report.reference = reference.with(Target::Digest(image.digest)).to_string();
-    report.catalog = record(catalog, &build.build, &report, progress)?;
+    report.catalog = record(&catalog, &build.build, &report, progress)?;
     Ok(report)
 }
 
 /// Records the push against the build in the catalog. A build the catalog
 /// does not know (made with another catalog) is pushed all the same.
 fn record(
-    location: Option<&str>,
+    catalog: &kiln_catalog::Catalog,
     build: &str,
     report: &PushReport,
     progress: &dyn Progress,
 ) -> Result<Option<String>, Error> {
-    let catalog = crate::open_catalog(location)?;
     let push = kiln_catalog::Push {
         reference: report.reference.clone(),
         tags: report.tags.clone(),
@@ -200,6 +201,34 @@ fn record(
     }
 }
 
+/// Another repository of the same registry that a parent of `build` was
+/// pushed to (the catalog knows): blobs the child shares with it (the
+/// parent's layer) are mounted from there instead of uploaded again.
+fn mount_source(
+    catalog: &kiln_catalog::Catalog,
+    build: &str,
+    to: &Reference,
+) -> Result<Option<String>, Error> {
+    let lineage = match catalog.lineage(build) {
+        Ok(l) => l,
+        Err(kiln_catalog::Error::UnknownBuild { .. } | kiln_catalog::Error::NotFound { .. }) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for parent in lineage.iter().skip(1) {
+        for push in catalog.pushes(&parent.id)? {
+            if let Ok(r) = Reference::parse(&push.reference)
+                && r.registry == to.registry
+                && r.repository != to.repository
+            {
+                return Ok(Some(r.repository));
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn is_disk(format: &str) -> bool {
     kiln_spec::Format::ALL
         .iter()
@@ -208,13 +237,15 @@ fn is_disk(format: &str) -> bool {
 
 struct Pusher<'a> {
     client: &'a Client,
+    mount_from: Option<String>,
     layout: &'a Path,
     report: PushReport,
 }
 
 impl Pusher<'_> {
     fn blob(&mut self, digest: &Digest, size: u64, source: BlobSource<'_>) -> Result<(), Error> {
-        match self.client.push_blob(digest, size, source, None)? {
+        let from = self.mount_from.as_deref();
+        match self.client.push_blob(digest, size, source, from)? {
             Upload::Present => self.report.present += 1,
             Upload::Mounted => self.report.mounted += 1,
             Upload::Uploaded { .. } => {

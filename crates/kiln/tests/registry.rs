@@ -91,6 +91,22 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
         "the disk must dwarf the upload chunks"
     );
 
+    // The parent first, to its own repository: the catalog records it, and
+    // web's push mounts the blobs they share from there.
+    let base = ex.path().join("base");
+    build(&base, &["oci"]);
+    let r = kiln(
+        &[
+            "push",
+            base.to_str().unwrap(),
+            "--to",
+            &format!("{}/team/base", registry.addr),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "kiln push base: {}", r.stderr);
+    let puts_before = registry.count("PUT", "/blobs/uploads/");
+
     // The push, its memory measured by time(1): a disk streams in bounded
     // chunks, so the peak stays far below the disk's size.
     let to = format!("{}/team/web", registry.addr);
@@ -132,7 +148,12 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
     );
     let uploaded = pushed["uploaded"].as_u64().unwrap();
     assert!(uploaded >= 5, "{pushed}");
-    assert_eq!(registry.count("PUT", "/blobs/uploads/"), uploaded as usize);
+    assert_eq!(
+        registry.count("PUT", "/blobs/uploads/") - puts_before,
+        uploaded as usize
+    );
+    assert!(pushed["mounted"].as_u64().unwrap() >= 1, "{pushed}");
+    assert!(registry.count("POST", "mount=sha256:") >= 1);
     assert!(registry.count("PATCH", "/blobs/uploads/") as u64 >= qcow2_size / (16 << 20));
 
     // skopeo reads the image kiln pushed, by the version tag and the build id.
