@@ -78,6 +78,8 @@ pub enum Error {
     BadLayout { path: PathBuf, why: String },
     #[error("{reference}: {why}")]
     BadArtifact { reference: String, why: String },
+    #[error("{path} exists and is not an OCI layout; not replacing it")]
+    WontReplace { path: PathBuf },
     #[error("{reference}: no such image in the registry")]
     NotInRegistry { reference: String },
     #[error("two images are named {name}: {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and "))]
@@ -119,6 +121,7 @@ impl Error {
             }
             Error::BadLayout { .. } => Some("run `kiln build` again to rewrite the outputs".into()),
             Error::BadArtifact { .. } => None,
+            Error::WontReplace { .. } => Some("move it away, or pull into another --out".into()),
             Error::DuplicateImage { .. } => {
                 Some("a plan has one job per image name: rename one of them".into())
             }
@@ -158,6 +161,7 @@ impl Error {
             | Error::PushToDigest { .. }
             | Error::NoOciImage { .. }
             | Error::NotInRegistry { .. }
+            | Error::WontReplace { .. }
             | Error::DuplicateImage { .. }
             | Error::BadLockDate { .. }
             | Error::BadLockDigest { .. } => 1,

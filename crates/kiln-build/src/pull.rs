@@ -65,6 +65,11 @@ pub fn pull(
     progress.step(&format!("pulling {reference} ({digest})"));
     let mut total = 0;
     let layout = out.join(format!("{stem}.oci"));
+    // Refused before anything is fetched, so a refusal writes nothing.
+    let replaceable = |l: &Path| l.join("oci-layout").is_file() || !l.exists();
+    if !replaceable(&layout) {
+        return Err(Error::WontReplace { path: layout });
+    }
     let temp = tempfile::Builder::new()
         .prefix(".tmp-pull-")
         .tempdir_in(out)
@@ -145,10 +150,11 @@ pub fn pull(
         }
     }
 
-    if layout.join("oci-layout").is_file() {
+    if !replaceable(&layout) {
+        return Err(Error::WontReplace { path: layout });
+    }
+    if layout.exists() {
         fs_err::remove_dir_all(&layout).map_err(|e| io(&layout, e))?;
-    } else if layout.exists() {
-        return Err(Error::Exists { path: layout });
     }
     let kept = temp.keep();
     fs_err::rename(&kept, &layout).map_err(|e| io(&layout, e))?;
@@ -225,5 +231,30 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         source: e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_a_registry_must_be_plain_file_names() {
+        assert_eq!(
+            safe_name("r", "web-1.0.0.qcow2").unwrap(),
+            "web-1.0.0.qcow2"
+        );
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            ".hidden",
+            "/etc/passwd",
+            "a\\b",
+        ] {
+            assert!(safe_name("r", bad).is_err(), "{bad}");
+        }
     }
 }
