@@ -113,6 +113,8 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         .unwrap_or_else(|| chain.def.outputs.formats.clone());
     crate::bootable::check(&chain, &leaf_lock, &formats)?;
     let store = Store::open_default()?;
+    // Shared with other builds; `kiln gc` takes it exclusively.
+    let _gc_guard = store.lock_shared()?;
     let mirrors = fetch::mirrors(
         opts.mirror.as_deref(),
         chain.distro().suite.as_str(),

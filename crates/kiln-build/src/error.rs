@@ -91,6 +91,22 @@ pub enum Error {
     },
     #[error("the catalog has no manifest for build {build}")]
     NoManifest { build: String },
+    #[error(transparent)]
+    Registry(#[from] kiln_registry::RegistryError),
+    #[error("--to {to}: kiln pushes to a tag or a repository, not a digest")]
+    PushToDigest { to: String },
+    #[error("{image}'s last build made no OCI image to push")]
+    NoOciImage { image: String },
+    #[error("{path}: {why}")]
+    BadLayout { path: PathBuf, why: String },
+    #[error("{reference}: {why}")]
+    BadArtifact { reference: String, why: String },
+    #[error("{path} exists and is not an OCI layout; not replacing it")]
+    WontReplace { path: PathBuf },
+    #[error("{reference}: no such image in the registry")]
+    NotInRegistry { reference: String },
+    #[error("two images are named {name}: {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and "))]
+    DuplicateImage { name: String, dirs: Vec<PathBuf> },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("parsing {index}")]
@@ -121,6 +137,18 @@ impl Error {
             Error::NotBuilt { .. } => Some("run `kiln build` first".into()),
             Error::BadLockDate { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
             Error::Catalog(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
+            Error::PushToDigest { .. } => Some("drop the `@sha256:…` part".into()),
+            Error::NoOciImage { .. } => {
+                Some("add \"oci\" to [outputs].formats and build again".into())
+            }
+            Error::BadLayout { .. } => Some("run `kiln build` again to rewrite the outputs".into()),
+            Error::BadArtifact { .. } => None,
+            Error::WontReplace { .. } => Some("move it away, or pull into another --out".into()),
+            Error::DuplicateImage { .. } => {
+                Some("a plan has one job per image name: rename one of them".into())
+            }
+            Error::NotInRegistry { .. } => Some("check the tag with `skopeo list-tags`".into()),
             Error::NoManifest { .. } => Some("rebuild the image with this kiln to record its manifest".into()),
             Error::Manifest { .. } => None,
             Error::Rootfs(e) => e.hint(),
@@ -154,6 +182,7 @@ impl Error {
             Error::Resolve(e) if !e.is_user_error() => 2,
             Error::Catalog(e) if e.is_user_error() => 1,
             Error::Rootfs(e) if e.is_user_error() => 1,
+            Error::Registry(e) if e.is_user_error() => 1,
             Error::Spec(_)
             | Error::Resolve(_)
             | Error::ParentNotLocked { .. }
@@ -169,6 +198,11 @@ impl Error {
             | Error::DiskNeeds { .. }
             | Error::CheckUnitMissing { .. }
             | Error::NotBuilt { .. }
+            | Error::PushToDigest { .. }
+            | Error::NoOciImage { .. }
+            | Error::NotInRegistry { .. }
+            | Error::WontReplace { .. }
+            | Error::DuplicateImage { .. }
             | Error::BadLockDate { .. }
             | Error::BadLockDigest { .. } => 1,
             Error::Lock(kiln_lock::LockError::Missing(_) | kiln_lock::LockError::Parse { .. }) => 1,

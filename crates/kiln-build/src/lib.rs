@@ -8,12 +8,17 @@ mod chain;
 mod error;
 mod fetch;
 mod fsutil;
+mod gc;
+mod graph;
 mod headstart;
 mod indices;
 mod init;
 mod keys;
 mod lock;
+mod plan;
 mod progress;
+mod pull;
+mod push;
 mod stages;
 mod trace;
 mod treecopy;
@@ -25,6 +30,8 @@ pub use build::{
 };
 pub use catalog::open as open_catalog;
 pub use error::Error;
+pub use gc::{GcOptions, GcReport, Removed, gc, parse_keep};
+pub use graph::{Node, discover};
 pub use init::init;
 pub use kiln_catalog::{
     Build, BuildFilter, Catalog, Deployment, Promotion, PromotionKind, TestRecord,
@@ -33,6 +40,9 @@ pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_spec::Format;
 pub use kiln_vm::{Accel, CheckFailure, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
+pub use plan::{PlanTarget, PlannedJob, plan};
 pub use progress::{Progress, Quiet};
+pub use pull::{PullReport, pull};
+pub use push::{PushReport, PushedArtifact, RegistryOptions, push};
 pub use trace::{DiffReport, ShowReport, diff, promote, rollback, show};
 pub use vmtest::{TestOptions, run as run_vm, test};

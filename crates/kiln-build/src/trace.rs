@@ -21,6 +21,9 @@ pub struct ShowReport {
     pub tests: Vec<TestRecord>,
     /// The environments running this build now.
     pub environments: Vec<Deployment>,
+    /// Where the build was pushed (`kiln push`), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pushes: Vec<kiln_catalog::Push>,
     pub packages: usize,
     pub files: usize,
     pub installed_size: u64,
@@ -37,6 +40,7 @@ pub fn show(catalog: &Catalog, reference: &str) -> Result<ShowReport, Error> {
     Ok(ShowReport {
         lineage: catalog.lineage(&build.id)?,
         tests: catalog.tests(&build.id)?,
+        pushes: catalog.pushes(&build.id)?,
         environments,
         packages: manifest.packages.len(),
         files: manifest.files.len(),

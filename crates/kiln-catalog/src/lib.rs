@@ -14,6 +14,7 @@ mod model;
 mod names;
 mod postgres;
 mod promotion;
+mod pushes;
 mod reference;
 mod sqlite;
 
@@ -23,7 +24,7 @@ pub use error::Error;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
     Build, BuildFilter, Deployment, NewBuild, NewPromotion, NewTest, Output, Promotion,
-    PromotionKind, TestRecord,
+    PromotionKind, Push, TestRecord,
 };
 pub use reference::MIN_PREFIX;
 
@@ -175,6 +176,16 @@ impl Catalog {
     /// What runs where: per environment and image name, sorted by both.
     pub fn deployments(&self, name: Option<&str>) -> Result<Vec<Deployment>, Error> {
         self.read(|tx| promotion::deployments(tx, name))
+    }
+
+    /// Records that build `id` was pushed to `push.reference`.
+    pub fn record_push(&self, id: &str, push: &Push) -> Result<(), Error> {
+        self.write(|tx| pushes::record(tx, id, push))
+    }
+
+    /// Where build `id` was pushed, oldest first.
+    pub fn pushes(&self, id: &str) -> Result<Vec<Push>, Error> {
+        self.read(|tx| pushes::list(tx, id))
     }
 
     /// Every promotion and rollback in `env`, in order.

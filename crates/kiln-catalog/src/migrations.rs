@@ -16,7 +16,7 @@ pub struct Migration {
 }
 
 /// The schema version this kiln writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub(crate) const SQLITE: &[Migration] = &[
     Migration {
@@ -28,6 +28,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 2,
         name: "promotions",
         sql: include_str!("../migrations/sqlite/0002_promotions.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "pushes",
+        sql: include_str!("../migrations/sqlite/0003_pushes.sql"),
     },
 ];
 
@@ -41,6 +46,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "promotions",
         sql: include_str!("../migrations/postgres/0002_promotions.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "pushes",
+        sql: include_str!("../migrations/postgres/0003_pushes.sql"),
     },
 ];
 

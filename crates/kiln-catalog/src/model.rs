@@ -149,3 +149,12 @@ pub struct Deployment {
     pub since: i64,
     pub by: String,
 }
+
+/// Where a build was pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Push {
+    /// `REGISTRY/REPO@sha256:…`, the image manifest.
+    pub reference: String,
+    pub tags: Vec<String>,
+    pub at: i64,
+}

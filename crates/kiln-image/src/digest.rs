@@ -21,6 +21,11 @@ impl Digest {
         Digest(sha2::Sha256::digest(bytes).into())
     }
 
+    /// A digest computed elsewhere (a hasher fed while bytes streamed).
+    pub fn from_bytes(bytes: [u8; 32]) -> Digest {
+        Digest(bytes)
+    }
+
     pub fn from_hex(hex: &str) -> Result<Digest, BadDigest> {
         let mut out = [0u8; 32];
         // decode_to_slice accepts upper case too; OCI digests are lower case.

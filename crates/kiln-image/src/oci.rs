@@ -21,8 +21,8 @@ pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// The config of an artifact manifest that has none: the two bytes `{}`.
 pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
+pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+pub const ANNOTATION_VERSION: &str = "org.opencontainers.image.version";
 const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// Debian's default PATH for root, as `/etc/profile` sets it.
@@ -135,47 +135,47 @@ pub struct LayerInfo {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: String,
+pub struct Descriptor {
+    pub media_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    artifact_type: Option<String>,
-    digest: Digest,
-    size: u64,
+    pub artifact_type: Option<String>,
+    pub digest: Digest,
+    pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    platform: Option<Platform>,
+    pub platform: Option<Platform>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Index {
-    schema_version: u32,
+pub struct Index {
+    pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
-    manifests: Vec<Descriptor>,
+    pub media_type: Option<String>,
+    pub manifests: Vec<Descriptor>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
+pub struct Manifest {
+    pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
+    pub media_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    artifact_type: Option<String>,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+    pub artifact_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    subject: Option<Descriptor>,
+    pub subject: Option<Descriptor>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -477,6 +477,60 @@ fn write_referrer(
         platform: None,
         annotations: BTreeMap::new(),
     })
+}
+
+/// One file carried as the single blob of an artifact manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactBlob {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    /// `org.opencontainers.image.title`: the file name a puller gives it.
+    pub title: String,
+}
+
+/// The bytes of an OCI 1.1 artifact manifest carrying `blob`, typed
+/// `artifact_type`, whose `subject` is the image manifest `subject`
+/// (digest, size): how a disk image travels beside its OCI image. Its
+/// config is the empty `{}` blob, which the caller must also provide.
+pub fn artifact_manifest(
+    artifact_type: &str,
+    blob: &ArtifactBlob,
+    subject: (Digest, u64),
+    created: u64,
+) -> Vec<u8> {
+    let empty = b"{}";
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.to_string()),
+        artifact_type: Some(artifact_type.to_string()),
+        config: Descriptor {
+            media_type: MEDIA_TYPE_EMPTY.to_string(),
+            artifact_type: None,
+            digest: Digest::of(empty),
+            size: empty.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        },
+        layers: vec![Descriptor {
+            media_type: blob.media_type.clone(),
+            artifact_type: None,
+            digest: blob.digest,
+            size: blob.size,
+            platform: None,
+            annotations: BTreeMap::from([(ANNOTATION_TITLE.to_string(), blob.title.clone())]),
+        }],
+        subject: Some(Descriptor {
+            media_type: MEDIA_TYPE_MANIFEST.to_string(),
+            artifact_type: None,
+            digest: subject.0,
+            size: subject.1,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }),
+        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), rfc3339(created))]),
+    };
+    to_json(&manifest)
 }
 
 /// Refuses to replace anything but an OCI layout or an empty directory.

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{output, trace};
+use crate::{output, team, trace};
 
 /// Bake machine images as build artefacts: pinned, reproducible, tested.
 ///
@@ -50,6 +50,18 @@ enum Command {
     Where(WhereArgs),
     /// Every promotion and rollback in an environment, in order
     History(HistoryArgs),
+    /// Push the last build to an OCI registry: the image with its SBOM and
+    /// provenance as referrers, and each disk image as an artifact attached to it
+    Push(team::PushArgs),
+    /// Fetch an image from a registry as an OCI layout, with its disk images,
+    /// verifying every blob
+    Pull(team::PullArgs),
+    /// Write the images under DIR as CI jobs (GitHub, GitLab, Kubernetes, JSON),
+    /// one per image, each needing its parent's
+    Plan(team::PlanArgs),
+    /// Remove from the store what no recent build, no lock under DIRS and no
+    /// running build uses (waits for running builds; --dry-run to preview)
+    Gc(team::GcArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -58,11 +70,11 @@ enum Command {
 const BUILD_REF: &str = "BUILD";
 
 #[derive(Debug, Args)]
-struct CatalogArg {
+pub(crate) struct CatalogArg {
     /// The catalog: an SQLite file, `sqlite:PATH`, or a `postgres://` URL
     /// [default: the store's catalog.sqlite]
     #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION", global = true)]
-    catalog: Option<String>,
+    pub(crate) catalog: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -271,7 +283,7 @@ struct InspectArgs {
     json: bool,
 }
 
-fn parse_format(s: &str) -> Result<kiln_build::Format, String> {
+pub(crate) fn parse_format(s: &str) -> Result<kiln_build::Format, String> {
     kiln_build::Format::ALL
         .iter()
         .copied()
@@ -497,6 +509,10 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             trace::history(&env, &list, json);
             Ok(0)
         }
+        Command::Push(args) => team::push(args),
+        Command::Pull(args) => team::pull(args),
+        Command::Plan(args) => team::plan(args),
+        Command::Gc(args) => team::gc(args),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod output;
+mod team;
 mod trace;
 
 use std::process::ExitCode;

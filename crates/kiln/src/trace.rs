@@ -112,6 +112,18 @@ pub fn show(r: &ShowReport, as_json: bool) {
     for d in &r.environments {
         println!("  {:<16} since {} by {}", d.env, rfc3339(d.since), d.by);
     }
+    // Only when there are some, so output from before `kiln push` is unchanged.
+    if !r.pushes.is_empty() {
+        println!("pushed:");
+    }
+    for p in &r.pushes {
+        println!(
+            "  {}  {} ({})",
+            rfc3339(p.at),
+            p.reference,
+            p.tags.join(", ")
+        );
+    }
     println!("lineage:");
     for (depth, l) in r.lineage.iter().enumerate() {
         let arrow = if depth == 0 { "" } else { "from " };

@@ -8,32 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, examples, kiln, kiln_with_store, repo};
-
-/// A fresh store holding only the examples' `.deb` files: "cold" for every
-/// build stage, without downloading the same packages once per test.
-fn seeded_store() -> tempfile::TempDir {
-    let r = kiln(
-        &["fetch", repo().join("examples/web").to_str().unwrap()],
-        &[],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let store = tempfile::tempdir().unwrap();
-    let from = common::store().join("blobs/sha256");
-    let to = store.path().join("blobs/sha256");
-    std::fs::create_dir_all(&to).unwrap();
-    for e in std::fs::read_dir(&from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let dst = to.join(e.file_name());
-        if std::fs::hard_link(e.path(), &dst).is_err() {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-    store
-}
+use common::{Run, examples, kiln, kiln_with_store, repo, seeded_store};
 
 fn build(dir: &Path, store: &Path, out: &Path) -> (Run, serde_json::Value) {
     build_formats(dir, store, out, &[])

@@ -529,6 +529,35 @@ pub fn reopen_is_noop(location: &str) {
     }
 }
 
+pub fn pushes_recorded_per_reference(location: &str) {
+    let c = open(location);
+    let web = c.record_build(&build("web", "1.0.0", 100)).unwrap();
+    let at = |reference: &str, tags: &[&str], at: i64| kiln_catalog::Push {
+        reference: reference.to_string(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        at,
+    };
+    let here = format!("127.0.0.1:5000/team/web@{}", digest("image"));
+    let there = format!("127.0.0.1:5001/web@{}", digest("image"));
+    c.record_push(&web.id, &at(&here, &["1.0.0"], 200)).unwrap();
+    c.record_push(&web.id, &at(&there, &["stable"], 300))
+        .unwrap();
+    // The same place again: its tags and time move, no second row.
+    c.record_push(&web.id, &at(&here, &["1.0.0", "build-x"], 400))
+        .unwrap();
+    assert_eq!(
+        c.pushes(&web.id).unwrap(),
+        [
+            at(&there, &["stable"], 300),
+            at(&here, &["1.0.0", "build-x"], 400)
+        ]
+    );
+    let e = c
+        .record_push(&digest("nosuch"), &at(&here, &[], 500))
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownBuild { .. }), "{e}");
+}
+
 pub fn migrates_older_schema(location: &str) {
     let old = Catalog::open_at(location, SCHEMA_VERSION - 1).unwrap();
     assert_eq!(old.schema_version().unwrap(), SCHEMA_VERSION - 1);

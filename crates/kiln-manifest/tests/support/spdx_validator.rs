@@ -39,7 +39,8 @@ pub fn validator() -> PathBuf {
     tool
 }
 
-pub fn run(cmd: &mut Command) {
+/// Runs `cmd`, fails the test unless it succeeds, and returns its stdout.
+pub fn run(cmd: &mut Command) -> String {
     let shown = format!("{cmd:?}");
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("{shown}: {e} (this test needs python3 and python3-venv installed)")
@@ -51,6 +52,7 @@ pub fn run(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs the validator on `path` and fails the test on any message.

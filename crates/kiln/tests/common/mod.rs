@@ -154,3 +154,28 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A fresh store holding only the examples' `.deb` files: "cold" for every
+/// build stage, without downloading the same packages once per test.
+pub fn seeded_store() -> tempfile::TempDir {
+    let r = kiln(
+        &["fetch", repo().join("examples/web").to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let store = tempfile::tempdir().unwrap();
+    let from = self::store().join("blobs/sha256");
+    let to = store.path().join("blobs/sha256");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(&from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let dst = to.join(e.file_name());
+        if std::fs::hard_link(e.path(), &dst).is_err() {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+    store
+}
