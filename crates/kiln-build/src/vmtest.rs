@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_store::Store;
-use kiln_vm::{Accel, CheckFailure, Report, RuntimeConfig};
+use kiln_vm::{Accel, AccelChoice, CheckFailure, Report, RuntimeConfig};
 
 use crate::build::{BuildReport, inspect};
 use crate::error::Error;
@@ -72,12 +72,14 @@ fn record(
     Ok(())
 }
 
-/// Boots the built image with the console on this terminal.
+/// Boots the built image with the console on this terminal; `starting`
+/// hears the accelerator and why before QEMU starts.
 pub fn run(
     dir: &Path,
     out: Option<&Path>,
     runtime_config: Option<&Path>,
     accel: Accel,
+    starting: impl FnOnce(&AccelChoice),
 ) -> Result<i32, Error> {
     let def = kiln_spec::load(dir)?;
     let runtime = RuntimeConfig::load(runtime_config, &def.runtime)?;
@@ -90,6 +92,7 @@ pub fn run(
             accel_cache: accel_cache(),
             ..kiln_vm::RunOptions::default()
         },
+        starting,
     )?;
     Ok(status.code().unwrap_or(2))
 }

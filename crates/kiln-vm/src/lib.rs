@@ -24,7 +24,7 @@ mod runtime;
 mod seed;
 mod session;
 
-pub use accel::{Accel, Accelerator};
+pub use accel::{Accel, AccelChoice, AccelReason, Accelerator};
 pub use agent::{AGENT_PORT, AgentFile, AgentLink, agent_files, agent_links};
 pub use console::ConsoleTail;
 pub use error::VmError;

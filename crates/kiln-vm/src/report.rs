@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::accel::Accelerator;
+use crate::accel::{AccelReason, Accelerator};
 use crate::console::ConsoleTail;
 
 /// The result of `kiln test`, whatever the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub accel_used: Accelerator,
+    /// Why: forced, KVM works, KVM absent, or KVM present but hung.
+    pub accel_reason: AccelReason,
     /// From starting QEMU to the agent's first report (the machine reached
     /// multi-user) on the first boot.
     #[serde(serialize_with = "seconds")]
@@ -116,6 +118,7 @@ mod tests {
     fn a_failure_names_the_checks_and_their_output() {
         let report = Report {
             accel_used: Accelerator::Tcg,
+            accel_reason: AccelReason::Env,
             boot_to_ready: Duration::from_millis(25_400),
             runs: vec![
                 Run {

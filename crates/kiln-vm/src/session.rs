@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kiln_spec::Check;
 
-use crate::accel::Accel;
+use crate::accel::{Accel, AccelChoice};
 use crate::agent::{self, Message};
 use crate::console::ConsoleTail;
 use crate::error::{VmError, timed_out};
@@ -84,7 +84,8 @@ pub fn test(
     opts: &TestOptions,
 ) -> Result<Result<Report, CheckFailure>, VmError> {
     let tools = Tools::find()?;
-    let accel = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let choice = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let accel = choice.used;
     let work = work_dir("kiln-test")?;
     let dir = work.path();
     let overlay = qemu::create_overlay(&tools, image, dir)?;
@@ -136,6 +137,7 @@ pub fn test(
         + Duration::from_secs(60);
     let mut report = Report {
         accel_used: accel,
+        accel_reason: choice.reason.clone(),
         boot_to_ready: Duration::ZERO,
         runs: Vec::new(),
         console_log: kept.then(|| console.clone()),
@@ -224,10 +226,16 @@ pub fn test(
 
 /// Boots `image` (never written) with its serial console and the QEMU monitor
 /// on this terminal (Ctrl-a x quits, Ctrl-a c switches to the monitor), and
-/// returns QEMU's exit status once the machine powers off.
-pub fn run_interactive(image: &Path, opts: &RunOptions) -> Result<ExitStatus, VmError> {
+/// returns QEMU's exit status once the machine powers off. `starting` hears
+/// which accelerator it runs with, and why, before QEMU starts.
+pub fn run_interactive(
+    image: &Path,
+    opts: &RunOptions,
+    starting: impl FnOnce(&AccelChoice),
+) -> Result<ExitStatus, VmError> {
     let tools = Tools::find()?;
-    let accel = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let choice = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let accel = choice.used;
     let work = work_dir("kiln-run")?;
     let dir = work.path();
     let overlay = qemu::create_overlay(&tools, image, dir)?;
@@ -254,6 +262,7 @@ pub fn run_interactive(image: &Path, opts: &RunOptions) -> Result<ExitStatus, Vm
             serial: qemu::Serial::Stdio,
         },
     );
+    starting(&choice);
     Command::new(&tools.qemu)
         .args(&args)
         .status()

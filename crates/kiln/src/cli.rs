@@ -412,6 +412,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 boot.out.as_deref(),
                 boot.runtime_config.as_deref(),
                 boot.accel,
+                |choice| eprintln!("kiln: booting with {choice}; Ctrl-a x quits"),
             )?;
             Ok(u8::try_from(code).unwrap_or(2))
         }

@@ -267,8 +267,9 @@ pub fn test(
             }
         }
         println!(
-            "accelerator {}; {}",
+            "accelerator {} ({}); {}",
             report.accel_used,
+            report.accel_reason,
             if failure.is_none() {
                 "all checks passed"
             } else {
