@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 
 use crate::accel::{AccelReason, Accelerator};
 use crate::console::ConsoleTail;
+use crate::phases::{BootPhases, UnitTime};
 
 /// The result of `kiln test`, whatever the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,6 +35,11 @@ pub struct Run {
     #[serde(serialize_with = "seconds")]
     pub boot_to_ready: Duration,
     pub checks: Vec<CheckResult>,
+    /// Firmware, loader, kernel, initrd and userspace, from
+    /// `systemd-analyze time` in the guest; `None` when it could not say.
+    pub phases: Option<BootPhases>,
+    /// The slowest units of this boot, slowest first (`systemd-analyze blame`).
+    pub slowest_units: Vec<UnitTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,11 +131,15 @@ mod tests {
                     boot: 1,
                     boot_to_ready: Duration::from_secs(25),
                     checks: vec![check("web", true), check("db", true)],
+                    phases: None,
+                    slowest_units: Vec::new(),
                 },
                 Run {
                     boot: 2,
                     boot_to_ready: Duration::from_secs(20),
                     checks: vec![check("web", true), check("db", false)],
+                    phases: None,
+                    slowest_units: Vec::new(),
                 },
             ],
             console_log: None,

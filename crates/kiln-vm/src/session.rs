@@ -12,6 +12,7 @@ use crate::accel::{Accel, AccelChoice};
 use crate::agent::{self, Message};
 use crate::console::ConsoleTail;
 use crate::error::{VmError, timed_out};
+use crate::phases::{self, BootPhases};
 use crate::qemu::{self, Running, Tools};
 use crate::report::{CheckFailure, CheckResult, Report, Run};
 use crate::runtime::RuntimeConfig;
@@ -162,6 +163,7 @@ pub fn test(
 
         let deadline = Instant::now() + checks_bound;
         let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
+        let (mut phases, mut slowest_units) = (None, Vec::new());
         loop {
             let msg = port.next(&mut vm, deadline, &tail)?.ok_or_else(|| {
                 timed_out(
@@ -183,6 +185,14 @@ pub fn test(
                         output,
                         seconds: millis as f64 / 1000.0,
                     });
+                }
+                Message::Analysis {
+                    boot: b,
+                    time,
+                    blame,
+                } if b == boot => {
+                    phases = BootPhases::parse(&time);
+                    slowest_units = phases::parse_blame(&blame);
                 }
                 Message::Done { boot: b } if b == boot => break,
                 Message::Error { message } => {
@@ -210,6 +220,8 @@ pub fn test(
             boot,
             boot_to_ready,
             checks: results.into_iter().flatten().collect(),
+            phases,
+            slowest_units,
         });
         if !report.passed() {
             vm.stop();

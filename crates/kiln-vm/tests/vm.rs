@@ -220,6 +220,41 @@ fn vm_checks_pass_and_pass_again_after_a_reboot() {
     assert!(report.runs.iter().all(|r| r.checks.len() == 4));
     assert!(report.passed());
     assert_eq!(report.runs[1].boot, 2);
+    // Both boots say where their time went: systemd-boot hands the firmware
+    // and loader times to systemd, the kernel and userspace are always there.
+    for run in &report.runs {
+        let p = run
+            .phases
+            .as_ref()
+            .unwrap_or_else(|| panic!("boot {}: no phases", run.boot));
+        for (name, phase) in [
+            ("firmware", p.firmware),
+            ("loader", p.loader),
+            ("kernel", p.kernel),
+            ("userspace", p.userspace),
+        ] {
+            assert!(
+                phase.is_some_and(|s| s > 0.0),
+                "boot {}: {name} {p:?}",
+                run.boot
+            );
+        }
+        let total = p.total.expect("a total");
+        assert!(
+            total < run.boot_to_ready.as_secs_f64() + 5.0,
+            "the guest's {total}s fits in the host's {:?}",
+            run.boot_to_ready
+        );
+        let units = &run.slowest_units;
+        assert!(
+            !units.is_empty() && units.len() <= kiln_vm::SLOWEST,
+            "{units:?}"
+        );
+        assert!(
+            units.windows(2).all(|w| w[0].seconds >= w[1].seconds),
+            "{units:?}"
+        );
+    }
     // The image is untouched and carries no runtime value; the console does
     // show the agent at work.
     assert_eq!(kiln_disk::sha256_file(disk).unwrap(), before);

@@ -256,6 +256,18 @@ pub fn test(
                 run.boot,
                 run.boot_to_ready.as_secs_f64()
             );
+            match &run.phases {
+                Some(p) => println!("  phases  {p}"),
+                None => println!("  phases  unknown (systemd-analyze gave no startup time)"),
+            }
+            if !run.slowest_units.is_empty() {
+                let units: Vec<String> = run
+                    .slowest_units
+                    .iter()
+                    .map(|u| format!("{} {:.1}s", u.unit, u.seconds))
+                    .collect();
+                println!("  slowest {}", units.join(", "));
+            }
             for c in &run.checks {
                 let mark = if c.ok { "PASS" } else { "FAIL" };
                 println!("  {mark}  {:<40} {:.2}s", c.name, c.seconds);

@@ -1,0 +1,175 @@
+//! Where a boot's time went, as `systemd-analyze` inside the guest tells it:
+//! `systemd-analyze time` for the phases and the first lines of
+//! `systemd-analyze blame` for the slowest units.
+
+use serde::Serialize;
+
+/// The phases of one boot, in seconds. A phase the machine did not have
+/// (no initrd) or did not report (firmware and loader times need a loader
+/// that passes them, as systemd-boot does) is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BootPhases {
+    pub firmware: Option<f64>,
+    pub loader: Option<f64>,
+    pub kernel: Option<f64>,
+    pub initrd: Option<f64>,
+    pub userspace: Option<f64>,
+    pub total: Option<f64>,
+}
+
+/// One unit and how long it took to start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitTime {
+    pub unit: String,
+    pub seconds: f64,
+}
+
+/// How many of `systemd-analyze blame`'s lines a report keeps.
+pub const SLOWEST: usize = 5;
+
+impl BootPhases {
+    /// Reads `Startup finished in 1.2s (firmware) + … = 18.0s`; `None` when
+    /// the text has no such line (the boot had not finished, or
+    /// systemd-analyze is missing).
+    pub fn parse(text: &str) -> Option<BootPhases> {
+        let line = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Startup finished in "))?;
+        let (parts, total) = match line.split_once(" = ") {
+            Some((p, t)) => (p, timespan(t)),
+            None => (line, None),
+        };
+        let mut phases = BootPhases {
+            total,
+            ..BootPhases::default()
+        };
+        for part in parts.split(" + ") {
+            let (span, label) = part.trim().rsplit_once(" (")?;
+            let secs = timespan(span)?;
+            let slot = match label.trim_end_matches(')') {
+                "firmware" => &mut phases.firmware,
+                "loader" => &mut phases.loader,
+                "kernel" => &mut phases.kernel,
+                "initrd" => &mut phases.initrd,
+                "userspace" => &mut phases.userspace,
+                _ => continue,
+            };
+            *slot = Some(secs);
+        }
+        Some(phases)
+    }
+}
+
+impl std::fmt::Display for BootPhases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let named = [
+            ("firmware", self.firmware),
+            ("loader", self.loader),
+            ("kernel", self.kernel),
+            ("initrd", self.initrd),
+            ("userspace", self.userspace),
+        ];
+        let parts: Vec<String> = named
+            .iter()
+            .filter_map(|(n, s)| s.map(|s| format!("{n} {s:.1}s")))
+            .collect();
+        f.write_str(&parts.join(" + "))?;
+        if let Some(t) = self.total {
+            write!(f, " = {t:.1}s")?;
+        }
+        Ok(())
+    }
+}
+
+/// The first [`SLOWEST`] lines of `systemd-analyze blame`
+/// (`1min 2.345s foo.service`); lines that do not read so are skipped.
+pub fn parse_blame(text: &str) -> Vec<UnitTime> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (span, unit) = l.rsplit_once(char::is_whitespace)?;
+            Some(UnitTime {
+                unit: unit.to_string(),
+                seconds: timespan(span)?,
+            })
+        })
+        .take(SLOWEST)
+        .collect()
+}
+
+/// systemd's timespan (`1h 2min 3.456s`, `789ms`, `12us`) in seconds.
+fn timespan(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut any = false;
+    for word in text.split_whitespace() {
+        let split = word
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&i| i > 0)?;
+        let (num, unit) = word.split_at(split);
+        let n: f64 = num.parse().ok()?;
+        let scale = match unit {
+            "d" => 86_400.0,
+            "h" => 3_600.0,
+            "min" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            _ => return None,
+        };
+        total += n * scale;
+        any = true;
+    }
+    any.then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_lines_parse_with_and_without_firmware_and_initrd() {
+        let p = BootPhases::parse(
+            "Startup finished in 3.285s (firmware) + 1.045s (loader) + 1.234s (kernel) \
+             + 2.345s (initrd) + 1min 10.123s (userspace) = 1min 18.032s \n\
+             multi-user.target reached after 1min 9.900s in userspace.\n",
+        )
+        .unwrap();
+        assert_eq!(p.firmware, Some(3.285));
+        assert_eq!(p.loader, Some(1.045));
+        assert_eq!(p.kernel, Some(1.234));
+        assert_eq!(p.initrd, Some(2.345));
+        assert!((p.userspace.unwrap() - 70.123).abs() < 1e-9);
+        assert!((p.total.unwrap() - 78.032).abs() < 1e-9);
+        assert_eq!(
+            p.to_string(),
+            "firmware 3.3s + loader 1.0s + kernel 1.2s + initrd 2.3s + userspace 70.1s = 78.0s"
+        );
+        let p = BootPhases::parse("Startup finished in 812ms (kernel) + 4.5s (userspace) = 5.312s")
+            .unwrap();
+        assert_eq!(p.initrd, None);
+        assert_eq!(p.firmware, None);
+        assert_eq!(p.kernel, Some(0.812));
+    }
+
+    #[test]
+    fn an_unfinished_boot_or_missing_tool_has_no_phases() {
+        assert_eq!(
+            BootPhases::parse("Bootup is not yet finished. Please try again later."),
+            None
+        );
+        assert_eq!(BootPhases::parse("sh: systemd-analyze: not found"), None);
+    }
+
+    #[test]
+    fn blame_keeps_the_five_slowest() {
+        let text = "1min 2.5s apt-daily.service\n 5.101s nginx.service\n912ms a.service\n\
+                    800ms b.service\n700ms c.service\n600ms d.service\n";
+        let b = parse_blame(text);
+        assert_eq!(b.len(), SLOWEST);
+        assert_eq!(b[0].unit, "apt-daily.service");
+        assert!((b[0].seconds - 62.5).abs() < 1e-9);
+        assert_eq!(b[1].unit, "nginx.service");
+        assert_eq!(b[4].unit, "c.service");
+        assert!(parse_blame("Bootup is not yet finished.").is_empty());
+    }
+}
