@@ -315,6 +315,7 @@ mod tests {
                     command: "echo 'hi there'".into(),
                 },
                 timeout_secs: 5,
+                ready_within_ms: None,
             },
             Check {
                 name: "b".into(),
@@ -322,6 +323,7 @@ mod tests {
                     unit: "nginx.service".into(),
                 },
                 timeout_secs: 30,
+                ready_within_ms: None,
             },
         ];
         let plan = plan(&checks);

@@ -30,6 +30,6 @@ pub use agent::{AGENT_PORT, AgentFile, AgentLink, agent_files, agent_links};
 pub use console::ConsoleTail;
 pub use error::VmError;
 pub use phases::{BootPhases, SLOWEST, UnitTime};
-pub use report::{CheckFailure, CheckResult, Report, Run};
+pub use report::{CheckFailure, CheckResult, Late, Report, Run};
 pub use runtime::{RuntimeConfig, RuntimeConfigError};
 pub use session::{RunOptions, TestOptions, run_interactive, test};

@@ -184,6 +184,7 @@ pub fn test(
                         ok,
                         output,
                         seconds: millis as f64 / 1000.0,
+                        late: None,
                     });
                 }
                 Message::Analysis {
@@ -215,6 +216,11 @@ pub fn test(
                 message: format!("it reported no result for {}", missing.join(", ")),
                 console: tail(),
             });
+        }
+        for (result, check) in results.iter_mut().zip(checks) {
+            if let Some(r) = result {
+                r.hold_to(check.ready_within(), boot_to_ready);
+            }
         }
         report.runs.push(Run {
             boot,

@@ -150,6 +150,7 @@ fn checks() -> Vec<Check> {
         name: name.into(),
         kind,
         timeout_secs: 30,
+        ready_within_ms: None,
     };
     vec![
         check(
@@ -287,6 +288,7 @@ fn vm_a_failed_check_is_a_verdict_with_its_output() {
             unit: "nginx.service".into(),
         },
         timeout_secs: 3,
+        ready_within_ms: None,
     });
     let outcome = kiln_vm::test(&qcow2, &checks, &runtime_config(dir.path()), &opts(180));
     let failure = match outcome {

@@ -271,6 +271,12 @@ pub fn test(
             for c in &run.checks {
                 let mark = if c.ok { "PASS" } else { "FAIL" };
                 println!("  {mark}  {:<40} {:.2}s", c.name, c.seconds);
+                if let Some(late) = c.late {
+                    println!(
+                        "        the machine was ready after {:.1}s, over its ready_within of {:.1}s",
+                        late.boot_to_ready, late.ready_within
+                    );
+                }
                 if !c.ok {
                     for line in c.output.lines().take(20) {
                         println!("        {line}");
