@@ -30,7 +30,7 @@ pub use kiln_catalog::{
 };
 pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_spec::Format;
-pub use kiln_vm::{Accel, AccelChoice, CheckFailure, Report as TestReport};
+pub use kiln_vm::{Accel, AccelChoice, CheckFailure, DirectKernel, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use progress::{Progress, Quiet};
 pub use trace::{DiffReport, ShowReport, diff, promote, rollback, show};

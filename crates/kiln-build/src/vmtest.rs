@@ -22,6 +22,8 @@ pub struct TestOptions {
     pub console_log: Option<PathBuf>,
     /// Where to record the verdict; default `KILN_CATALOG`, else the store's.
     pub catalog: Option<String>,
+    /// Boot this kernel directly, bypassing firmware and loader (bench only).
+    pub direct_kernel: Option<kiln_vm::DirectKernel>,
 }
 
 /// `Ok(Ok(report))`: every check passed. `Ok(Err(failure))`: the verdict is
@@ -39,6 +41,7 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
         reboot: opts.reboot,
         console_log: opts.console_log.clone(),
         accel_cache: accel_cache(),
+        direct_kernel: opts.direct_kernel.clone(),
         ..kiln_vm::TestOptions::default()
     };
     let verdict = kiln_vm::test(&image, &def.checks, &runtime, &vm)?;

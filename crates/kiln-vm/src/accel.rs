@@ -248,6 +248,7 @@ fn probe(tools: &Tools) -> Result<Accelerator, VmError> {
         seed: None,
         check_socket: None,
         serial: qemu::Serial::File(&log),
+        direct: None,
     };
     let args = qemu::args(tools, &machine);
     let mut vm = qemu::Running::spawn(tools, &args, &dir.path().join("stderr"))?;

@@ -152,6 +152,16 @@ pub enum Serial<'a> {
     Stdio,
 }
 
+/// A kernel QEMU loads itself (`-kernel`), with no UEFI firmware and no
+/// boot loader: the floor a disk's boot is measured against (`bench/launch`).
+#[derive(Debug, Clone)]
+pub struct DirectKernel {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line, `root=` included.
+    pub append: String,
+}
+
 /// What to put in the machine besides firmware and the boot disk.
 pub struct Machine<'a> {
     pub accel: Accelerator,
@@ -166,6 +176,8 @@ pub struct Machine<'a> {
     /// The Unix socket QEMU listens on for the check port.
     pub check_socket: Option<&'a Path>,
     pub serial: Serial<'a>,
+    /// Boot this kernel directly instead of the disk through OVMF.
+    pub direct: Option<&'a DirectKernel>,
 }
 
 /// The QEMU arguments for `machine`: q35, OVMF from pflash, virtio disks,
@@ -189,14 +201,25 @@ pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
         m.cpus.to_string(),
         "-display".into(),
         "none".into(),
-        "-drive".into(),
-        format!(
-            "if=pflash,format=raw,unit=0,readonly=on,file={}",
-            opt_path(&tools.ovmf_code)
-        ),
-        "-drive".into(),
-        format!("if=pflash,format=raw,unit=1,file={}", opt_path(m.vars)),
     ];
+    match m.direct {
+        None => a.extend([
+            "-drive".into(),
+            format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                opt_path(&tools.ovmf_code)
+            ),
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=1,file={}", opt_path(m.vars)),
+        ]),
+        Some(d) => {
+            a.extend(["-kernel".into(), d.kernel.display().to_string()]);
+            if let Some(initrd) = &d.initrd {
+                a.extend(["-initrd".into(), initrd.display().to_string()]);
+            }
+            a.extend(["-append".into(), d.append.clone()]);
+        }
+    }
     if let Some(disk) = m.disk {
         a.push("-drive".into());
         a.push(format!(

@@ -13,7 +13,7 @@ use crate::agent::{self, Message};
 use crate::console::ConsoleTail;
 use crate::error::{VmError, timed_out};
 use crate::phases::{self, BootPhases};
-use crate::qemu::{self, Running, Tools};
+use crate::qemu::{self, DirectKernel, Running, Tools};
 use crate::report::{CheckFailure, CheckResult, Report, Run};
 use crate::runtime::RuntimeConfig;
 use crate::seed::{self, SeedFile};
@@ -35,6 +35,9 @@ pub struct TestOptions {
     pub console_log: Option<PathBuf>,
     /// A file that keeps the KVM probe's verdict until the host reboots.
     pub accel_cache: Option<PathBuf>,
+    /// Boot this kernel with `-kernel` instead of the disk through its
+    /// firmware and loader (the floor `bench/launch` measures).
+    pub direct_kernel: Option<DirectKernel>,
 }
 
 impl Default for TestOptions {
@@ -47,6 +50,7 @@ impl Default for TestOptions {
             reboot: false,
             console_log: None,
             accel_cache: None,
+            direct_kernel: None,
         }
     }
 }
@@ -123,6 +127,7 @@ pub fn test(
             seed: Some(&seed_img),
             check_socket: Some(&socket),
             serial: qemu::Serial::File(&console),
+            direct: opts.direct_kernel.as_ref(),
         },
     );
 
@@ -278,6 +283,7 @@ pub fn run_interactive(
             seed,
             check_socket: None,
             serial: qemu::Serial::Stdio,
+            direct: None,
         },
     );
     starting(&choice);
