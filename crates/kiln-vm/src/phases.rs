@@ -30,8 +30,33 @@ pub const SLOWEST: usize = 5;
 impl BootPhases {
     /// Reads `Startup finished in 1.2s (firmware) + … = 18.0s`; `None` when
     /// the text has no such line (the boot had not finished, or
-    /// systemd-analyze is missing).
+    /// systemd-analyze is missing). Lines `LoaderTimeInitUSec=N` and
+    /// `LoaderTimeExecUSec=M` (systemd-boot's EFI variables: microseconds
+    /// from power-on to the loader's start and to its handing over to the
+    /// kernel) supply the firmware and loader phases when systemd-analyze
+    /// had none.
     pub fn parse(text: &str) -> Option<BootPhases> {
+        let mut phases = Self::parse_analyze(text)?;
+        let usec = |key: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|us| us as f64 / 1e6)
+        };
+        if let (None, Some(init), Some(exec)) = (
+            phases.firmware,
+            usec("LoaderTimeInitUSec"),
+            usec("LoaderTimeExecUSec"),
+        ) && exec >= init
+        {
+            phases.firmware = Some(init);
+            phases.loader = Some(exec - init);
+            phases.total = phases.total.map(|t| t + exec);
+        }
+        Some(phases)
+    }
+
+    fn parse_analyze(text: &str) -> Option<BootPhases> {
         let line = text
             .lines()
             .find_map(|l| l.trim().strip_prefix("Startup finished in "))?;
@@ -149,6 +174,27 @@ mod tests {
         assert_eq!(p.initrd, None);
         assert_eq!(p.firmware, None);
         assert_eq!(p.kernel, Some(0.812));
+    }
+
+    #[test]
+    fn the_loaders_variables_fill_in_firmware_and_loader() {
+        let text = "Startup finished in 9.864s (kernel) + 20.319s (userspace) = 30.184s\n\
+                    multi-user.target reached after 20.1s in userspace.\n\
+                    LoaderTimeInitUSec=4100000\nLoaderTimeExecUSec=5350000\n";
+        let p = BootPhases::parse(text).unwrap();
+        assert_eq!(p.firmware, Some(4.1));
+        assert!((p.loader.unwrap() - 1.25).abs() < 1e-9);
+        assert!((p.total.unwrap() - 35.534).abs() < 1e-9);
+        // systemd-analyze's own figures win when it has them.
+        let p = BootPhases::parse(
+            "Startup finished in 3s (firmware) + 1s (loader) + 2s (kernel) + 4s (userspace) = 10s\n\
+             LoaderTimeInitUSec=9000000\nLoaderTimeExecUSec=9500000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.firmware, p.loader, p.total),
+            (Some(3.0), Some(1.0), Some(10.0))
+        );
     }
 
     #[test]
