@@ -15,6 +15,14 @@ pub struct BootPhases {
     pub initrd: Option<f64>,
     pub userspace: Option<f64>,
     pub total: Option<f64>,
+    /// Firmware and loader together as the host saw them, when the guest
+    /// could not time them (systemd-boot under TCG may leave its timestamps
+    /// unset): from starting QEMU (or the reboot) to the agent's report, less the guest's
+    /// own time from the kernel's start to the target it reached.
+    pub pre_kernel_host: Option<f64>,
+    /// `multi-user.target reached after N in userspace`, in seconds.
+    #[serde(skip)]
+    target_in_userspace: Option<f64>,
 }
 
 /// One unit and how long it took to start.
@@ -56,7 +64,27 @@ impl BootPhases {
         Some(phases)
     }
 
+    /// Sets [`BootPhases::pre_kernel_host`] when the guest had no firmware
+    /// time, from the host's `boot_to_ready`.
+    pub fn fill_pre_kernel(&mut self, boot_to_ready: std::time::Duration) {
+        if self.firmware.is_some() {
+            return;
+        }
+        let guest = [self.kernel, self.initrd, self.target_in_userspace]
+            .iter()
+            .flatten()
+            .sum::<f64>();
+        if let (Some(_), Some(_)) = (self.kernel, self.target_in_userspace) {
+            let left = boot_to_ready.as_secs_f64() - guest;
+            self.pre_kernel_host = Some((left.max(0.0) * 1000.0).round() / 1000.0);
+        }
+    }
+
     fn parse_analyze(text: &str) -> Option<BootPhases> {
+        let target_in_userspace = text.lines().find_map(|l| {
+            let (_, after) = l.split_once(" reached after ")?;
+            timespan(after.trim().strip_suffix(" in userspace.")?)
+        });
         let line = text
             .lines()
             .find_map(|l| l.trim().strip_prefix("Startup finished in "))?;
@@ -66,6 +94,7 @@ impl BootPhases {
         };
         let mut phases = BootPhases {
             total,
+            target_in_userspace,
             ..BootPhases::default()
         };
         for part in parts.split(" + ") {
@@ -101,6 +130,9 @@ impl std::fmt::Display for BootPhases {
         f.write_str(&parts.join(" + "))?;
         if let Some(t) = self.total {
             write!(f, " = {t:.1}s")?;
+        }
+        if let Some(p) = self.pre_kernel_host {
+            write!(f, " (before the kernel, as the host saw it: {p:.1}s)")?;
         }
         Ok(())
     }
@@ -185,6 +217,10 @@ mod tests {
         assert_eq!(p.firmware, Some(4.1));
         assert!((p.loader.unwrap() - 1.25).abs() < 1e-9);
         assert!((p.total.unwrap() - 35.534).abs() < 1e-9);
+        // With the loader's figures, the host's estimate is not needed.
+        let mut q = p.clone();
+        q.fill_pre_kernel(std::time::Duration::from_secs(40));
+        assert_eq!(q.pre_kernel_host, None);
         // systemd-analyze's own figures win when it has them.
         let p = BootPhases::parse(
             "Startup finished in 3s (firmware) + 1s (loader) + 2s (kernel) + 4s (userspace) = 10s\n\
@@ -194,6 +230,22 @@ mod tests {
         assert_eq!(
             (p.firmware, p.loader, p.total),
             (Some(3.0), Some(1.0), Some(10.0))
+        );
+    }
+
+    #[test]
+    fn without_the_loaders_figures_the_host_estimates_what_came_before_the_kernel() {
+        let mut p = BootPhases::parse(
+            "Startup finished in 9.864s (kernel) + 20.319s (userspace) = 30.184s\n\
+             multi-user.target reached after 20.1s in userspace.\n",
+        )
+        .unwrap();
+        assert_eq!(p.pre_kernel_host, None);
+        p.fill_pre_kernel(std::time::Duration::from_millis(40_500));
+        assert!((p.pre_kernel_host.unwrap() - 10.536).abs() < 1e-9, "{p:?}");
+        assert_eq!(
+            p.to_string(),
+            "kernel 9.9s + userspace 20.3s = 30.2s (before the kernel, as the host saw it: 10.5s)"
         );
     }
 

@@ -198,6 +198,9 @@ pub fn test(
                     blame,
                 } if b == boot => {
                     phases = BootPhases::parse(&time);
+                    if let Some(p) = phases.as_mut() {
+                        p.fill_pre_kernel(boot_to_ready);
+                    }
                     slowest_units = phases::parse_blame(&blame);
                 }
                 Message::Done { boot: b } if b == boot => break,
