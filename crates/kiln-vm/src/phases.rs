@@ -17,8 +17,9 @@ pub struct BootPhases {
     pub total: Option<f64>,
     /// Firmware and loader together as the host saw them, when the guest
     /// could not time them (systemd-boot under TCG may leave its timestamps
-    /// unset): from starting QEMU (or the reboot) to the agent's report, less the guest's
-    /// own time from the kernel's start to the target it reached.
+    /// unset): from starting QEMU (or the reboot) to the agent's report,
+    /// less the guest's own time from the kernel's start to the target it
+    /// reached.
     pub pre_kernel_host: Option<f64>,
     /// `multi-user.target reached after N in userspace`, in seconds.
     #[serde(skip)]
