@@ -38,7 +38,7 @@ pub use kiln_catalog::{
 };
 pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_spec::Format;
-pub use kiln_vm::{Accel, CheckFailure, Report as TestReport};
+pub use kiln_vm::{Accel, AccelChoice, CheckFailure, DirectKernel, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use plan::{PlanTarget, PlannedJob, plan};
 pub use progress::{Progress, Quiet};

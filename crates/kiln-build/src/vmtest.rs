@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_store::Store;
-use kiln_vm::{Accel, CheckFailure, Report, RuntimeConfig};
+use kiln_vm::{Accel, AccelChoice, CheckFailure, Report, RuntimeConfig};
 
 use crate::build::{BuildReport, inspect};
 use crate::error::Error;
@@ -22,6 +22,8 @@ pub struct TestOptions {
     pub console_log: Option<PathBuf>,
     /// Where to record the verdict; default `KILN_CATALOG`, else the store's.
     pub catalog: Option<String>,
+    /// Boot this kernel directly, bypassing firmware and loader (bench only).
+    pub direct_kernel: Option<kiln_vm::DirectKernel>,
 }
 
 /// `Ok(Ok(report))`: every check passed. `Ok(Err(failure))`: the verdict is
@@ -41,6 +43,7 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
         reboot: opts.reboot,
         console_log: opts.console_log.clone(),
         accel_cache: accel_cache(),
+        direct_kernel: opts.direct_kernel.clone(),
         ..kiln_vm::TestOptions::default()
     };
     let verdict = kiln_vm::test(&image, &def.checks, &runtime, &vm)?;
@@ -121,12 +124,14 @@ fn record(
     Ok(())
 }
 
-/// Boots the built image with the console on this terminal.
+/// Boots the built image with the console on this terminal; `starting`
+/// hears the accelerator and why before QEMU starts.
 pub fn run(
     dir: &Path,
     out: Option<&Path>,
     runtime_config: Option<&Path>,
     accel: Accel,
+    starting: impl FnOnce(&AccelChoice),
 ) -> Result<i32, Error> {
     let def = kiln_spec::load(dir)?;
     let runtime = RuntimeConfig::load(runtime_config, &def.runtime)?;
@@ -139,6 +144,7 @@ pub fn run(
             accel_cache: accel_cache(),
             ..kiln_vm::RunOptions::default()
         },
+        starting,
     )?;
     Ok(status.code().unwrap_or(2))
 }

@@ -4,6 +4,8 @@
 //! shows multi-user.target and a login prompt. The disk is booted through
 //! a larger qcow2 overlay, so the artefact itself is what boots and stays
 //! untouched, and the first boot must grow the root to the overlay's size.
+//! The vmdk and the vhd made from the same raw image then boot once each
+//! the same way, to a login prompt.
 //!
 //! `net_root_vm_`: needs Debian's archive (packages), root (the build
 //! sandbox), and qemu-system-x86 with ovmf.
@@ -116,7 +118,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
     std::fs::remove_dir_all(&again).unwrap();
     common::run("rm", &["-rf", copy.to_str().unwrap()]);
 
-    let vm = Vm::start(w, &qcow2.path);
+    let vm = Vm::start(w, &qcow2.path, "qcow2");
     let boot = vm.wait_for_login(boot_timeout());
     let console = vm.quit();
     let boot = boot.unwrap_or_else(|why| {
@@ -172,6 +174,53 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
 
     // Booting wrote only to the overlay.
     assert_eq!(kiln_disk::sha256_file(&qcow2.path).unwrap(), qcow2.digest);
+    std::fs::remove_file(&grown).unwrap();
+    std::fs::remove_file(&qcow2.path).unwrap();
+
+    // The other shipped formats boot too, each once, from the same raw disk.
+    for (format, qemu_name) in [(DiskFormat::Vmdk, "vmdk"), (DiskFormat::Vhd, "vpc")] {
+        let dir = w.join(qemu_name);
+        std::fs::create_dir(&dir).unwrap();
+        let disk = kiln_disk::convert(
+            &raw.path,
+            format,
+            &spec,
+            &dir.join(format!("base.{}", format.extension())),
+        )
+        .expect("convert");
+        let vm = Vm::start(&dir, &disk.path, qemu_name);
+        let boot = vm.wait_for_login(boot_timeout());
+        let console = vm.quit();
+        let boot = boot.unwrap_or_else(|why| {
+            panic!(
+                "{qemu_name}: {why}\n--- last 40 console lines ---\n{}",
+                tail(&console, 40)
+            )
+        });
+        println!(
+            "{}: {} bytes; under TCG: multi-user.target after {:.1}s, login prompt after {:.1}s",
+            format.extension(),
+            disk.size,
+            boot.multi_user.as_secs_f64(),
+            boot.login.as_secs_f64()
+        );
+        let failed: Vec<&str> = console.lines().filter(|l| l.contains("FAILED")).collect();
+        assert!(
+            failed.is_empty(),
+            "{qemu_name}: units failed:\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            console.contains("Finished systemd-repart.service"),
+            "{qemu_name}: systemd-repart ran"
+        );
+        assert_eq!(
+            kiln_disk::sha256_file(&disk.path).unwrap(),
+            disk.digest,
+            "{qemu_name}: booting wrote only to the overlay"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// examples/base in `dir`, with systemd-boot installed (locking again if the
@@ -215,9 +264,10 @@ struct Boot {
 }
 
 impl Vm {
-    /// QEMU on a qcow2 overlay of `disk` (so the artefact is never
-    /// written), with its own copy of the firmware variables.
-    fn start(dir: &Path, disk: &Path) -> Vm {
+    /// QEMU on a qcow2 overlay of `disk`, whose format QEMU calls `format`
+    /// (so the artefact is never written), with its own copy of the
+    /// firmware variables.
+    fn start(dir: &Path, disk: &Path, format: &str) -> Vm {
         let overlay = dir.join("overlay.qcow2");
         common::run(
             "qemu-img",
@@ -227,7 +277,7 @@ impl Vm {
                 "-f",
                 "qcow2",
                 "-F",
-                "qcow2",
+                format,
                 "-b",
                 disk.to_str().unwrap(),
                 overlay.to_str().unwrap(),

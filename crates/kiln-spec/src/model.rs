@@ -372,13 +372,23 @@ pub struct Check {
     pub kind: CheckKind,
     /// Default [`DEFAULT_CHECK_TIMEOUT_SECS`].
     pub timeout_secs: u64,
+    /// `ready_within = "10s"`: the boot (from starting the machine to
+    /// multi-user) must not take longer, or this check fails.
+    pub ready_within_ms: Option<u64>,
 }
 
 impl Check {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
     }
+
+    pub fn ready_within(&self) -> Option<Duration> {
+        self.ready_within_ms.map(Duration::from_millis)
+    }
 }
+
+/// A boot budget beyond this is a typo, not a budget.
+pub const MAX_READY_WITHIN_SECS: u64 = 3600;
 
 pub const DEFAULT_CHECK_TIMEOUT_SECS: u64 = 30;
 pub const MAX_CHECK_TIMEOUT_SECS: u64 = 3600;

@@ -243,6 +243,17 @@ fn check_with_two_kinds() {
 }
 
 #[test]
+fn check_ready_within_that_is_not_a_duration() {
+    snapshot!(
+        "check_ready_within",
+        error_for(
+            "unit = \"nginx.service\"",
+            "unit = \"nginx.service\"\nready_within = \"10 seconds please\""
+        )
+    );
+}
+
+#[test]
 fn run_with_neither_script_nor_command() {
     snapshot!(
         "run_empty",

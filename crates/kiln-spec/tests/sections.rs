@@ -572,9 +572,11 @@ timeout = 60
 
 [[check]]
 unit = "nginx.service"
+ready_within = "1m 30s"
 
 [[check]]
 port = 80
+ready_within = "500ms"
 
 [[check]]
 path = "/etc/motd"
@@ -592,6 +594,9 @@ contains = "welcome"
     );
     assert_eq!(def.checks[0].timeout_secs, 60);
     assert_eq!(def.checks[1].timeout_secs, DEFAULT_CHECK_TIMEOUT_SECS);
+    assert_eq!(def.checks[0].ready_within(), None);
+    assert_eq!(def.checks[1].ready_within_ms, Some(90_000));
+    assert_eq!(def.checks[2].ready_within_ms, Some(500));
     assert_eq!(def.checks[2].kind, CheckKind::Port { port: 80 });
     assert_eq!(
         def.checks[3].kind,
@@ -619,6 +624,18 @@ contains = "welcome"
         (
             "[[check]]\nrun = \"true\"\ntimeout = 0",
             ErrorKind::InvalidValue,
+        ),
+        (
+            "[[check]]\nrun = \"true\"\nready_within = \"0s\"",
+            ErrorKind::InvalidValue,
+        ),
+        (
+            "[[check]]\nrun = \"true\"\nready_within = \"2h\"",
+            ErrorKind::InvalidValue,
+        ),
+        (
+            "[[check]]\nrun = \"true\"\nready_within = 10",
+            ErrorKind::WrongType,
         ),
         (
             "[[check]]\nunit = \"a.service\"\n[[check]]\nunit = \"a.service\"",

@@ -74,6 +74,53 @@ impl fmt::Display for Accelerator {
     }
 }
 
+/// Why a machine ran with the accelerator it did, as `kiln test` and
+/// `kiln run` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AccelReason {
+    /// `KILN_ACCEL` named it.
+    Env,
+    /// `--accel` named it.
+    Requested,
+    /// Auto: the KVM probe's firmware printed in time.
+    KvmWorks,
+    /// Auto: `/dev/kvm` is absent or cannot be opened.
+    KvmAbsent { detail: String },
+    /// Auto: `/dev/kvm` opens, but the firmware printed nothing within
+    /// [`PROBE_BOUND`] (nested virtualisation that hangs).
+    KvmHung,
+}
+
+impl fmt::Display for AccelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccelReason::Env => write!(f, "forced by {ACCEL_ENV}"),
+            AccelReason::Requested => f.write_str("forced by --accel"),
+            AccelReason::KvmWorks => f.write_str("KVM works here"),
+            AccelReason::KvmAbsent { detail } => write!(f, "KVM not present: {detail}"),
+            AccelReason::KvmHung => write!(
+                f,
+                "KVM present but hung: the firmware printed nothing within {}s",
+                PROBE_BOUND.as_secs()
+            ),
+        }
+    }
+}
+
+/// The accelerator a machine runs with, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccelChoice {
+    pub used: Accelerator,
+    pub reason: AccelReason,
+}
+
+impl fmt::Display for AccelChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.used, self.reason)
+    }
+}
+
 impl Accel {
     pub fn parse(word: &str) -> Option<Accel> {
         match word {
@@ -95,35 +142,71 @@ impl Accel {
         }
     }
 
-    /// The request after the process environment's `KILN_ACCEL`.
-    pub fn from_env(self) -> Result<Accel, VmError> {
+    /// The accelerator to run with, and why: `KILN_ACCEL`, then the
+    /// request, probing KVM for `Auto`. `cache` is a file that keeps the
+    /// probe's verdict.
+    pub fn resolve(self, tools: &Tools, cache: Option<&Path>) -> Result<AccelChoice, VmError> {
         let env = std::env::var_os(ACCEL_ENV);
-        self.with_env(env.as_ref().map(|v| v.to_string_lossy()).as_deref())
+        self.resolve_with(env.as_ref().map(|v| v.to_string_lossy()).as_deref(), || {
+            let v = match cached(cache) {
+                Some(v) => v,
+                None => {
+                    let v = probe(tools)?;
+                    store(cache, v);
+                    v
+                }
+            };
+            Ok(v)
+        })
     }
 
-    /// The accelerator to run with: `KILN_ACCEL`, then the request, probing
-    /// KVM for `Auto`. `cache` is a file that keeps the probe's verdict.
-    pub fn resolve(self, tools: &Tools, cache: Option<&Path>) -> Result<Accelerator, VmError> {
-        match self.from_env()? {
-            Accel::Tcg => Ok(Accelerator::Tcg),
+    /// [`Accel::resolve`] with the environment given and the probe (only
+    /// run when `/dev/kvm` opens) passed in.
+    fn resolve_with(
+        self,
+        env: Option<&str>,
+        probe: impl FnOnce() -> Result<Accelerator, VmError>,
+    ) -> Result<AccelChoice, VmError> {
+        let wanted = self.with_env(env)?;
+        let forced = if env.is_some_and(|e| !e.trim().is_empty()) {
+            AccelReason::Env
+        } else {
+            AccelReason::Requested
+        };
+        match wanted {
+            Accel::Tcg => Ok(AccelChoice {
+                used: Accelerator::Tcg,
+                reason: forced,
+            }),
             Accel::Kvm => match kvm_device() {
-                Ok(()) => Ok(Accelerator::Kvm),
+                Ok(()) => Ok(AccelChoice {
+                    used: Accelerator::Kvm,
+                    reason: forced,
+                }),
                 Err(reason) => Err(VmError::KvmUnavailable { reason }),
             },
             Accel::Auto => {
-                static VERDICT: OnceLock<Accelerator> = OnceLock::new();
-                if let Some(v) = VERDICT.get() {
-                    return Ok(*v);
+                if let Err(detail) = kvm_device() {
+                    return Ok(AccelChoice {
+                        used: Accelerator::Tcg,
+                        reason: AccelReason::KvmAbsent { detail },
+                    });
                 }
-                let v = match cached(cache) {
-                    Some(v) => v,
+                static VERDICT: OnceLock<Accelerator> = OnceLock::new();
+                let used = match VERDICT.get() {
+                    Some(v) => *v,
                     None => {
-                        let v = probe(tools)?;
-                        store(cache, v);
-                        v
+                        let v = probe()?;
+                        *VERDICT.get_or_init(|| v)
                     }
                 };
-                Ok(*VERDICT.get_or_init(|| v))
+                Ok(AccelChoice {
+                    used,
+                    reason: match used {
+                        Accelerator::Kvm => AccelReason::KvmWorks,
+                        Accelerator::Tcg => AccelReason::KvmHung,
+                    },
+                })
             }
         }
     }
@@ -165,6 +248,7 @@ fn probe(tools: &Tools) -> Result<Accelerator, VmError> {
         seed: None,
         check_socket: None,
         serial: qemu::Serial::File(&log),
+        direct: None,
     };
     let args = qemu::args(tools, &machine);
     let mut vm = qemu::Running::spawn(tools, &args, &dir.path().join("stderr"))?;
@@ -248,6 +332,42 @@ mod tests {
         let err = Accel::Auto.with_env(Some("hvf")).unwrap_err().to_string();
         assert!(err.contains("KILN_ACCEL=\"hvf\""), "{err}");
         assert!(err.contains("auto, kvm or tcg"), "{err}");
+    }
+
+    #[test]
+    fn the_reason_says_who_forced_the_choice() {
+        let no_probe = || -> Result<Accelerator, VmError> { panic!("no probe when forced") };
+        let c = Accel::Auto.resolve_with(Some("tcg"), no_probe).unwrap();
+        assert_eq!(c.used, Accelerator::Tcg);
+        assert_eq!(c.reason, AccelReason::Env);
+        assert_eq!(c.to_string(), "tcg (forced by KILN_ACCEL)");
+        let c = Accel::Tcg.resolve_with(None, no_probe).unwrap();
+        assert_eq!(c.reason, AccelReason::Requested);
+        assert_eq!(c.to_string(), "tcg (forced by --accel)");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["used"], "tcg");
+        assert_eq!(json["reason"]["kind"], "requested");
+    }
+
+    #[test]
+    fn auto_says_whether_kvm_is_absent_or_hung() {
+        let c = Accel::Auto
+            .resolve_with(Some(""), || Ok(Accelerator::Tcg))
+            .unwrap();
+        assert_eq!(c.used, Accelerator::Tcg);
+        // Which of the two depends on this host's /dev/kvm; both name KVM.
+        match &c.reason {
+            AccelReason::KvmAbsent { detail } => {
+                assert!(kvm_device().is_err());
+                assert!(detail.contains("/dev/kvm"), "{detail}");
+                assert!(c.to_string().starts_with("tcg (KVM not present: /dev/kvm"));
+            }
+            AccelReason::KvmHung => {
+                assert!(kvm_device().is_ok());
+                assert!(c.to_string().contains("KVM present but hung"), "{c}");
+            }
+            other => panic!("auto gave {other:?}"),
+        }
     }
 
     #[test]

@@ -148,6 +148,13 @@ pub enum Message {
         millis: u64,
         output: String,
     },
+    /// What `systemd-analyze time` and `systemd-analyze blame` printed
+    /// (blame cut to its first lines), once the boot had finished.
+    Analysis {
+        boot: u32,
+        time: String,
+        blame: String,
+    },
     Done {
         boot: u32,
     },
@@ -166,6 +173,8 @@ struct Wire {
     ok: Option<bool>,
     ms: Option<u64>,
     output: Option<String>,
+    analyze: Option<String>,
+    blame: Option<String>,
     error: Option<String>,
 }
 
@@ -198,23 +207,40 @@ pub fn parse_message(line: &str) -> Result<Message, String> {
             done: None,
             error: None,
             ..
-        } => {
-            let bytes = STANDARD
-                .decode(output.trim())
-                .map_err(|e| format!("output is not base64: {e}"))?;
-            Ok(Message::Check {
-                index,
-                ok,
-                millis,
-                output: String::from_utf8_lossy(&bytes).into_owned(),
-            })
-        }
+        } => Ok(Message::Check {
+            index,
+            ok,
+            millis,
+            output: decode(&output)?,
+        }),
+        Wire {
+            analyze: Some(time),
+            blame: Some(blame),
+            boot: Some(boot),
+            ready: None,
+            done: None,
+            check: None,
+            error: None,
+            ..
+        } => Ok(Message::Analysis {
+            boot,
+            time: decode(&time)?,
+            blame: decode(&blame)?,
+        }),
         Wire {
             error: Some(message),
             ..
         } => Ok(Message::Error { message }),
-        _ => Err("not a ready, check, done or error message".into()),
+        _ => Err("not a ready, check, analysis, done or error message".into()),
     }
+}
+
+/// A base64 field as text.
+fn decode(field: &str) -> Result<String, String> {
+    let bytes = STANDARD
+        .decode(field.trim())
+        .map_err(|e| format!("output is not base64: {e}"))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -250,6 +276,14 @@ mod tests {
             })
         );
         assert_eq!(
+            parse_message(r#"{"analyze":"U3RhcnR1cA==","blame":"","boot":1}"#),
+            Ok(Message::Analysis {
+                boot: 1,
+                time: "Startup".into(),
+                blame: String::new()
+            })
+        );
+        assert_eq!(
             parse_message(r#"{"error":"cannot read kiln/checks"}"#),
             Ok(Message::Error {
                 message: "cannot read kiln/checks".into()
@@ -266,6 +300,7 @@ mod tests {
             r#"{"check":1,"ok":true,"ms":1,"output":"%%%"}"#,
             r#"{"ready":true,"boot":1,"colour":"red"}"#,
             r#"{"ready":true,"done":true,"boot":1}"#,
+            r#"{"analyze":"","blame":""}"#,
         ] {
             assert!(parse_message(bad).is_err(), "{bad}");
         }
@@ -280,6 +315,7 @@ mod tests {
                     command: "echo 'hi there'".into(),
                 },
                 timeout_secs: 5,
+                ready_within_ms: None,
             },
             Check {
                 name: "b".into(),
@@ -287,6 +323,7 @@ mod tests {
                     unit: "nginx.service".into(),
                 },
                 timeout_secs: 30,
+                ready_within_ms: None,
             },
         ];
         let plan = plan(&checks);

@@ -152,6 +152,16 @@ pub enum Serial<'a> {
     Stdio,
 }
 
+/// A kernel QEMU loads itself (`-kernel`), with no UEFI firmware and no
+/// boot loader: the floor a disk's boot is measured against (`bench/launch`).
+#[derive(Debug, Clone)]
+pub struct DirectKernel {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line, `root=` included.
+    pub append: String,
+}
+
 /// What to put in the machine besides firmware and the boot disk.
 pub struct Machine<'a> {
     pub accel: Accelerator,
@@ -166,6 +176,8 @@ pub struct Machine<'a> {
     /// The Unix socket QEMU listens on for the check port.
     pub check_socket: Option<&'a Path>,
     pub serial: Serial<'a>,
+    /// Boot this kernel directly instead of the disk through OVMF.
+    pub direct: Option<&'a DirectKernel>,
 }
 
 /// The QEMU arguments for `machine`: q35, OVMF from pflash, virtio disks,
@@ -189,14 +201,25 @@ pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
         m.cpus.to_string(),
         "-display".into(),
         "none".into(),
-        "-drive".into(),
-        format!(
-            "if=pflash,format=raw,unit=0,readonly=on,file={}",
-            opt_path(&tools.ovmf_code)
-        ),
-        "-drive".into(),
-        format!("if=pflash,format=raw,unit=1,file={}", opt_path(m.vars)),
     ];
+    match m.direct {
+        None => a.extend([
+            "-drive".into(),
+            format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                opt_path(&tools.ovmf_code)
+            ),
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=1,file={}", opt_path(m.vars)),
+        ]),
+        Some(d) => {
+            a.extend(["-kernel".into(), d.kernel.display().to_string()]);
+            if let Some(initrd) = &d.initrd {
+                a.extend(["-initrd".into(), initrd.display().to_string()]);
+            }
+            a.extend(["-append".into(), d.append.clone()]);
+        }
+    }
     if let Some(disk) = m.disk {
         a.push("-drive".into());
         a.push(format!(
@@ -207,8 +230,12 @@ pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
         a.push("virtio-blk-pci,drive=disk0,bootindex=1".into());
     }
     if m.network {
-        a.push("-nic".into());
-        a.push("user,model=virtio-net-pci".into());
+        // No option ROM: OVMF would load iPXE and offer network boot, which
+        // costs seconds under TCG and boots nothing kiln makes.
+        a.push("-netdev".into());
+        a.push("user,id=net0".into());
+        a.push("-device".into());
+        a.push("virtio-net-pci,netdev=net0,romfile=".into());
     }
     if let Some(seed) = m.seed {
         a.push("-drive".into());
@@ -311,6 +338,72 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn machine<'a>(
+        vars: &'a Path,
+        disk: &'a Path,
+        direct: Option<&'a DirectKernel>,
+    ) -> Machine<'a> {
+        Machine {
+            accel: Accelerator::Tcg,
+            memory_mib: 512,
+            cpus: 1,
+            vars,
+            disk: Some(disk),
+            network: true,
+            seed: None,
+            check_socket: None,
+            serial: Serial::Stdio,
+            direct,
+        }
+    }
+
+    fn tools() -> Tools {
+        Tools {
+            qemu: "/q".into(),
+            qemu_img: "/qi".into(),
+            ovmf_code: "/code.fd".into(),
+            ovmf_vars: "/vars.fd".into(),
+        }
+    }
+
+    #[test]
+    fn a_disk_boots_through_ovmf_with_nothing_to_probe() {
+        let (vars, disk) = (Path::new("/v.fd"), Path::new("/d.qcow2"));
+        let a: Vec<String> = args(&tools(), &machine(vars, disk, None))
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let line = a.join(" ");
+        assert!(line.starts_with("-nodefaults "), "{line}");
+        assert!(line.contains("if=pflash,format=raw,unit=0,readonly=on,file=/code.fd"));
+        assert!(line.contains("virtio-blk-pci,drive=disk0,bootindex=1"));
+        assert!(
+            line.contains("virtio-net-pci,netdev=net0,romfile= "),
+            "{line}"
+        );
+        assert!(!a.iter().any(|x| x == "-kernel"), "{line}");
+    }
+
+    #[test]
+    fn a_direct_kernel_replaces_the_firmware() {
+        let (vars, disk) = (Path::new("/v.fd"), Path::new("/d.qcow2"));
+        let direct = DirectKernel {
+            kernel: "/b/vmlinuz".into(),
+            initrd: Some("/b/initrd.img".into()),
+            append: "root=/dev/vda2 ro".into(),
+        };
+        let a: Vec<String> = args(&tools(), &machine(vars, disk, Some(&direct)))
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let line = a.join(" ");
+        assert!(!line.contains("pflash"), "{line}");
+        assert!(
+            line.contains("-kernel /b/vmlinuz -initrd /b/initrd.img -append root=/dev/vda2 ro"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn commas_in_paths_are_doubled() {

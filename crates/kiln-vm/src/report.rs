@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::accel::Accelerator;
+use crate::accel::{AccelReason, Accelerator};
 use crate::console::ConsoleTail;
+use crate::phases::{BootPhases, UnitTime};
 
 /// The result of `kiln test`, whatever the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub accel_used: Accelerator,
+    /// Why: forced, KVM works, KVM absent, or KVM present but hung.
+    pub accel_reason: AccelReason,
     /// From starting QEMU to the agent's first report (the machine reached
     /// multi-user) on the first boot.
     #[serde(serialize_with = "seconds")]
@@ -32,6 +35,11 @@ pub struct Run {
     #[serde(serialize_with = "seconds")]
     pub boot_to_ready: Duration,
     pub checks: Vec<CheckResult>,
+    /// Firmware, loader, kernel, initrd and userspace, from
+    /// `systemd-analyze time` in the guest; `None` when it could not say.
+    pub phases: Option<BootPhases>,
+    /// The slowest units of this boot, slowest first (`systemd-analyze blame`).
+    pub slowest_units: Vec<UnitTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,6 +50,33 @@ pub struct CheckResult {
     pub output: String,
     /// Until it passed, or until it gave up.
     pub seconds: f64,
+    /// Set when the check's `ready_within` was exceeded: the boot took
+    /// longer than the budget, in seconds, and the check failed for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<Late>,
+}
+
+/// A boot slower than a check's `ready_within`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Late {
+    pub ready_within: f64,
+    pub boot_to_ready: f64,
+    /// What the check itself found, apart from the time.
+    pub check_passed: bool,
+}
+
+impl CheckResult {
+    /// Fails the check when the boot took longer than `budget`.
+    pub fn hold_to(&mut self, budget: Option<Duration>, boot_to_ready: Duration) {
+        if let Some(budget) = budget.filter(|b| boot_to_ready > *b) {
+            self.late = Some(Late {
+                ready_within: budget.as_secs_f64(),
+                boot_to_ready: boot_to_ready.as_secs_f64(),
+                check_passed: self.ok,
+            });
+            self.ok = false;
+        }
+    }
 }
 
 impl Report {
@@ -76,6 +111,17 @@ impl fmt::Display for CheckFailure {
         write!(f, "{} of {total} checks failed", failures.len())?;
         for (boot, check) in failures {
             let when = if boot > 1 { " after a reboot" } else { "" };
+            if let Some(late) = check.late {
+                write!(
+                    f,
+                    "\n- {}{when}: the machine was ready after {:.1}s, over its \
+                     ready_within of {:.1}s",
+                    check.name, late.boot_to_ready, late.ready_within
+                )?;
+                if late.check_passed {
+                    continue;
+                }
+            }
             write!(
                 f,
                 "\n- {}{when} (gave up after {:.1}s)",
@@ -109,24 +155,70 @@ mod tests {
             ok,
             output: if ok { "".into() } else { "inactive\n".into() },
             seconds: 2.0,
+            late: None,
         }
+    }
+
+    #[test]
+    fn a_boot_over_ready_within_fails_the_check_and_says_so() {
+        let mut on_time = check("web", true);
+        on_time.hold_to(Some(Duration::from_secs(10)), Duration::from_millis(9_900));
+        on_time.hold_to(None, Duration::from_secs(99));
+        assert!(on_time.ok && on_time.late.is_none());
+        let mut late = check("web", true);
+        late.hold_to(Some(Duration::from_secs(10)), Duration::from_millis(24_340));
+        assert!(!late.ok);
+        let report = Report {
+            accel_used: Accelerator::Tcg,
+            accel_reason: AccelReason::Env,
+            boot_to_ready: Duration::from_millis(24_340),
+            runs: vec![Run {
+                boot: 1,
+                boot_to_ready: Duration::from_millis(24_340),
+                checks: vec![late, check("db", true)],
+                phases: None,
+                slowest_units: Vec::new(),
+            }],
+            console_log: None,
+        };
+        let text = CheckFailure {
+            report: report.clone(),
+            console: ConsoleTail::default(),
+        }
+        .to_string();
+        assert!(
+            text.starts_with(
+                "1 of 2 checks failed\n- web: the machine was ready after 24.3s, over its ready_within of 10.0s\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("gave up"), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["runs"][0]["checks"][0]["late"]["ready_within"], 10.0);
+        assert_eq!(json["runs"][0]["checks"][0]["late"]["check_passed"], true);
+        assert!(json["runs"][0]["checks"][1].get("late").is_none());
     }
 
     #[test]
     fn a_failure_names_the_checks_and_their_output() {
         let report = Report {
             accel_used: Accelerator::Tcg,
+            accel_reason: AccelReason::Env,
             boot_to_ready: Duration::from_millis(25_400),
             runs: vec![
                 Run {
                     boot: 1,
                     boot_to_ready: Duration::from_secs(25),
                     checks: vec![check("web", true), check("db", true)],
+                    phases: None,
+                    slowest_units: Vec::new(),
                 },
                 Run {
                     boot: 2,
                     boot_to_ready: Duration::from_secs(20),
                     checks: vec![check("web", true), check("db", false)],
+                    phases: None,
+                    slowest_units: Vec::new(),
                 },
             ],
             console_log: None,

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use kiln_spec::Check;
 
-use crate::accel::Accel;
+use crate::accel::{Accel, AccelChoice};
 use crate::agent::{self, Message};
 use crate::console::ConsoleTail;
 use crate::error::{VmError, timed_out};
-use crate::qemu::{self, Running, Tools};
+use crate::phases::{self, BootPhases};
+use crate::qemu::{self, DirectKernel, Running, Tools};
 use crate::report::{CheckFailure, CheckResult, Report, Run};
 use crate::runtime::RuntimeConfig;
 use crate::seed::{self, SeedFile};
@@ -34,6 +35,9 @@ pub struct TestOptions {
     pub console_log: Option<PathBuf>,
     /// A file that keeps the KVM probe's verdict until the host reboots.
     pub accel_cache: Option<PathBuf>,
+    /// Boot this kernel with `-kernel` instead of the disk through its
+    /// firmware and loader (the floor `bench/launch` measures).
+    pub direct_kernel: Option<DirectKernel>,
 }
 
 impl Default for TestOptions {
@@ -46,6 +50,7 @@ impl Default for TestOptions {
             reboot: false,
             console_log: None,
             accel_cache: None,
+            direct_kernel: None,
         }
     }
 }
@@ -84,7 +89,8 @@ pub fn test(
     opts: &TestOptions,
 ) -> Result<Result<Report, CheckFailure>, VmError> {
     let tools = Tools::find()?;
-    let accel = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let choice = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let accel = choice.used;
     let work = work_dir("kiln-test")?;
     let dir = work.path();
     let overlay = qemu::create_overlay(&tools, image, dir)?;
@@ -121,6 +127,7 @@ pub fn test(
             seed: Some(&seed_img),
             check_socket: Some(&socket),
             serial: qemu::Serial::File(&console),
+            direct: opts.direct_kernel.as_ref(),
         },
     );
 
@@ -136,6 +143,7 @@ pub fn test(
         + Duration::from_secs(60);
     let mut report = Report {
         accel_used: accel,
+        accel_reason: choice.reason.clone(),
         boot_to_ready: Duration::ZERO,
         runs: Vec::new(),
         console_log: kept.then(|| console.clone()),
@@ -160,6 +168,7 @@ pub fn test(
 
         let deadline = Instant::now() + checks_bound;
         let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
+        let (mut phases, mut slowest_units) = (None, Vec::new());
         loop {
             let msg = port.next(&mut vm, deadline, &tail)?.ok_or_else(|| {
                 timed_out(
@@ -180,7 +189,19 @@ pub fn test(
                         ok,
                         output,
                         seconds: millis as f64 / 1000.0,
+                        late: None,
                     });
+                }
+                Message::Analysis {
+                    boot: b,
+                    time,
+                    blame,
+                } if b == boot => {
+                    phases = BootPhases::parse(&time);
+                    if let Some(p) = phases.as_mut() {
+                        p.fill_pre_kernel(boot_to_ready);
+                    }
+                    slowest_units = phases::parse_blame(&blame);
                 }
                 Message::Done { boot: b } if b == boot => break,
                 Message::Error { message } => {
@@ -204,10 +225,17 @@ pub fn test(
                 console: tail(),
             });
         }
+        for (result, check) in results.iter_mut().zip(checks) {
+            if let Some(r) = result {
+                r.hold_to(check.ready_within(), boot_to_ready);
+            }
+        }
         report.runs.push(Run {
             boot,
             boot_to_ready,
             checks: results.into_iter().flatten().collect(),
+            phases,
+            slowest_units,
         });
         if !report.passed() {
             vm.stop();
@@ -224,10 +252,16 @@ pub fn test(
 
 /// Boots `image` (never written) with its serial console and the QEMU monitor
 /// on this terminal (Ctrl-a x quits, Ctrl-a c switches to the monitor), and
-/// returns QEMU's exit status once the machine powers off.
-pub fn run_interactive(image: &Path, opts: &RunOptions) -> Result<ExitStatus, VmError> {
+/// returns QEMU's exit status once the machine powers off. `starting` hears
+/// which accelerator it runs with, and why, before QEMU starts.
+pub fn run_interactive(
+    image: &Path,
+    opts: &RunOptions,
+    starting: impl FnOnce(&AccelChoice),
+) -> Result<ExitStatus, VmError> {
     let tools = Tools::find()?;
-    let accel = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let choice = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
+    let accel = choice.used;
     let work = work_dir("kiln-run")?;
     let dir = work.path();
     let overlay = qemu::create_overlay(&tools, image, dir)?;
@@ -252,8 +286,10 @@ pub fn run_interactive(image: &Path, opts: &RunOptions) -> Result<ExitStatus, Vm
             seed,
             check_socket: None,
             serial: qemu::Serial::Stdio,
+            direct: None,
         },
     );
+    starting(&choice);
     Command::new(&tools.qemu)
         .args(&args)
         .status()

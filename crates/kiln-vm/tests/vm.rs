@@ -150,6 +150,7 @@ fn checks() -> Vec<Check> {
         name: name.into(),
         kind,
         timeout_secs: 30,
+        ready_within_ms: None,
     };
     vec![
         check(
@@ -220,6 +221,42 @@ fn vm_checks_pass_and_pass_again_after_a_reboot() {
     assert!(report.runs.iter().all(|r| r.checks.len() == 4));
     assert!(report.passed());
     assert_eq!(report.runs[1].boot, 2);
+    // Both boots say where their time went: the kernel and userspace from
+    // the guest; firmware and loader from systemd-boot when it timed them,
+    // else the host's estimate of everything before the kernel.
+    for run in &report.runs {
+        let p = run
+            .phases
+            .as_ref()
+            .unwrap_or_else(|| panic!("boot {}: no phases", run.boot));
+        for (name, phase) in [("kernel", p.kernel), ("userspace", p.userspace)] {
+            assert!(
+                phase.is_some_and(|s| s > 0.0),
+                "boot {}: {name} {p:?}",
+                run.boot
+            );
+        }
+        let before_kernel = match (p.firmware, p.loader) {
+            (Some(f), Some(l)) => f + l,
+            _ => p.pre_kernel_host.expect("the host's estimate"),
+        };
+        assert!(before_kernel > 0.0, "boot {}: {p:?}", run.boot);
+        let total = p.total.expect("a total");
+        assert!(
+            total < run.boot_to_ready.as_secs_f64() + 5.0,
+            "the guest's {total}s fits in the host's {:?}",
+            run.boot_to_ready
+        );
+        let units = &run.slowest_units;
+        assert!(
+            !units.is_empty() && units.len() <= kiln_vm::SLOWEST,
+            "{units:?}"
+        );
+        assert!(
+            units.windows(2).all(|w| w[0].seconds >= w[1].seconds),
+            "{units:?}"
+        );
+    }
     // The image is untouched and carries no runtime value; the console does
     // show the agent at work.
     assert_eq!(kiln_disk::sha256_file(disk).unwrap(), before);
@@ -252,6 +289,7 @@ fn vm_a_failed_check_is_a_verdict_with_its_output() {
             unit: "nginx.service".into(),
         },
         timeout_secs: 3,
+        ready_within_ms: None,
     });
     let outcome = kiln_vm::test(&qcow2, &checks, &runtime_config(dir.path()), &opts(180));
     let failure = match outcome {

@@ -257,6 +257,16 @@ struct TestArgs {
     /// Print a JSON report on stdout instead of a table
     #[arg(long)]
     json: bool,
+    /// Boot this kernel with QEMU's -kernel instead of the disk through
+    /// UEFI: the floor bench/launch measures the disk's boot against
+    #[arg(long, value_name = "FILE", hide = true, requires = "direct_append")]
+    direct_kernel: Option<PathBuf>,
+    /// The initrd for --direct-kernel
+    #[arg(long, value_name = "FILE", hide = true, requires = "direct_kernel")]
+    direct_initrd: Option<PathBuf>,
+    /// The kernel command line for --direct-kernel
+    #[arg(long, value_name = "TEXT", hide = true, requires = "direct_kernel")]
+    direct_append: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +415,9 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             console,
             catalog,
             json,
+            direct_kernel,
+            direct_initrd,
+            direct_append,
         }) => {
             let verdict = kiln_build::test(&kiln_build::TestOptions {
                 dir,
@@ -415,6 +428,11 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 reboot,
                 console_log: console,
                 catalog: catalog.catalog,
+                direct_kernel: direct_kernel.map(|kernel| kiln_build::DirectKernel {
+                    kernel,
+                    initrd: direct_initrd,
+                    append: direct_append.unwrap_or_default(),
+                }),
             })?;
             Ok(output::test(&verdict, json))
         }
@@ -424,6 +442,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
                 boot.out.as_deref(),
                 boot.runtime_config.as_deref(),
                 boot.accel,
+                |choice| eprintln!("kiln: booting with {choice}; Ctrl-a x quits"),
             )?;
             Ok(u8::try_from(code).unwrap_or(2))
         }

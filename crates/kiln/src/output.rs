@@ -256,9 +256,27 @@ pub fn test(
                 run.boot,
                 run.boot_to_ready.as_secs_f64()
             );
+            match &run.phases {
+                Some(p) => println!("  phases  {p}"),
+                None => println!("  phases  unknown (systemd-analyze gave no startup time)"),
+            }
+            if !run.slowest_units.is_empty() {
+                let units: Vec<String> = run
+                    .slowest_units
+                    .iter()
+                    .map(|u| format!("{} {:.1}s", u.unit, u.seconds))
+                    .collect();
+                println!("  slowest {}", units.join(", "));
+            }
             for c in &run.checks {
                 let mark = if c.ok { "PASS" } else { "FAIL" };
                 println!("  {mark}  {:<40} {:.2}s", c.name, c.seconds);
+                if let Some(late) = c.late {
+                    println!(
+                        "        the machine was ready after {:.1}s, over its ready_within of {:.1}s",
+                        late.boot_to_ready, late.ready_within
+                    );
+                }
                 if !c.ok {
                     for line in c.output.lines().take(20) {
                         println!("        {line}");
@@ -267,8 +285,9 @@ pub fn test(
             }
         }
         println!(
-            "accelerator {}; {}",
+            "accelerator {} ({}); {}",
             report.accel_used,
+            report.accel_reason,
             if failure.is_none() {
                 "all checks passed"
             } else {

@@ -70,9 +70,25 @@ fn vm_web_passes_its_checks_twice_across_a_reboot_and_bakes_no_runtime_value() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["passed"], true);
+    assert_eq!(v["report"]["accel_used"], "tcg");
+    assert_eq!(v["report"]["accel_reason"]["kind"], "env", "KILN_ACCEL=tcg");
     let runs = v["report"]["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "checked before and after the reboot");
     for run in runs {
+        // systemd-analyze in the guest said where each boot's time went.
+        for phase in ["kernel", "userspace"] {
+            assert!(
+                run["phases"][phase].as_f64().unwrap() > 0.0,
+                "{phase}: {run}"
+            );
+        }
+        let p = &run["phases"];
+        let before_kernel = p["firmware"].as_f64().unwrap_or(0.0)
+            + p["loader"].as_f64().unwrap_or(0.0)
+            + p["pre_kernel_host"].as_f64().unwrap_or(0.0);
+        assert!(before_kernel > 0.0, "{run}");
+        let slowest = run["slowest_units"].as_array().unwrap();
+        assert!((1..=5).contains(&slowest.len()), "{run}");
         let names: Vec<&str> = run["checks"]
             .as_array()
             .unwrap()
@@ -143,6 +159,11 @@ unit = "nginx.service"
 [[check]]
 name = "nginx answers"
 run = "curl -fsS http://127.0.0.1/"
+
+[[check]]
+name = "boots within a second"
+path = "/etc/os-release"
+ready_within = "1s"
 "#,
     );
     let locked = kiln(&["lock", broken.to_str().unwrap()], &[]);
@@ -166,6 +187,23 @@ run = "curl -fsS http://127.0.0.1/"
     assert!(
         r.stderr.contains("nginx.service"),
         "the failure names the check: {}",
+        r.stderr
+    );
+    // No machine boots in a second under TCG: the path is there, but the
+    // boot was over its budget.
+    let budget = checks
+        .iter()
+        .find(|c| c["name"] == "boots within a second")
+        .unwrap();
+    assert_eq!(budget["ok"], false, "{budget}");
+    assert_eq!(budget["late"]["check_passed"], true, "{budget}");
+    assert_eq!(budget["late"]["ready_within"], 1.0, "{budget}");
+    assert!(budget["late"]["boot_to_ready"].as_f64().unwrap() > 1.0);
+    assert!(
+        r.stderr
+            .contains("- boots within a second: the machine was ready after ")
+            && r.stderr.contains("s, over its ready_within of 1.0s"),
+        "{}",
         r.stderr
     );
 

@@ -2,11 +2,22 @@
 
 use crate::dom::{At, Result, Table};
 use crate::error::ErrorKind;
-use crate::model::{Check, CheckKind, DEFAULT_CHECK_TIMEOUT_SECS, MAX_CHECK_TIMEOUT_SECS};
+use crate::model::{
+    Check, CheckKind, DEFAULT_CHECK_TIMEOUT_SECS, MAX_CHECK_TIMEOUT_SECS, MAX_READY_WITHIN_SECS,
+};
 use crate::names;
 use crate::validate::{no_duplicates, shape};
 
-const FIELDS: &[&str] = &["name", "run", "unit", "port", "path", "contains", "timeout"];
+const FIELDS: &[&str] = &[
+    "name",
+    "run",
+    "unit",
+    "port",
+    "path",
+    "contains",
+    "timeout",
+    "ready_within",
+];
 const KINDS: &[&str] = &["run", "unit", "port", "path"];
 
 pub(super) fn validate(tables: &[Table<'_>]) -> Result<Vec<Check>> {
@@ -141,6 +152,31 @@ fn check(t: &Table<'_>) -> Result<(Check, std::ops::Range<usize>)> {
             })?,
     };
 
+    let ready_within_ms = match t.string("ready_within")? {
+        None => None,
+        Some(text) => Some(
+            humantime::parse_duration(text.value.trim())
+                .ok()
+                .filter(|d| !d.is_zero() && d.as_secs() < MAX_READY_WITHIN_SECS)
+                .and_then(|d| u64::try_from(d.as_millis()).ok())
+                .ok_or_else(|| {
+                    text.error(
+                        ctx,
+                        ErrorKind::InvalidValue,
+                        format!(
+                            "`{}`: \"{}\" is not a usable boot time",
+                            text.path, text.value
+                        ),
+                        Some(format!(
+                            "a duration such as \"10s\", \"1m 30s\" or \"500ms\", above 0 and \
+                             under {MAX_READY_WITHIN_SECS}s: the time from starting the machine \
+                             to multi-user that `kiln test` accepts"
+                        )),
+                    )
+                })?,
+        ),
+    };
+
     let (name, span) = match t.string("name")? {
         Some(name) if name.value.trim().is_empty() => {
             return Err(name.error(
@@ -159,6 +195,7 @@ fn check(t: &Table<'_>) -> Result<(Check, std::ops::Range<usize>)> {
             name,
             kind,
             timeout_secs,
+            ready_within_ms,
         },
         span,
     ))
