@@ -111,7 +111,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         .formats
         .clone()
         .unwrap_or_else(|| chain.def.outputs.formats.clone());
-    crate::bootable::check(&chain, &leaf_lock, &formats)?;
+    crate::needs::check(&chain, &leaf_lock, &formats)?;
     let store = Store::open_default()?;
     // Shared with other builds; `kiln gc` takes it exclusively.
     let _gc_guard = store.lock_shared()?;

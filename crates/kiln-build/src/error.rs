@@ -73,6 +73,13 @@ pub enum Error {
         lockfile: PathBuf,
         missing: Vec<String>,
     },
+    #[error("{image}: {section} needs {package}, which no image of its chain installs")]
+    SectionNeeds {
+        image: String,
+        section: &'static str,
+        package: &'static str,
+        install: &'static str,
+    },
     #[error("[[check]] unit = \"{unit}\": {image} has no such unit, so the check could only fail")]
     CheckUnitMissing {
         unit: String,
@@ -161,6 +168,9 @@ impl Error {
                 "run `kiln lock {}`: a kernel brings its boot loader and init into the lock ([disk].bootloader, [disk].init)",
                 lockfile.parent().unwrap_or(lockfile).display()
             )),
+            Error::SectionNeeds { install, .. } => Some(format!(
+                "add \"{install}\" to [packages].install, then run `kiln lock`"
+            )),
             Error::CheckUnitMissing { closest, .. } => Some(match closest {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "install the package that ships the unit, or check another unit".into(),
@@ -197,6 +207,7 @@ impl Error {
             | Error::DiskWithoutKernel { .. }
             | Error::DiskNeeds { .. }
             | Error::CheckUnitMissing { .. }
+            | Error::SectionNeeds { .. }
             | Error::NotBuilt { .. }
             | Error::PushToDigest { .. }
             | Error::NoOciImage { .. }

@@ -1,7 +1,6 @@
 //! The one pipeline. Each public function is a command of the CLI, and
 //! reads as the list of stages it runs; the stages live in their crates.
 
-mod bootable;
 mod build;
 mod catalog;
 mod chain;
@@ -15,6 +14,7 @@ mod indices;
 mod init;
 mod keys;
 mod lock;
+mod needs;
 mod plan;
 mod progress;
 mod pull;

@@ -107,7 +107,7 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
         suites: indices.suites,
         packages: locked_packages(resolution),
     };
-    crate::bootable::check(&chain, &lock, &def.outputs.formats)?;
+    crate::needs::check(&chain, &lock, &def.outputs.formats)?;
     let written = kiln_lock::write(&path, &lock)?;
     Ok(LockReport {
         image: def.image.name.clone(),

@@ -497,3 +497,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn sections_whose_tools_the_lock_lacks_are_refused_before_any_work() {
+    let archive = base_archive();
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (extra, says) in [
+        (
+            "\n[services]\nenable = [\"app.service\"]\n",
+            "t: [services] needs systemd, which no image of its chain installs\nhint: add \"systemd-sysv\" to [packages].install, then run `kiln lock`",
+        ),
+        (
+            "\n[[users]]\nname = \"app\"\n",
+            "t: [[users]] needs passwd, which no image of its chain installs\nhint: add \"passwd\" to [packages].install, then run `kiln lock`",
+        ),
+    ] {
+        write(
+            &dir.path().join("kiln.toml"),
+            &format!("{}{extra}", archive.definition("minbase", &[])),
+        );
+        let r = kiln_at(&archive, &["lock", d], store.path());
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(r.stderr.trim_end(), format!("error: {says}"));
+        assert!(!dir.path().join("kiln.lock").exists(), "nothing written");
+    }
+}
