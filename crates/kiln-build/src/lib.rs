@@ -12,6 +12,7 @@ mod indices;
 mod init;
 mod keys;
 mod lock;
+mod origins;
 mod progress;
 mod stages;
 mod trace;

@@ -35,6 +35,7 @@ mod unpack;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use deb::control_text;
 pub use error::RootfsError;
 pub use par::{background_priority, cores};
 pub use status::Installed;
