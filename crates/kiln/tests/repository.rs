@@ -428,6 +428,22 @@ fn net_root_tool_a_repository_package_and_a_local_package_are_locked_built_and_r
         );
     }
 
+    // The SBOM says where each package came from.
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("vendored-1.spdx.json")).unwrap()).unwrap();
+    let spdx = |name: &str| {
+        sbom["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is not in the SBOM"))
+    };
+    assert_eq!(spdx("app")["comment"], "origin: vendor");
+    assert_eq!(spdx("tool")["comment"], "origin: local");
+    assert_eq!(spdx("hello")["supplier"], "Organization: Debian");
+
     // `kiln inspect` shows where each package came from.
     let r = kiln(
         &["inspect", d, "--out", out.to_str().unwrap(), "--json"],
