@@ -299,6 +299,60 @@ fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked()
     assert!(!dir.join("kiln.lock").exists(), "nothing is locked");
 }
 
+#[test]
+fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned() {
+    let debs = tempfile::tempdir().unwrap();
+    let app = build_deb(debs.path(), "app", "1.4.2", "hello");
+    // The vendor also ships a newer hello than Debian's 2.10-3.
+    let hello = build_deb(debs.path(), "hello", "2.99-1", "");
+    let repo = AptRepo::new(&[&app, &hello]);
+    let server = Server::serve(repo.dir.path());
+    let debian = fake_debian();
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
+    let write = |pin: &str| {
+        let section = repository_section(&server.uri(), "keys/vendor.asc");
+        let definition = debian.definition("essential", &["app"]).replacen(
+            "[packages]",
+            &format!("{section}{pin}[packages]"),
+            1,
+        );
+        common::write(&dir.join("kiln.toml"), &definition);
+    };
+    let store = tempfile::tempdir().unwrap();
+    let lock = || kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
+
+    write("");
+    let r = lock();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let hello = lock_of(dir).package("hello").cloned().unwrap();
+    assert_eq!(
+        (hello.version.as_str(), hello.origin()),
+        ("2.99-1", "vendor"),
+        "apt's rule at equal priority: the highest version wins"
+    );
+
+    // Pinned to `app`: hello may only come from Debian; the lock is stale
+    // until relocked.
+    write("pin = [\"app\"]\n");
+    let check = kiln_at(
+        &debian,
+        &["lock", dir.to_str().unwrap(), "--check"],
+        store.path(),
+    );
+    assert_ne!(check.code, 0, "a new pin left the lock fresh");
+    let r = lock();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let locked = lock_of(dir);
+    let hello = locked.package("hello").unwrap();
+    assert_eq!(
+        (hello.version.as_str(), hello.origin()),
+        ("2.10-3", "debian")
+    );
+    assert_eq!(locked.package("app").unwrap().origin(), "vendor");
+}
+
 /// The store holds no blob with `inrelease`'s bytes: only verified
 /// InRelease files enter it.
 fn assert_no_inrelease_stored(store: &Path, inrelease: &str) {
