@@ -353,6 +353,43 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
     assert_eq!(locked.package("app").unwrap().origin(), "vendor");
 }
 
+#[test]
+fn tool_a_child_installs_from_its_parents_repository() {
+    let debs = tempfile::tempdir().unwrap();
+    let app = build_deb(debs.path(), "app", "1.4.2", "hello");
+    let repo = AptRepo::new(&[&app]);
+    let server = Server::serve(repo.dir.path());
+    let debian = fake_debian();
+    let project = tempfile::tempdir().unwrap();
+    let parent = project.path().join("base");
+    let child = project.path().join("app");
+    repo.gpg.export_armored(&parent.join("keys/vendor.asc"));
+    let section = repository_section(&server.uri(), "keys/vendor.asc");
+    common::write(
+        &parent.join("kiln.toml"),
+        &debian.definition("essential", &["hello"]).replacen(
+            "[packages]",
+            &format!("{section}[packages]"),
+            1,
+        ),
+    );
+    common::write(
+        &child.join("kiln.toml"),
+        "[image]\nname = \"child\"\nversion = \"1\"\n\n[base]\nfrom = \"../base\"\n\n\
+         [packages]\ninstall = [\"app\"]\n",
+    );
+    let store = tempfile::tempdir().unwrap();
+    for dir in [&parent, &child] {
+        let r = kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
+        assert_eq!(r.code, 0, "{}: {}", dir.display(), r.stderr);
+    }
+    let locked = lock_of(&child);
+    let app = locked.package("app").expect("the child locks app");
+    assert_eq!(app.origin(), "vendor");
+    assert!(locked.package("hello").is_none(), "hello is the parent's");
+    assert_eq!(locked.repositories[0].key, repo.gpg.fingerprint());
+}
+
 /// The store holds no blob with `inrelease`'s bytes: only verified
 /// InRelease files enter it.
 fn assert_no_inrelease_stored(store: &Path, inrelease: &str) {
