@@ -117,6 +117,18 @@ pub(crate) fn load(
             .iter()
             .map(|l| local(l, arch))
             .collect::<Result<Vec<_>, _>>()?;
+        // Two files of one package would leave the choice to list order.
+        for (i, p) in packages.iter().enumerate() {
+            if let Some(first) = packages[..i].iter().find(|q| q.name == p.name) {
+                return Err(Error::LocalDeb {
+                    path: def.packages.local[i].file.path.clone(),
+                    why: format!(
+                        "it is package {} again, as {} is; list one of them",
+                        p.name, first.filename
+                    ),
+                });
+            }
+        }
         extra.local_seeds = packages
             .iter()
             .map(|p| (p.name.clone(), p.version.clone()))

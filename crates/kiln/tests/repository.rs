@@ -390,6 +390,55 @@ fn tool_a_child_installs_from_its_parents_repository() {
     assert_eq!(locked.repositories[0].key, repo.gpg.fingerprint());
 }
 
+#[test]
+fn tool_local_packages_lock_from_their_files_and_one_package_twice_is_refused() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path().join("image");
+    let tool = build_deb(&project.path().join("dist"), "tool", "2.0", "hello");
+    let newer = build_deb(&project.path().join("next"), "tool", "2.1", "hello");
+    let debian = fake_debian();
+    let store = tempfile::tempdir().unwrap();
+    let write = |local: &[&Path]| {
+        let list: Vec<String> = local
+            .iter()
+            .map(|p| {
+                let rel = Path::new("..").join(p.strip_prefix(project.path()).unwrap());
+                format!("\"{}\"", rel.display())
+            })
+            .collect();
+        let definition = debian.definition("essential", &[]).replacen(
+            "[packages]\n",
+            &format!("[packages]\nlocal = [{}]\n", list.join(", ")),
+            1,
+        );
+        common::write(&dir.join("kiln.toml"), &definition);
+    };
+
+    write(&[&tool]);
+    let r = kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let locked = lock_of(&dir);
+    let t = locked.package("tool").unwrap();
+    assert_eq!((t.version.as_str(), t.origin()), ("2.0", "local"));
+    assert_eq!(t.sha256, sha256_hex(&tool));
+    assert_eq!(locked.package("hello").unwrap().origin(), "debian");
+
+    write(&[&tool, &newer]);
+    let r = kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("it is package tool again"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("tool_2.1_amd64.deb"), "{}", r.stderr);
+    assert_eq!(
+        lock_of(&dir).package("tool").unwrap().version,
+        "2.0",
+        "the lock is kept"
+    );
+}
+
 /// The store holds no blob with `inrelease`'s bytes: only verified
 /// InRelease files enter it.
 fn assert_no_inrelease_stored(store: &Path, inrelease: &str) {
