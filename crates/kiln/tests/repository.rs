@@ -351,6 +351,18 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
         ("2.10-3", "debian")
     );
     assert_eq!(locked.package("app").unwrap().origin(), "vendor");
+
+    // With the repository gone, its verified indices in the store suffice.
+    let before = std::fs::read(dir.join("kiln.lock")).unwrap();
+    drop(server);
+    std::fs::remove_file(dir.join("kiln.lock")).unwrap();
+    let offline = kiln_at(
+        &debian,
+        &["lock", dir.to_str().unwrap(), "--offline"],
+        store.path(),
+    );
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    assert_eq!(std::fs::read(dir.join("kiln.lock")).unwrap(), before);
 }
 
 #[test]
