@@ -88,6 +88,14 @@ pub struct PackageRecord {
     pub size: u64,
     /// The image of the chain that added it.
     pub image: String,
+    /// `debian`, `local` or a `[[repository]]`'s name.
+    #[serde(default = "debian_origin")]
+    pub origin: String,
+}
+
+/// Reports written before origins were recorded held Debian's packages only.
+fn debian_origin() -> String {
+    kiln_lock::DEBIAN_ORIGIN.to_owned()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +129,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         opts.offline,
     )?;
     let images = images(&chain, &leaf_lock);
+    let repositories = crate::origins::repositories(&chain);
     let sde = source_date_epoch(images[0].1)?;
 
     let mut stages = Vec::new();
@@ -138,8 +147,14 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     }
     let mut head_start = None;
     for (i, (def, lock)) in images.iter().enumerate() {
-        let debs: Vec<Fetched> =
-            fetch::fetch(&store, &lock.packages, mirrors.as_ref(), opts.progress)?;
+        let debs: Vec<Fetched> = fetch::fetch(
+            &store,
+            &lock.packages,
+            mirrors.as_ref(),
+            &repositories,
+            &def.dir,
+            opts.progress,
+        )?;
         let parent = built.last();
         let (rootfs, copied) = stages::rootfs(
             &store,
@@ -159,6 +174,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
             version: p.version.clone(),
             size: p.size,
             image: def.image.name.clone(),
+            origin: p.origin().to_owned(),
         }));
         let (store, digests, tree) = (store.clone(), digests.clone(), rootfs.clone());
         manifest_jobs.push(std::thread::spawn(move || {
@@ -324,8 +340,16 @@ pub fn fetch(
         bytes: 0,
         seconds: 0.0,
     };
-    for (_, lock) in images(&chain, &leaf) {
-        let got = fetch::fetch(&store, &lock.packages, mirrors.as_ref(), progress)?;
+    let repositories = crate::origins::repositories(&chain);
+    for (def, lock) in images(&chain, &leaf) {
+        let got = fetch::fetch(
+            &store,
+            &lock.packages,
+            mirrors.as_ref(),
+            &repositories,
+            &def.dir,
+            progress,
+        )?;
         report.packages += got.len();
         report.bytes += got.iter().map(|f| f.package.size).sum::<u64>();
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kiln_catalog::{Catalog, NewBuild, Output};
-use kiln_lock::Lock;
+use kiln_lock::{Lock, LockedPackage};
 use kiln_manifest::Manifest;
 use kiln_manifest::provenance::{self, Material, ProvenanceInput};
 use kiln_manifest::spdx::{self, SbomInput};
@@ -55,7 +55,7 @@ pub(crate) fn build_id(rootfs_key: &str) -> String {
 pub(crate) fn manifest_bytes(
     store: &Store,
     built: &Built,
-    debs: &BTreeMap<(String, String), String>,
+    debs: &BTreeMap<(String, String), LockedPackage>,
 ) -> Result<Vec<u8>, Error> {
     let bucket = store.bucket(MANIFESTS)?;
     if let Some(bytes) = bucket.get(&built.key)? {
@@ -66,7 +66,9 @@ pub(crate) fn manifest_bytes(
         source,
     })?;
     for p in &mut m.packages {
-        p.sha256 = debs.get(&(p.name.clone(), p.version.clone())).cloned();
+        let locked = debs.get(&(p.name.clone(), p.version.clone()));
+        p.sha256 = locked.map(|l| l.sha256.clone());
+        p.origin = locked.and_then(|l| l.origin.clone());
     }
     let bytes = m.to_bytes();
     bucket.put(&built.key, &bytes)?;
@@ -92,15 +94,15 @@ impl Source {
     }
 }
 
-/// Every locked package of the chain, by (name, version), to its `.deb`'s
-/// sha256.
+/// Every locked package of the chain, by (name, version): the manifest
+/// takes each `.deb`'s digest and origin from it.
 pub(crate) fn deb_digests<'a>(
     locks: impl IntoIterator<Item = &'a Lock>,
-) -> BTreeMap<(String, String), String> {
+) -> BTreeMap<(String, String), LockedPackage> {
     locks
         .into_iter()
         .flat_map(|l| &l.packages)
-        .map(|p| ((p.name.clone(), p.version.clone()), p.sha256.clone()))
+        .map(|p| ((p.name.clone(), p.version.clone()), p.clone()))
         .collect()
 }
 

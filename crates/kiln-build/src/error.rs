@@ -116,6 +116,21 @@ pub enum Error {
     DuplicateImage { name: String, dirs: Vec<PathBuf> },
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("repository {name}")]
+    Repository {
+        name: String,
+        #[source]
+        source: Box<kiln_archive::ArchiveError>,
+    },
+    #[error("repository {name}: loading its signed-by key {path}")]
+    RepositoryKey {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: kiln_deb::signature::SignatureError,
+    },
+    #[error("[packages] local: {path}: {why}")]
+    LocalDeb { path: PathBuf, why: String },
     #[error("parsing {index}")]
     Index {
         index: String,
@@ -181,6 +196,24 @@ impl Error {
             Error::OfflineMissing { .. } => Some("run once without --offline to fetch them into the store".into()),
             Error::BadLockDigest { .. } => Some("the lockfile was edited by hand: run `kiln lock` again".into()),
             Error::Fetch { .. } => Some("check the network and the mirror (KILN_MIRROR, --mirror); a rerun resumes".into()),
+            Error::Repository { source, .. } => match **source {
+                kiln_archive::ArchiveError::Signature { .. } => Some(
+                    "the InRelease is not signed by the key `signed-by` names: the repository \
+                     may be altered, or its vendor changed keys (fetch their current key)"
+                        .into(),
+                ),
+                _ => source.hint(),
+            },
+            Error::RepositoryKey { .. } => Some(
+                "`signed-by` names the repository's public key as `gpg --export` (binary) or \
+                 `gpg --export --armor` writes it"
+                    .into(),
+            ),
+            Error::LocalDeb { .. } => Some(
+                "list a .deb built by `dpkg-deb --build` or `dpkg-buildpackage` for the image's \
+                 architecture"
+                    .into(),
+            ),
             Error::Io { .. } | Error::Index { .. } | Error::Internal(_) | Error::Store(_) => None,
         }
     }
@@ -215,7 +248,9 @@ impl Error {
             | Error::WontReplace { .. }
             | Error::DuplicateImage { .. }
             | Error::BadLockDate { .. }
-            | Error::BadLockDigest { .. } => 1,
+            | Error::BadLockDigest { .. }
+            | Error::RepositoryKey { .. }
+            | Error::LocalDeb { .. } => 1,
             Error::Lock(kiln_lock::LockError::Missing(_) | kiln_lock::LockError::Parse { .. }) => 1,
             // Which mirror and which keyring are the user's to say.
             Error::Archive(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kiln_archive::Mirrors;
 use kiln_lock::LockedPackage;
+use kiln_spec::Repository;
 use kiln_store::{Expected, Fetcher, Retry, Sha256, Store};
 
 use crate::error::Error;
@@ -26,10 +27,15 @@ pub(crate) struct Fetched {
 /// lock's sha256 and size before it enters the store, so a killed run leaves
 /// only whole, verified blobs and the next run resumes where it stopped.
 /// Offline, nothing is downloaded and the missing blobs are listed.
+/// Local packages (`[packages] local`) are read from their file, relative
+/// to `dir` (the definition's directory), offline too; packages of a
+/// `[[repository]]` come from its URI.
 pub(crate) fn fetch(
     store: &Store,
     packages: &[LockedPackage],
     mirrors: Option<&Mirrors>,
+    repositories: &[&Repository],
+    dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Vec<Fetched>, Error> {
     let mut have = Vec::new();
@@ -39,6 +45,10 @@ pub(crate) fn fetch(
             package: p.name.clone(),
             sha256: p.sha256.clone(),
         })?;
+        if p.is_local() && store.blob(&sha).is_none() {
+            have.push(local(store, p, sha, &dir.join(&p.path))?);
+            continue;
+        }
         match store.blob(&sha) {
             Some(path) => have.push(Fetched {
                 package: p.clone(),
@@ -71,16 +81,18 @@ pub(crate) fn fetch(
                 loop {
                     let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                     let Some((p, sha)) = next else { break };
-                    let url = package_url(mirrors, p);
-                    let r = fetcher
-                        .fetch_blob(store, &url, &Expected::new(sha, p.size))
+                    let r = package_url(mirrors, repositories, p)
+                        .and_then(|url| {
+                            fetcher
+                                .fetch_blob(store, &url, &Expected::new(sha, p.size))
+                                .map_err(|source| Error::Fetch {
+                                    package: format!("{} {}", p.name, p.version),
+                                    source,
+                                })
+                        })
                         .map(|entry| Fetched {
                             package: p.clone(),
                             path: entry.path,
-                        })
-                        .map_err(|source| Error::Fetch {
-                            package: format!("{} {}", p.name, p.version),
-                            source,
                         });
                     let failed = r.is_err();
                     let bytes = done_bytes.fetch_add(p.size, Ordering::Relaxed) + p.size;
@@ -107,14 +119,50 @@ pub(crate) fn fetch(
     Ok(have)
 }
 
-/// The package's URL: security updates live on the security mirror.
-fn package_url(mirrors: &Mirrors, p: &LockedPackage) -> String {
-    let root = if p.suite.ends_with("-security") {
-        &mirrors.security
-    } else {
-        &mirrors.debian
+/// Copies a local `.deb` into the store, checked against the lock.
+fn local(store: &Store, p: &LockedPackage, sha: Sha256, path: &Path) -> Result<Fetched, Error> {
+    let bad = |why: String| Error::LocalDeb {
+        path: path.to_path_buf(),
+        why,
     };
-    format!("{}/{}", root.trim_end_matches('/'), p.path)
+    let mut file = fs_err::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let entry = store
+        .put_blob_from(
+            &mut file,
+            &Expected::new(sha, p.size),
+            &path.display().to_string(),
+        )
+        .map_err(|e| bad(format!("it is not the file `kiln lock` pinned: {e}")))?;
+    Ok(Fetched {
+        package: p.clone(),
+        path: entry.path,
+    })
+}
+
+/// The package's URL: a repository's packages live under its URI, security
+/// updates on the security mirror.
+fn package_url(
+    mirrors: &Mirrors,
+    repositories: &[&Repository],
+    p: &LockedPackage,
+) -> Result<String, Error> {
+    let root = match &p.origin {
+        Some(name) => {
+            let repo = repositories.iter().find(|r| &r.name == name);
+            &repo
+                .ok_or_else(|| Error::StaleLock {
+                    path: PathBuf::from(crate::chain::LOCKFILE),
+                    changes: vec![format!(
+                        "{} comes from repository {name}, which no definition of the chain has",
+                        p.name
+                    )],
+                })?
+                .uri
+        }
+        None if p.suite.ends_with("-security") => &mirrors.security,
+        None => &mirrors.debian,
+    };
+    Ok(format!("{}/{}", root.trim_end_matches('/'), p.path))
 }
 
 /// The mirrors for a suite, unless offline.

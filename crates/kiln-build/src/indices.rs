@@ -6,17 +6,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use kiln_archive::{Keyring, Mirrors, SuiteIndex, SuiteRequest};
 use kiln_deb::Package;
-use kiln_lock::SuitePin;
+use kiln_lock::{RepositoryPin, SuitePin};
 use kiln_resolve::Universe;
-use kiln_spec::DebianBase;
+use kiln_spec::{DebianBase, Definition, Repository};
 use kiln_store::{Fetcher, Retry, Store};
 
 use crate::error::Error;
+use crate::origins::Origins;
 use crate::progress::Progress;
 
 pub(crate) struct Indices {
     pub suites: Vec<SuitePin>,
+    /// `[[repository]]` suites, by suite and key.
+    pub repositories: Vec<RepositoryPin>,
     pub universe: Universe,
+    /// Which universe suites are not Debian's, and what the lock calls them.
+    pub origins: Origins,
+    /// `[packages] local`: each file's package name and version.
+    pub local: Vec<(String, kiln_deb::Version)>,
 }
 
 /// Fetches (or, offline, loads from the store) and parses the suites of
@@ -24,6 +31,8 @@ pub(crate) struct Indices {
 /// InRelease even when the indices themselves are cached.
 pub(crate) fn load(
     distro: &DebianBase,
+    repositories: &[&Repository],
+    def: &Definition,
     mirror: Option<&str>,
     offline: bool,
     progress: &dyn Progress,
@@ -56,41 +65,19 @@ pub(crate) fn load(
     })
     .collect();
 
+    let access = Access {
+        store: &store,
+        fetcher: &fetcher,
+        offline,
+        now,
+        progress,
+    };
     let fetched: Vec<Result<(SuiteIndex, Vec<Package>), Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = requests
             .iter()
             .map(|req| {
-                let (store, fetcher, keyring) = (&store, &fetcher, &keyring);
-                scope.spawn(move || -> Result<(SuiteIndex, Vec<Package>), Error> {
-                    let index = if offline {
-                        kiln_archive::load_suite(store, keyring, req, None)?
-                    } else {
-                        progress.step(&format!("checking {} {}", req.mirror, req.suite));
-                        kiln_archive::fetch_suite(store, fetcher, keyring, req, now, &mut |p| {
-                            if let kiln_archive::Progress::Fetched { url, bytes } = p {
-                                progress.step(&format!("fetched {url} ({} KiB)", bytes / 1024));
-                            }
-                        })?
-                    };
-                    let mut packages = Vec::new();
-                    for c in &index.components {
-                        let text = fs_err::read_to_string(&c.path).map_err(|source| Error::Io {
-                            path: c.path.clone(),
-                            source,
-                        })?;
-                        let name =
-                            format!("{}/{}/binary-{}/Packages", index.suite, c.component, c.arch);
-                        packages.extend(
-                            kiln_deb::packages::parse_packages(&text, &name, &c.arch).map_err(
-                                |source| Error::Index {
-                                    index: name.clone(),
-                                    source,
-                                },
-                            )?,
-                        );
-                    }
-                    Ok((index, packages))
-                })
+                let (access, keyring) = (&access, &keyring);
+                scope.spawn(move || read_suite(access, keyring, req))
             })
             .collect();
         handles
@@ -102,24 +89,91 @@ pub(crate) fn load(
             .collect()
     });
 
+    let extra = crate::origins::load(&access, repositories, def, distro.architecture.as_str())?;
     let mut suites = Vec::new();
-    let mut universe = Vec::new();
+    // Suites in preference order for equal versions: local files, Debian's
+    // archive, then third-party repositories.
+    let mut universe: Vec<(String, Vec<Package>)> = extra.local.into_iter().collect();
     for r in fetched {
         let (index, packages) = r?;
-        suites.push(SuitePin {
-            name: index.suite.clone(),
-            date: index.date.clone(),
-            inrelease: format!("sha256:{}", index.inrelease_sha256),
-            indices: index
-                .components
-                .iter()
-                .map(|c| format!("sha256:{}", c.sha256))
-                .collect(),
-        });
+        suites.push(suite_pin(&index));
         universe.push((index.suite, packages));
     }
+    universe.extend(extra.suites);
     Ok(Indices {
         suites,
+        repositories: extra.repositories,
         universe: Universe::new(universe),
+        origins: extra.origins,
+        local: extra.local_seeds,
     })
+}
+
+/// How indices are read.
+#[derive(Clone, Copy)]
+pub(crate) struct Access<'a> {
+    pub store: &'a Store,
+    pub fetcher: &'a Fetcher,
+    /// From the store alone.
+    pub offline: bool,
+    /// Unix seconds, for `Valid-Until`.
+    pub now: i64,
+    pub progress: &'a dyn Progress,
+}
+
+/// Fetches (or, offline, loads from the store) one suite verified against
+/// `keyring`, and parses its Packages indices.
+pub(crate) fn read_suite(
+    access: &Access<'_>,
+    keyring: &Keyring,
+    req: &SuiteRequest,
+) -> Result<(SuiteIndex, Vec<Package>), Error> {
+    let Access {
+        store,
+        fetcher,
+        offline,
+        now,
+        progress,
+    } = *access;
+    let index = if offline {
+        kiln_archive::load_suite(store, keyring, req, None)?
+    } else {
+        progress.step(&format!("checking {} {}", req.mirror, req.suite));
+        kiln_archive::fetch_suite(store, fetcher, keyring, req, now, &mut |p| {
+            if let kiln_archive::Progress::Fetched { url, bytes } = p {
+                progress.step(&format!("fetched {url} ({} KiB)", bytes / 1024));
+            }
+        })?
+    };
+    let mut packages = Vec::new();
+    for c in &index.components {
+        let text = fs_err::read_to_string(&c.path).map_err(|source| Error::Io {
+            path: c.path.clone(),
+            source,
+        })?;
+        let name = format!("{}/{}/binary-{}/Packages", index.suite, c.component, c.arch);
+        packages.extend(
+            kiln_deb::packages::parse_packages(&text, &name, &c.arch).map_err(|source| {
+                Error::Index {
+                    index: name,
+                    source,
+                }
+            })?,
+        );
+    }
+    Ok((index, packages))
+}
+
+/// What the lock records of a verified suite: mirror-independent facts.
+pub(crate) fn suite_pin(index: &SuiteIndex) -> SuitePin {
+    SuitePin {
+        name: index.suite.clone(),
+        date: index.date.clone(),
+        inrelease: format!("sha256:{}", index.inrelease_sha256),
+        indices: index
+            .components
+            .iter()
+            .map(|c| format!("sha256:{}", c.sha256))
+            .collect(),
+    }
 }

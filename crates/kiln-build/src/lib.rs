@@ -15,6 +15,7 @@ mod init;
 mod keys;
 mod lock;
 mod needs;
+mod origins;
 mod plan;
 mod progress;
 mod pull;

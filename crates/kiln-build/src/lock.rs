@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::chain::{Chain, LOCKFILE};
 use crate::error::Error;
+use crate::origins::Origins;
 use crate::progress::Progress;
 
 pub struct LockOptions<'a> {
@@ -75,6 +76,8 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
     let mut request = request(&chain, previous.as_ref(), opts.update.as_deref(), &path)?;
     let indices = crate::indices::load(
         chain.distro(),
+        &crate::origins::repositories(&chain),
+        def,
         opts.mirror.as_deref(),
         opts.offline,
         opts.progress,
@@ -83,8 +86,29 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
         // The variant's set is read off the indices, so it comes first and
         // an explicit request (with its pin) then names the same package.
         let mut seeds = variant(d.variant).seeds(&indices.universe);
+        // The variant is Debian's: a repository's `Priority: required`
+        // package is not part of the base system.
+        let universe = &indices.universe;
+        seeds.retain(|s| {
+            universe
+                .versions(&s.name)
+                .iter()
+                .any(|&i| indices.origins.is_debian(&universe.entry(i).suite))
+        });
         seeds.append(&mut request.seeds);
         request.seeds = seeds;
+    }
+    // A local file is asked for as itself: its exact version, which only
+    // the file has (or wins, being first among equal versions).
+    for (name, version) in &indices.local {
+        match request.seeds.iter_mut().find(|s| &s.name == name) {
+            Some(seed) => seed.pin = Some(version.clone()),
+            None => request.seeds.push(Seed {
+                name: name.clone(),
+                pin: Some(version.clone()),
+                reason: Reason::Requested,
+            }),
+        }
     }
     opts.progress.step(&format!(
         "resolving {} against {} package versions",
@@ -105,7 +129,8 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
             lock: p.digest.clone(),
         }),
         suites: indices.suites,
-        packages: locked_packages(resolution),
+        repositories: indices.repositories,
+        packages: locked_packages(resolution, &indices.origins),
     };
     crate::needs::check(&chain, &lock, &def.outputs.formats)?;
     let written = kiln_lock::write(&path, &lock)?;
@@ -252,28 +277,32 @@ pub(crate) fn variant(v: kiln_spec::Variant) -> Variant {
     }
 }
 
-fn locked_packages(resolution: Resolution) -> Vec<LockedPackage> {
+fn locked_packages(resolution: Resolution, origins: &Origins) -> Vec<LockedPackage> {
     resolution
         .packages
         .into_iter()
-        .map(|p| LockedPackage {
-            reason: match p.reason {
-                Reason::Essential => "essential".into(),
-                Reason::Priority(pr) => format!("{pr:?}").to_lowercase(),
-                Reason::Variant => "variant".into(),
-                Reason::Requested => "requested".into(),
-                Reason::Kernel => "kernel".into(),
-                Reason::Disk => "disk".into(),
-                Reason::Dependency => "dependency".into(),
-            },
-            name: p.name,
-            version: p.version.to_string(),
-            architecture: p.architecture,
-            suite: p.suite,
-            path: p.filename,
-            size: p.size,
-            sha256: p.sha256,
-            needed_by: p.needed_by.into_iter().collect(),
+        .map(|p| {
+            let (suite, origin) = origins.of(&p.suite);
+            LockedPackage {
+                reason: match p.reason {
+                    Reason::Essential => "essential".into(),
+                    Reason::Priority(pr) => format!("{pr:?}").to_lowercase(),
+                    Reason::Variant => "variant".into(),
+                    Reason::Requested => "requested".into(),
+                    Reason::Kernel => "kernel".into(),
+                    Reason::Disk => "disk".into(),
+                    Reason::Dependency => "dependency".into(),
+                },
+                name: p.name,
+                version: p.version.to_string(),
+                architecture: p.architecture,
+                suite,
+                path: p.filename,
+                size: p.size,
+                sha256: p.sha256,
+                needed_by: p.needed_by.into_iter().collect(),
+                origin,
+            }
         })
         .collect()
 }

@@ -8,4 +8,7 @@ mod model;
 
 pub use check::{Change, changes};
 pub use io::{LockError, digest, read, render, write};
-pub use model::{LOCK_VERSION, Lock, LockedPackage, ParentPin, SuitePin};
+pub use model::{
+    DEBIAN_ORIGIN, LOCAL_ORIGIN, LOCK_VERSION, Lock, LockedPackage, ParentPin, RepositoryPin,
+    SuitePin,
+};

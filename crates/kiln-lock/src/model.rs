@@ -15,6 +15,9 @@ pub struct Lock {
     pub parent: Option<ParentPin>,
     #[serde(default, rename = "suite")]
     pub suites: Vec<SuitePin>,
+    /// Third-party repositories (`[[repository]]`), by suite and key.
+    #[serde(default, rename = "repository", skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<RepositoryPin>,
     #[serde(default, rename = "package")]
     pub packages: Vec<LockedPackage>,
 }
@@ -43,6 +46,26 @@ pub struct SuitePin {
     pub indices: Vec<String>,
 }
 
+/// A third-party repository the packages came from. Never its URL: that
+/// lives in the definition, so the lock builds from any copy of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RepositoryPin {
+    /// The repository's `name` in the definition; packages name it as origin.
+    pub name: String,
+    pub suite: String,
+    /// Fingerprint of the primary key whose signature verified.
+    pub key: String,
+    pub date: String,
+    pub inrelease: String,
+    pub indices: Vec<String>,
+}
+
+/// Where packages come from unless they say otherwise.
+pub const DEBIAN_ORIGIN: &str = "debian";
+/// The origin of `[packages] local` files.
+pub const LOCAL_ORIGIN: &str = "local";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LockedPackage {
@@ -59,6 +82,21 @@ pub struct LockedPackage {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needed_by: Vec<String>,
+    /// `local` (then `path` is the file as the definition names it), a
+    /// repository's name, or absent for Debian's archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl LockedPackage {
+    /// `debian`, `local` or the repository's name.
+    pub fn origin(&self) -> &str {
+        self.origin.as_deref().unwrap_or(DEBIAN_ORIGIN)
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.origin.as_deref() == Some(LOCAL_ORIGIN)
+    }
 }
 
 impl Lock {

@@ -1,4 +1,4 @@
-use kiln_lock::{LOCK_VERSION, Lock, LockedPackage, changes, read, render, write};
+use kiln_lock::{LOCK_VERSION, Lock, LockedPackage, RepositoryPin, changes, read, render, write};
 
 fn pkg(name: &str, needed_by: &[&str]) -> LockedPackage {
     LockedPackage {
@@ -11,6 +11,7 @@ fn pkg(name: &str, needed_by: &[&str]) -> LockedPackage {
         sha256: "ab".repeat(32),
         reason: "dependency".into(),
         needed_by: needed_by.iter().map(|s| s.to_string()).collect(),
+        origin: None,
     }
 }
 
@@ -31,6 +32,7 @@ fn lock() -> Lock {
         inputs: inputs(&["curl"]),
         parent: None,
         suites: vec![],
+        repositories: vec![],
         packages: vec![pkg("zlib1g", &["curl", "apt"]), pkg("curl", &[])],
     }
 }
@@ -100,4 +102,34 @@ fn unknown_fields_and_newer_versions_are_refused() {
             .unwrap()
             .contains("kiln lock")
     );
+}
+
+#[test]
+fn repositories_and_origins_round_trip_and_are_absent_for_debian_alone() {
+    let plain = render(&lock()).unwrap();
+    assert!(
+        !plain.contains("origin") && !plain.contains("[[repository]]"),
+        "{plain}"
+    );
+
+    let mut l = lock();
+    l.repositories.push(RepositoryPin {
+        name: "vendor".into(),
+        suite: "stable".into(),
+        key: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
+        date: "Sat, 05 Dec 2026 00:00:00 UTC".into(),
+        inrelease: format!("sha256:{}", "cd".repeat(32)),
+        indices: vec![format!("sha256:{}", "ef".repeat(32))],
+    });
+    l.packages[1].origin = Some("vendor".into());
+    let text = render(&l).unwrap();
+    assert!(text.contains("[[repository]]\nname = \"vendor\""), "{text}");
+    assert!(text.contains("origin = \"vendor\""), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kiln.lock");
+    write(&path, &l).unwrap();
+    let back = read(&path).unwrap();
+    assert_eq!(back.repositories, l.repositories);
+    assert_eq!(back.package("curl").unwrap().origin(), "vendor");
+    assert_eq!(back.package("zlib1g").unwrap().origin(), "debian");
 }

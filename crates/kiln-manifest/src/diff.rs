@@ -14,6 +14,9 @@ pub struct Diff {
     pub packages_removed: Vec<PkgRef>,
     pub upgraded: Vec<PkgChange>,
     pub downgraded: Vec<PkgChange>,
+    /// The same version from another origin (say, a vendor's rebuild).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<PkgChange>,
     pub files_added: Vec<FileRef>,
     pub files_removed: Vec<FileRef>,
     pub files_changed: Vec<FileChange>,
@@ -28,6 +31,9 @@ pub struct PkgRef {
     pub name: String,
     pub version: String,
     pub architecture: String,
+    /// A `[[repository]]`'s name or `local`; absent for Debian's archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// A package present in both images at different versions. The
@@ -39,6 +45,9 @@ pub struct PkgChange {
     pub architecture: String,
     pub from: String,
     pub to: String,
+    /// Origins (absent: Debian's archive), given when they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origins: Option<(String, String)>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -63,6 +72,7 @@ impl Diff {
             packages_removed,
             upgraded,
             downgraded,
+            moved,
             files_added,
             files_removed,
             files_changed,
@@ -73,6 +83,7 @@ impl Diff {
             && packages_removed.is_empty()
             && upgraded.is_empty()
             && downgraded.is_empty()
+            && moved.is_empty()
             && files_added.is_empty()
             && files_removed.is_empty()
             && files_changed.is_empty()
@@ -92,15 +103,18 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     for (k, p) in &old {
         match new.get(k) {
             None => d.packages_removed.push(pkg_ref(p)),
-            Some(q) if q.version != p.version => {
+            Some(q) if q.version != p.version || q.origin != p.origin => {
+                let show = |o: &Option<String>| o.as_deref().unwrap_or("debian").to_owned();
                 let change = PkgChange {
                     name: p.name.clone(),
                     architecture: p.architecture.clone(),
                     from: p.version.clone(),
                     to: q.version.clone(),
+                    origins: (q.origin != p.origin).then(|| (show(&p.origin), show(&q.origin))),
                 };
                 match compare_versions(&p.version, &q.version) {
                     Ordering::Greater => d.downgraded.push(change),
+                    Ordering::Equal if q.version == p.version => d.moved.push(change),
                     _ => d.upgraded.push(change),
                 }
             }
@@ -180,6 +194,7 @@ fn pkg_ref(p: &Package) -> PkgRef {
         name: p.name.clone(),
         version: p.version.clone(),
         architecture: p.architecture.clone(),
+        origin: p.origin.clone(),
     }
 }
 
@@ -201,20 +216,30 @@ impl fmt::Display for Diff {
         if self.is_empty() {
             return writeln!(f, "no changes");
         }
+        // Debian's packages say nothing of their origin; others name it.
+        let from = |o: &Option<String>| o.as_ref().map(|o| format!(" [{o}]")).unwrap_or_default();
         for p in &self.packages_added {
-            writeln!(f, "+ {}:{} {}", p.name, p.architecture, p.version)?;
+            let origin = from(&p.origin);
+            writeln!(f, "+ {}:{} {}{origin}", p.name, p.architecture, p.version)?;
         }
         for p in &self.packages_removed {
-            writeln!(f, "- {}:{} {}", p.name, p.architecture, p.version)?;
+            let origin = from(&p.origin);
+            writeln!(f, "- {}:{} {}{origin}", p.name, p.architecture, p.version)?;
         }
         for (verb, list) in [
             ("upgraded", &self.upgraded),
             ("downgraded", &self.downgraded),
+            ("from another origin", &self.moved),
         ] {
             for p in list {
+                let origins = p
+                    .origins
+                    .as_ref()
+                    .map(|(a, b)| format!(" [{a} → {b}]"))
+                    .unwrap_or_default();
                 writeln!(
                     f,
-                    "~ {}:{} {} → {} ({verb})",
+                    "~ {}:{} {} → {} ({verb}){origins}",
                     p.name, p.architecture, p.from, p.to
                 )?;
             }

@@ -84,6 +84,7 @@ fn package(p: &Paragraph) -> Result<Package, String> {
         licenses: Vec::new(),
         homepage,
         sha256: None,
+        origin: None,
     })
 }
 
@@ -123,6 +124,7 @@ mod tests {
                     licenses: vec![],
                     homepage: Some("https://example.invalid/glibc".into()),
                     sha256: None,
+                    origin: None,
                 },
                 Package {
                     name: "held".into(),
@@ -134,6 +136,7 @@ mod tests {
                     licenses: vec![],
                     homepage: None,
                     sha256: None,
+                    origin: None,
                 },
             ]
         );

@@ -38,6 +38,10 @@ pub struct Package {
     /// Of the `.deb`: the rootfs does not know it, the caller fills it in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Where the `.deb` came from when not Debian's archive: a
+    /// `[[repository]]`'s name or `local`. Filled in by the caller too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

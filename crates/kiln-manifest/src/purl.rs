@@ -4,8 +4,15 @@
 /// part percent-encoded as the purl specification asks: an epoch's `:` is
 /// `%3A` and `+` is `%2B`, while `~` and `.` stay.
 pub fn purl(name: &str, version: &str, arch: &str, distro: &str) -> String {
+    purl_from("debian", name, version, arch, distro)
+}
+
+/// As [`purl`], for a package of another vendor (the purl's namespace):
+/// a third-party repository's name, or `local`.
+pub fn purl_from(vendor: &str, name: &str, version: &str, arch: &str, distro: &str) -> String {
     format!(
-        "pkg:deb/debian/{}@{}?arch={}&distro={}",
+        "pkg:deb/{}/{}@{}?arch={}&distro={}",
+        encode(vendor),
         encode(name),
         encode(version),
         encode(arch),

@@ -113,6 +113,25 @@ fn package(p: &Package, id: &str, distro: &str) -> Value {
             "referenceLocator": purl::purl(&p.name, &p.version, &p.architecture, distro),
         }],
     });
+    if let Some(origin) = &p.origin {
+        // Not Debian's: say where it came from instead.
+        v["supplier"] = "NOASSERTION".into();
+        v["sourceInfo"] = if origin == "local" {
+            format!(
+                "a local .deb file of the image's definition (source package {} {})",
+                p.source, p.source_version
+            )
+        } else {
+            format!(
+                "from the third-party repository {origin} (source package {} {})",
+                p.source, p.source_version
+            )
+        }
+        .into();
+        v["comment"] = format!("origin: {origin}").into();
+        v["externalRefs"][0]["referenceLocator"] =
+            purl::purl_from(origin, &p.name, &p.version, &p.architecture, distro).into();
+    }
     if let Some(homepage) = p.homepage.as_deref().filter(|h| is_url(h)) {
         v["homepage"] = homepage.into();
     }

@@ -15,6 +15,7 @@ fn input() -> ProvenanceInput {
         licenses: vec![],
         homepage: None,
         sha256: Some("c".repeat(64)),
+        origin: None,
     };
     ProvenanceInput {
         subjects: vec![

@@ -143,3 +143,35 @@ fn an_undeclared_license_ref_still_gets_declared() {
             .contains("\"other\"")
     );
 }
+
+#[test]
+fn packages_not_from_debian_name_their_origin() {
+    let (_dir, mut m) = manifest();
+    m.packages[0].origin = Some("vendor".into());
+    let doc = spdx::document(&m, &input());
+    let name = m.packages[0].name.clone();
+    let p = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name.as_str())
+        .unwrap();
+    assert_eq!(p["supplier"], "NOASSERTION", "not Debian's: {p}");
+    assert_eq!(p["comment"], "origin: vendor");
+    let purl = p["externalRefs"][0]["referenceLocator"].as_str().unwrap();
+    assert!(purl.starts_with("pkg:deb/vendor/"), "{purl}");
+    assert!(
+        p["sourceInfo"]
+            .as_str()
+            .unwrap()
+            .contains("repository vendor")
+    );
+    // The others are still Debian's.
+    let other = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] != name.as_str() && q["SPDXID"] != "SPDXRef-image")
+        .expect("the fixture has more than one package");
+    assert_eq!(other["supplier"], "Organization: Debian");
+}

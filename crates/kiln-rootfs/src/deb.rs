@@ -145,27 +145,36 @@ pub(crate) struct Control {
     pub provides: Vec<String>,
 }
 
+/// The text of `./control` in the `.deb` at `path`.
+pub fn control_text(path: &Path) -> Result<String, RootfsError> {
+    let bad = |why: String| RootfsError::BadDeb {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut archive = tar::Archive::new(open_member(path, "control.tar")?);
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(format!("control.tar: {e}")))?;
+        let name = entry.path_bytes().into_owned();
+        if name == b"./control" || name == b"control" {
+            let mut s = String::new();
+            // A control file is a few KiB; a larger one is not a control file.
+            (&mut entry)
+                .take(1 << 20)
+                .read_to_string(&mut s)
+                .map_err(|e| bad(format!("control file: {e}")))?;
+            return Ok(s);
+        }
+    }
+    Err(bad("control.tar has no control file".into()))
+}
+
 /// Reads and parses `./control` from the `.deb` at `path`.
 pub(crate) fn read_control(path: &Path, arch: &str) -> Result<Control, RootfsError> {
     let bad = |why: String| RootfsError::BadDeb {
         path: path.to_path_buf(),
         why,
     };
-    let mut archive = tar::Archive::new(open_member(path, "control.tar")?);
-    let mut text = None;
-    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-        let mut entry = entry.map_err(|e| bad(format!("control.tar: {e}")))?;
-        let name = entry.path_bytes().into_owned();
-        if name == b"./control" || name == b"control" {
-            let mut s = String::new();
-            entry
-                .read_to_string(&mut s)
-                .map_err(|e| bad(format!("control file: {e}")))?;
-            text = Some(s);
-            break;
-        }
-    }
-    let text = text.ok_or_else(|| bad("control.tar has no control file".into()))?;
+    let text = control_text(path)?;
     let paragraphs = kiln_deb::control::paragraphs(&text);
     let p = paragraphs
         .first()

@@ -37,6 +37,7 @@ mod unpack;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use deb::control_text;
 pub use error::RootfsError;
 pub use par::{background_priority, cores};
 pub use status::Installed;

@@ -15,6 +15,7 @@ mod error;
 mod lock_inputs;
 mod model;
 mod names;
+mod repository;
 mod suggest;
 mod template;
 mod validate;
@@ -22,8 +23,9 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, ErrorKind, Location, SpecError};
-pub use lock_inputs::{LockBase, LockInputs};
+pub use lock_inputs::{LockBase, LockInputs, LockRepository};
 pub use model::*;
+pub use repository::{LocalDeb, Repository};
 pub use suggest::closest;
 pub use template::template;
 

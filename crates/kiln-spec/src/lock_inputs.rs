@@ -32,6 +32,26 @@ pub struct LockInputs {
     pub bootloader: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
+    /// `[[repository]]` without its URI: a mirror of the same repository
+    /// resolves the same, while another suite, key or pin may not.
+    #[serde(rename = "repository", skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<LockRepository>,
+    /// `packages.local`, each as `PATH sha256:HEX`, so a rebuilt `.deb`
+    /// makes the lock stale and `kiln lock --check` names the file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub local: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockRepository {
+    pub name: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    /// The key file as written, and the digest of its content.
+    pub signed_by: String,
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +108,24 @@ impl Definition {
                 .as_ref()
                 .map(|_| self.disk.bootloader.clone()),
             init: self.disk.kernel.as_ref().map(|_| self.disk.init.clone()),
+            repositories: self
+                .repositories
+                .iter()
+                .map(|r| LockRepository {
+                    name: r.name.clone(),
+                    suite: r.suite.clone(),
+                    components: r.components.clone(),
+                    signed_by: r.signed_by.written.clone(),
+                    key: r.key_sha256.clone(),
+                    pin: r.pin.clone(),
+                })
+                .collect(),
+            local: self
+                .packages
+                .local
+                .iter()
+                .map(|l| format!("{} {}", l.file.written, l.sha256))
+                .collect(),
         }
     }
 }

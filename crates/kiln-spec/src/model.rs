@@ -16,6 +16,8 @@ pub struct Definition {
     pub dir: PathBuf,
     pub image: Image,
     pub base: Base,
+    /// `[[repository]]`, in the order written.
+    pub repositories: Vec<crate::Repository>,
     pub packages: Packages,
     pub files: Vec<FileSpec>,
     pub users: Vec<User>,
@@ -231,6 +233,8 @@ pub struct Packages {
     pub install: Vec<PackageRef>,
     /// Install Recommends of what is asked for; default false.
     pub recommends: bool,
+    /// `.deb` files beside the definition, installed as if asked for.
+    pub local: Vec<crate::LocalDeb>,
 }
 
 /// `"name"` or `"name=version"` from `packages.install`.

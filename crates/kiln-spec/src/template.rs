@@ -40,10 +40,19 @@ suite = "trixie"            # or "bookworm"
 variant = "minbase"         # essential | apt | minbase | important | standard
 # from = "../base"          # instead of distro/suite: build on another image
 
+# A third-party apt repository, verified with its own key (beside this file).
+# [[repository]]
+# name = "vendor"
+# uri = "https://apt.example.com/debian"
+# suite = "stable"
+# signed-by = "keys/vendor.asc"
+# pin = ["vendor-agent"]    # optional: only these packages may come from it
+
 [packages]
 install = ["ca-certificates"]
 # install = ["nginx-light=1.26.3-3+deb13u1"]   # pin an exact version
 recommends = false
+# local = ["dist/app_1.4.2_amd64.deb"]         # your own .deb files, beside this one
 
 # Files copied into the image; `src` is relative to this file.
 # [[files]]

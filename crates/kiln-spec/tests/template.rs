@@ -32,7 +32,15 @@ fn the_template_makes_any_directory_name_valid() {
 #[test]
 fn every_commented_section_is_valid_when_uncommented() {
     // Uncommenting an example is the first edit most people make.
-    let dir = common::project("", &["files/motd", "scripts/setup.sh"]);
+    let dir = common::project(
+        "",
+        &[
+            "files/motd",
+            "scripts/setup.sh",
+            "keys/vendor.asc",
+            "dist/app_1.4.2_amd64.deb",
+        ],
+    );
     let text: String = kiln_spec::template("web")
         .lines()
         .filter(|l| !l.starts_with("# from") && !l.starts_with("# install"))
@@ -51,4 +59,6 @@ fn every_commented_section_is_valid_when_uncommented() {
     assert_eq!(def.run.len(), 1);
     assert_eq!(def.checks.len(), 2);
     assert_eq!(def.runtime.required, ["DATABASE_URL"]);
+    assert_eq!(def.repositories.len(), 1);
+    assert_eq!(def.packages.local.len(), 1);
 }

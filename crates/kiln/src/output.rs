@@ -220,8 +220,8 @@ pub fn inspect(r: &BuildReport, as_json: bool) {
     );
     for p in &r.packages {
         println!(
-            "  {:<40} {:<32} {:>10}  {}",
-            p.name, p.version, p.size, p.image
+            "  {:<40} {:<32} {:>10}  {:<12} {}",
+            p.name, p.version, p.size, p.image, p.origin
         );
     }
 }

@@ -87,7 +87,10 @@ fn vm_net_root_kiln_init_locks_builds_and_passes_its_checks_as_written() {
     );
     write(&dir.join("kiln.toml"), &text);
 
-    let r = ok(run(&dir, &["test", d, "--json"]), "kiln test");
+    let r = ok(
+        run(&dir, &["test", d, "--json", "--timeout", "600"]),
+        "kiln test",
+    );
     let v = json(&r);
     assert_eq!(v["passed"], true, "{}", r.stdout);
 }
@@ -144,8 +147,14 @@ run = "cat /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub"
     ok(run(&dir, &["lock", d]), "kiln lock");
     ok(run(&dir, &["build", d]), "kiln build");
     // Two machines from one disk: each boot has its own overlay.
-    let first = json(&ok(run(&dir, &["test", d, "--json"]), "first boot"));
-    let second = json(&ok(run(&dir, &["test", d, "--json"]), "second boot"));
+    let first = json(&ok(
+        run(&dir, &["test", d, "--json", "--timeout", "600"]),
+        "first boot",
+    ));
+    let second = json(&ok(
+        run(&dir, &["test", d, "--json", "--timeout", "600"]),
+        "second boot",
+    ));
     let (a, b) = (
         output_of(&first, "identity"),
         output_of(&second, "identity"),

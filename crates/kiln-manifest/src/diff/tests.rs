@@ -11,6 +11,7 @@ fn pkg(name: &str, arch: &str, version: &str, size: u64) -> Package {
         licenses: vec![],
         homepage: None,
         sha256: None,
+        origin: None,
     }
 }
 
@@ -93,6 +94,7 @@ fn versions_order_by_debian_rules() {
             architecture: "amd64".into(),
             from: "2.36-9".into(),
             to: "2.36-9+deb12u4".into(),
+            origins: None,
         }
     );
     assert!(d.packages_added.is_empty() && d.packages_removed.is_empty());
@@ -121,6 +123,7 @@ fn packages_added_and_removed_with_sizes() {
         name: name.into(),
         version: version.into(),
         architecture: arch.into(),
+        origin: None,
     };
     assert_eq!(
         d.packages_added,
@@ -206,4 +209,45 @@ fn every_kind_of_file_change() {
     assert_eq!(d.file_bytes_change, 100 + 4 - 10);
     assert!(!d.is_empty());
     insta::assert_snapshot!(d.to_string());
+}
+
+#[test]
+fn origins_are_shown_for_packages_not_from_debian() {
+    let with = |mut p: Package, origin: &str| {
+        p.origin = Some(origin.into());
+        p
+    };
+    let a = manifest(
+        vec![
+            pkg("curl", "amd64", "7.88.1-10", 0),
+            with(pkg("agent", "amd64", "3.1", 0), "vendor"),
+        ],
+        vec![],
+    );
+    let b = manifest(
+        vec![
+            with(pkg("curl", "amd64", "7.88.1-10", 0), "vendor"),
+            with(pkg("agent", "amd64", "3.2", 0), "vendor"),
+            with(pkg("app", "amd64", "1.4.2", 0), "local"),
+        ],
+        vec![],
+    );
+    let d = diff(&a, &b);
+    assert_eq!(d.moved.len(), 1, "{d:?}");
+    assert_eq!(d.moved[0].origins, Some(("debian".into(), "vendor".into())));
+    assert_eq!(d.upgraded[0].origins, None, "same origin: nothing to say");
+    assert_eq!(d.packages_added[0].origin.as_deref(), Some("local"));
+    let text = d.to_string();
+    assert!(text.contains("+ app:amd64 1.4.2 [local]\n"), "{text}");
+    assert!(
+        text.contains(
+            "~ curl:amd64 7.88.1-10 → 7.88.1-10 (from another origin) [debian → vendor]\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ agent:amd64 3.1 → 3.2 (upgraded)\n"),
+        "{text}"
+    );
+    assert!(!diff(&a, &a).to_string().contains('['));
 }

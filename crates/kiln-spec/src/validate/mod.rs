@@ -5,8 +5,10 @@ mod checks;
 mod disk;
 mod files;
 mod image;
+mod local;
 mod outputs;
 mod packages;
+mod repository;
 mod run;
 mod runtime;
 mod services;
@@ -28,6 +30,7 @@ use crate::suggest;
 const SECTIONS: &[(&str, &str)] = &[
     ("image", "[image]"),
     ("base", "[base]"),
+    ("repository", "[[repository]]"),
     ("packages", "[packages]"),
     ("files", "[[files]]"),
     ("users", "[[users]]"),
@@ -57,6 +60,7 @@ pub(crate) fn definition(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<Definition> 
             ));
         }
     };
+    let repositories = repository::validate(&root.tables("repository")?)?;
     let packages = packages::validate(root.table("packages")?.as_ref())?;
     let files = files::validate(&root.tables("files")?)?;
     let users = users::validate(&root.tables("users")?)?;
@@ -74,6 +78,7 @@ pub(crate) fn definition(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<Definition> 
         dir: ctx.dir.to_path_buf(),
         image,
         base,
+        repositories,
         packages,
         files,
         users,

@@ -6,13 +6,14 @@ use crate::model::{PackageRef, Packages};
 use crate::names;
 use crate::validate::no_duplicates;
 
-pub(super) const FIELDS: &[&str] = &["install", "recommends"];
+pub(super) const FIELDS: &[&str] = &["install", "recommends", "local"];
 
 pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Packages> {
     let Some(t) = t else {
         return Ok(Packages {
             install: Vec::new(),
             recommends: false,
+            local: Vec::new(),
         });
     };
     t.deny_unknown(FIELDS)?;
@@ -31,9 +32,11 @@ pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Packages> {
     }
     no_duplicates(ctx, &names, "package")?;
     let recommends = t.bool("recommends")?.is_some_and(|r| r.value);
+    let local = super::local::validate(t)?;
     Ok(Packages {
         install,
         recommends,
+        local,
     })
 }
 
