@@ -12,6 +12,7 @@
 
 mod dom;
 mod error;
+mod fragment;
 mod lock_inputs;
 mod model;
 mod names;
@@ -22,7 +23,8 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, ErrorKind, Location, SpecError};
-pub use lock_inputs::{LockBase, LockInputs};
+pub use fragment::{FRAGMENT_SECTIONS, Fragment};
+pub use lock_inputs::{FragmentPin, LockBase, LockInputs};
 pub use model::*;
 pub use template::template;
 

@@ -25,6 +25,18 @@ pub struct LockInputs {
     pub recommends: bool,
     /// `disk.kernel`: it is installed like any other package.
     pub kernel: Option<String>,
+    /// Each fragment's path as written and digest, so editing a fragment makes
+    /// exactly its includers' locks stale. Absent without `include`, which
+    /// keeps the checksum of every definition without fragments as it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fragments: Vec<FragmentPin>,
+}
+
+/// A fragment in the lock inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FragmentPin {
+    pub path: String,
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +87,14 @@ impl Definition {
             install: self.packages.install.clone(),
             recommends: self.packages.recommends,
             kernel: self.disk.kernel.clone(),
+            fragments: self
+                .includes
+                .iter()
+                .map(|f| FragmentPin {
+                    path: f.path.written.clone(),
+                    digest: f.digest.clone(),
+                })
+                .collect(),
         }
     }
 }
