@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{output, trace};
+use crate::failure::Failure;
+use crate::{fleet_cli, output, trace};
 
 /// Bake machine images as build artefacts: pinned, reproducible, tested.
 ///
@@ -50,6 +51,9 @@ enum Command {
     Where(WhereArgs),
     /// Every promotion and rollback in an environment, in order
     History(HistoryArgs),
+    /// Every image under a directory, linked by `from` and `include`, in
+    /// rebuild waves (exit 1 on a cycle, a missing parent or a name used twice)
+    Graph(fleet_cli::GraphArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -320,7 +324,7 @@ struct LockArgs {
     json: bool,
 }
 
-pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
+pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Init(InitArgs { dir, name, force }) => {
             let path = kiln_build::init(&dir, name.as_deref(), force)?;
@@ -497,6 +501,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             trace::history(&env, &list, json);
             Ok(0)
         }
+        Command::Graph(args) => fleet_cli::graph(args),
     }
 }
 

@@ -1,0 +1,94 @@
+//! What the fleet commands print: the graph as a tree, JSON or Graphviz.
+
+use kiln_fleet::{EdgeKind, Graph, ImageNode};
+
+use crate::output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Text,
+    Json,
+    Dot,
+}
+
+pub fn graph(graph: &Graph, format: GraphFormat) {
+    match format {
+        GraphFormat::Json => output::json(graph),
+        GraphFormat::Dot => print!("{}", dot(graph)),
+        GraphFormat::Text => print!("{}", tree(graph)),
+    }
+}
+
+fn tree(graph: &Graph) -> String {
+    let mut out = String::new();
+    for root in graph.images.iter().filter(|i| i.parent.is_none()) {
+        branch(graph, root, "", None, &mut out);
+    }
+    if !graph.fragments.is_empty() {
+        out.push_str("fragments:\n");
+        for f in &graph.fragments {
+            out.push_str(&format!(
+                "  {}  included by {}\n",
+                f.path,
+                f.included_by.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// One image and, below it, the images built on it; `last` is `None` for
+/// a root, else whether this is its parent's last child.
+fn branch(graph: &Graph, image: &ImageNode, prefix: &str, last: Option<bool>, out: &mut String) {
+    let (connector, below) = match last {
+        None => ("", String::new()),
+        Some(true) => ("└─ ", format!("{prefix}   ")),
+        Some(false) => ("├─ ", format!("{prefix}│  ")),
+    };
+    let includes = if image.includes.is_empty() {
+        String::new()
+    } else {
+        format!("  + {}", image.includes.join(", "))
+    };
+    out.push_str(&format!(
+        "{prefix}{connector}{} {}  ({}){includes}\n",
+        image.name, image.version, image.dir
+    ));
+    for (i, child) in image.children.iter().enumerate() {
+        if let Some(node) = graph.image(child) {
+            let last = i + 1 == image.children.len();
+            branch(graph, node, &below, Some(last), out);
+        }
+    }
+}
+
+fn dot(graph: &Graph) -> String {
+    let mut out = String::from("digraph kiln {\n  rankdir=BT;\n");
+    for image in &graph.images {
+        out.push_str(&format!(
+            "  {} [shape=box, label={}];\n",
+            quote(&image.name),
+            quote(&format!("{} {}", image.name, image.version))
+        ));
+    }
+    for f in &graph.fragments {
+        out.push_str(&format!("  {} [shape=note];\n", quote(&f.path)));
+    }
+    for edge in &graph.edges {
+        let style = match edge.kind {
+            EdgeKind::From => "",
+            EdgeKind::Include => " [style=dashed]",
+        };
+        out.push_str(&format!(
+            "  {} -> {}{style};\n",
+            quote(&edge.from),
+            quote(&edge.to)
+        ));
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}

@@ -1,0 +1,162 @@
+//! The fleet commands through the real binary: `kiln graph` on a tree of
+//! four images and a shared fragment, and the fragment's edit making
+//! exactly its includers' locks stale (against a signed archive built here).
+
+mod common;
+
+use std::path::Path;
+
+use common::{Archive, kiln_at, stanza, write};
+
+fn archive() -> Archive {
+    let bookworm = [
+        stanza("base-files", "12.4", "Essential: yes\nPriority: required\n"),
+        stanza("libc6", "2.36-9", "Priority: optional\n"),
+        stanza(
+            "dpkg",
+            "1.21.22",
+            "Essential: yes\nPriority: required\nPre-Depends: libc6\n",
+        ),
+        stanza("apt", "2.6.1", "Priority: required\nDepends: libc6\n"),
+        stanza("openssh-server", "1:9.2p1-2", "Depends: libc6\n"),
+        stanza("curl", "7.88.1-10", "Depends: libc6\n"),
+        stanza("nginx-light", "1.22.1-9", "Depends: libc6\n"),
+    ]
+    .concat();
+    Archive::new(&bookworm, "", "")
+}
+
+fn child(name: &str, from: &str, include: &str, install: &str) -> String {
+    format!(
+        "{include}[image]\nname = \"{name}\"\nversion = \"1\"\n\n[base]\nfrom = \"{from}\"\n\n[packages]\ninstall = [{install}]\n"
+    )
+}
+
+/// base <- web <- shop, base <- api; web and api include fragments/ssh.toml.
+fn fleet(root: &Path, archive: &Archive) {
+    write(
+        &root.join("base/kiln.toml"),
+        &archive
+            .definition("minbase", &[])
+            .replace("name = \"t\"", "name = \"base\""),
+    );
+    let ssh = "include = [\"../fragments/ssh.toml\"]\n\n";
+    write(
+        &root.join("web/kiln.toml"),
+        &child("web", "../base", ssh, "\"nginx-light\""),
+    );
+    write(
+        &root.join("api/kiln.toml"),
+        &child("api", "../base", ssh, ""),
+    );
+    write(
+        &root.join("shop/kiln.toml"),
+        &child("shop", "../web", "", "\"curl\""),
+    );
+    write(
+        &root.join("fragments/ssh.toml"),
+        "[packages]\ninstall = [\"openssh-server\"]\n",
+    );
+}
+
+#[test]
+fn graph_prints_the_tree_the_json_and_the_dot() {
+    let archive = archive();
+    let root = tempfile::tempdir().expect("tmp");
+    fleet(root.path(), &archive);
+    let store = tempfile::tempdir().expect("tmp");
+    let d = root.path().to_str().expect("utf-8");
+    let text = kiln_at(&archive, &["graph", d], store.path());
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    insta::assert_snapshot!("graph_text", text.stdout);
+    let dot = kiln_at(&archive, &["graph", d, "--dot"], store.path());
+    assert_eq!(dot.code, 0, "{}", dot.stderr);
+    insta::assert_snapshot!("graph_dot", dot.stdout);
+    let json = kiln_at(&archive, &["graph", d, "--json"], store.path());
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let edges: Vec<String> = v["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| format!("{} -{}-> {}", e["from"], e["kind"], e["to"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            "api -from-> base",
+            "web -from-> base",
+            "shop -from-> web",
+            "api -include-> fragments/ssh.toml",
+            "web -include-> fragments/ssh.toml",
+        ]
+    );
+}
+
+#[test]
+fn graph_refuses_a_cycle_with_exit_1() {
+    let archive = archive();
+    let root = tempfile::tempdir().expect("tmp");
+    fleet(root.path(), &archive);
+    write(
+        &root.path().join("base/kiln.toml"),
+        &child("base", "../shop", "", ""),
+    );
+    let store = tempfile::tempdir().expect("tmp");
+    let run = kiln_at(
+        &archive,
+        &["graph", root.path().to_str().expect("utf-8")],
+        store.path(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("goes round in a circle"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+}
+
+#[test]
+fn editing_a_fragment_makes_exactly_its_includers_stale() {
+    let archive = archive();
+    let root = tempfile::tempdir().expect("tmp");
+    fleet(root.path(), &archive);
+    let store = tempfile::tempdir().expect("tmp");
+    let dir = |name: &str| root.path().join(name).display().to_string();
+    // Parents first: a child pins its parent's lock.
+    for name in ["base", "web", "api", "shop"] {
+        let run = kiln_at(&archive, &["lock", &dir(name)], store.path());
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+    }
+    let web = std::fs::read_to_string(root.path().join("web/kiln.lock")).expect("web lock");
+    assert!(
+        web.contains("openssh-server"),
+        "the fragment's package is locked:\n{web}"
+    );
+    let check = |name: &str| kiln_at(&archive, &["lock", "--check", &dir(name)], store.path());
+    for name in ["base", "web", "api", "shop"] {
+        assert_eq!(check(name).code, 0, "{name} is fresh before the edit");
+    }
+    write(
+        &root.path().join("fragments/ssh.toml"),
+        "[packages]\ninstall = [\"openssh-server\"]\n\n[[run]]\ncommand = \"true\"\n",
+    );
+    // The includers' own locks are stale, and say which input moved.
+    for name in ["web", "api"] {
+        let run = check(name);
+        assert_eq!(run.code, 1, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("fragments"), "{name}: {}", run.stdout);
+    }
+    assert_eq!(check("base").code, 0, "base includes nothing");
+    // shop's own lock did not move; it is refused only because it is built
+    // on web, which must be relocked first.
+    let shop = check("shop");
+    assert_eq!(shop.code, 1, "{}", shop.stderr);
+    assert!(shop.stderr.contains("/web is stale"), "{}", shop.stderr);
+    assert!(
+        shop.stdout.is_empty(),
+        "no input of shop's own changed: {}",
+        shop.stdout
+    );
+}
