@@ -8,6 +8,8 @@
 mod discover;
 mod error;
 mod graph;
+mod outdated;
 
 pub use error::Error;
 pub use graph::{Edge, EdgeKind, FragmentNode, Graph, ImageNode};
+pub use outdated::{ImageFreshness, Inherited, OutdatedReport, outdated};

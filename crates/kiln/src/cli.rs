@@ -54,6 +54,10 @@ enum Command {
     /// Every image under a directory, linked by `from` and `include`, in
     /// rebuild waves (exit 1 on a cycle, a missing parent or a name used twice)
     Graph(fleet_cli::GraphArgs),
+    /// Locked packages the signed indices now have newer (security) versions
+    /// of, per image; children inherit their parents' (exit 0 fresh, 1
+    /// outdated, 2 could not check)
+    Outdated(fleet_cli::OutdatedArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -502,6 +506,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Graph(args) => fleet_cli::graph(args),
+        Command::Outdated(args) => fleet_cli::outdated(args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the fleet commands print: the graph as a tree, JSON or Graphviz.
 
-use kiln_fleet::{EdgeKind, Graph, ImageNode};
+use kiln_build::Pending;
+use kiln_fleet::{EdgeKind, Graph, ImageNode, OutdatedReport};
 
 use crate::output;
 
@@ -91,4 +92,43 @@ fn dot(graph: &Graph) -> String {
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub fn outdated(report: &OutdatedReport, json: bool) {
+    if json {
+        return output::json(report);
+    }
+    for image in &report.images {
+        if !image.is_outdated() {
+            println!("{} {}: fresh", image.name, image.version);
+            continue;
+        }
+        let security = image.pending.iter().filter(|p| p.security).count()
+            + image
+                .inherited
+                .iter()
+                .filter(|i| i.pending.security)
+                .count();
+        println!(
+            "{} {}: {} outdated, {} inherited ({security} security)",
+            image.name,
+            image.version,
+            image.pending.len(),
+            image.inherited.len()
+        );
+        for p in &image.pending {
+            println!("  {}", pending(p));
+        }
+        for i in &image.inherited {
+            println!("  {}  (from {})", pending(&i.pending), i.from);
+        }
+    }
+}
+
+fn pending(p: &Pending) -> String {
+    let flag = if p.security { ", security" } else { "" };
+    format!(
+        "{} {} -> {}  (source {}, {}{flag})",
+        p.name, p.locked, p.available, p.source, p.suite
+    )
 }

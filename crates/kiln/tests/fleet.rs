@@ -9,7 +9,11 @@ use std::path::Path;
 use common::{Archive, kiln_at, stanza, write};
 
 fn archive() -> Archive {
-    let bookworm = [
+    Archive::new(&archive_text(), "", "")
+}
+
+fn archive_text() -> String {
+    [
         stanza("base-files", "12.4", "Essential: yes\nPriority: required\n"),
         stanza("libc6", "2.36-9", "Priority: optional\n"),
         stanza(
@@ -22,8 +26,7 @@ fn archive() -> Archive {
         stanza("curl", "7.88.1-10", "Depends: libc6\n"),
         stanza("nginx-light", "1.22.1-9", "Depends: libc6\n"),
     ]
-    .concat();
-    Archive::new(&bookworm, "", "")
+    .concat()
 }
 
 fn child(name: &str, from: &str, include: &str, install: &str) -> String {
@@ -159,4 +162,92 @@ fn editing_a_fragment_makes_exactly_its_includers_stale() {
         "no input of shop's own changed: {}",
         shop.stdout
     );
+}
+
+/// Locks the four images, parents first.
+fn lock_all(root: &Path, archive: &Archive, store: &Path) {
+    for name in ["base", "web", "api", "shop"] {
+        let dir = root.join(name).display().to_string();
+        let run = kiln_at(archive, &["lock", &dir], store);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn outdated_names_the_package_its_suite_and_every_descendant() {
+    let archive = archive();
+    let root = tempfile::tempdir().expect("tmp");
+    fleet(root.path(), &archive);
+    let store = tempfile::tempdir().expect("tmp");
+    lock_all(root.path(), &archive, store.path());
+    let d = root.path().to_str().expect("utf-8");
+    let fresh = kiln_at(&archive, &["outdated", d], store.path());
+    assert_eq!(fresh.code, 0, "{}{}", fresh.stdout, fresh.stderr);
+
+    // The archive moves: libc6 gets a security update, curl a point update.
+    let bookworm = archive_text();
+    let security = stanza("libc6", "2.36-9+deb12u4", "Priority: optional\n");
+    let updates = stanza("curl", "7.88.1-10+deb12u5", "Depends: libc6\n");
+    archive.publish(&bookworm, &updates, &security);
+
+    let run = kiln_at(&archive, &["outdated", d, "--json"], store.path());
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let image = |name: &str| {
+        v["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {v}"))
+            .clone()
+    };
+    let base = image("base");
+    let own = base["pending"].as_array().expect("pending");
+    assert_eq!(own.len(), 1, "{base}");
+    assert_eq!(own[0]["name"], "libc6");
+    assert_eq!(own[0]["locked"], "2.36-9");
+    assert_eq!(own[0]["available"], "2.36-9+deb12u4");
+    assert_eq!(own[0]["suite"], "bookworm-security");
+    assert_eq!(own[0]["security"], true);
+    for name in ["web", "api", "shop"] {
+        let i = image(name);
+        let inherited = i["inherited"].as_array().expect("inherited");
+        assert!(
+            inherited
+                .iter()
+                .any(|p| p["name"] == "libc6" && p["from"] == "base"),
+            "{name} inherits libc6 from base: {i}"
+        );
+    }
+    // curl is shop's own, from -updates, and not a security update.
+    let shop = image("shop");
+    let own = shop["pending"].as_array().expect("pending");
+    assert_eq!(own.len(), 1, "{shop}");
+    assert_eq!(own[0]["name"], "curl");
+    assert_eq!(own[0]["suite"], "bookworm-updates");
+    assert_eq!(own[0]["security"], false);
+    assert!(image("api")["pending"].as_array().expect("p").is_empty());
+
+    let security_only = kiln_at(
+        &archive,
+        &["outdated", d, "--security-only", "--json"],
+        store.path(),
+    );
+    assert_eq!(security_only.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&security_only.stdout).expect("json");
+    let shop = v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["name"] == "shop")
+        .cloned();
+    assert_eq!(
+        shop.expect("shop")["pending"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    let text = kiln_at(&archive, &["outdated", d], store.path());
+    assert_eq!(text.code, 1);
+    insta::assert_snapshot!("outdated_text", text.stdout);
 }
