@@ -33,6 +33,13 @@ pub enum Error {
         reason: &'static str,
     },
 
+    #[error("`git {args}` in {} failed: {stderr}", dir.display())]
+    Git {
+        dir: PathBuf,
+        args: String,
+        stderr: String,
+    },
+
     #[error("no image named `{name}` under {}", dir.display())]
     UnknownImage { name: String, dir: PathBuf },
 }
@@ -56,6 +63,10 @@ impl Error {
                     .into(),
             ),
             Error::UnknownImage { .. } => Some("`kiln graph` lists the images".into()),
+            Error::Git { .. } => Some(
+                "--changed-since needs DIR inside a git repository and a revision it knows"
+                    .into(),
+            ),
         }
     }
 

@@ -9,7 +9,11 @@ mod discover;
 mod error;
 mod graph;
 mod outdated;
+mod plan;
+mod rebuild;
 
 pub use error::Error;
 pub use graph::{Edge, EdgeKind, FragmentNode, Graph, ImageNode};
 pub use outdated::{ImageFreshness, Inherited, OutdatedReport, outdated};
+pub use plan::{Plan, Planned, Selection, plan};
+pub use rebuild::{Outcome, RebuildOptions, RebuildReport, Status, Tested, rebuild};

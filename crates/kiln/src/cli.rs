@@ -58,6 +58,10 @@ enum Command {
     /// of, per image; children inherit their parents' (exit 0 fresh, 1
     /// outdated, 2 could not check)
     Outdated(fleet_cli::OutdatedArgs),
+    /// Relock, build and boot-test images and those built on them, in waves:
+    /// parents first, a failure stops its own branch only (exit 1 if any
+    /// image failed or was skipped)
+    Rebuild(fleet_cli::RebuildArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -261,7 +265,7 @@ struct RunArgs {
     boot: BootArgs,
 }
 
-fn parse_accel(s: &str) -> Result<kiln_build::Accel, String> {
+pub(crate) fn parse_accel(s: &str) -> Result<kiln_build::Accel, String> {
     kiln_build::Accel::parse(s)
         .ok_or_else(|| format!("unknown accelerator `{s}`; one of: auto, kvm, tcg"))
 }
@@ -507,6 +511,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Graph(args) => fleet_cli::graph(args),
         Command::Outdated(args) => fleet_cli::outdated(args),
+        Command::Rebuild(args) => fleet_cli::rebuild(args),
     }
 }
 

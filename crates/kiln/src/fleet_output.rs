@@ -1,7 +1,7 @@
 //! What the fleet commands print: the graph as a tree, JSON or Graphviz.
 
 use kiln_build::Pending;
-use kiln_fleet::{EdgeKind, Graph, ImageNode, OutdatedReport};
+use kiln_fleet::{EdgeKind, Graph, ImageNode, OutdatedReport, Plan, RebuildReport, Status, Tested};
 
 use crate::output;
 
@@ -131,4 +131,73 @@ fn pending(p: &Pending) -> String {
         "{} {} -> {}  (source {}, {}{flag})",
         p.name, p.locked, p.available, p.source, p.suite
     )
+}
+
+pub fn plan(plan: &Plan, json: bool) {
+    if json {
+        return output::json(plan);
+    }
+    if plan.is_empty() {
+        println!("nothing to rebuild");
+        return;
+    }
+    for (w, wave) in plan.waves.iter().enumerate() {
+        println!("wave {}:", w + 1);
+        for p in wave {
+            let boots = if p.boots { ", boot-tested" } else { "" };
+            println!("  {}  ({}{boots})", p.name, p.reason);
+        }
+    }
+}
+
+pub fn rebuild(report: &RebuildReport, json: bool) {
+    if json {
+        return output::json(report);
+    }
+    for o in &report.images {
+        let status = match o.status {
+            Status::Passed => "passed",
+            Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
+        };
+        let mut notes = vec![o.reason.clone()];
+        if !o.relocked.is_empty() {
+            let moved: Vec<String> = o
+                .relocked
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} -> {}",
+                        c.name,
+                        c.from.as_deref().unwrap_or("none"),
+                        c.to.as_deref().unwrap_or("none")
+                    )
+                })
+                .collect();
+            notes.push(format!("relocked {}", moved.join(", ")));
+        }
+        if o.cached {
+            notes.push("built already".into());
+        }
+        match o.tested {
+            Some(Tested::Passed) => notes.push("boot test passed".into()),
+            Some(Tested::Reused) => notes.push("tested already".into()),
+            Some(Tested::Failed) => notes.push("boot test failed".into()),
+            None => {}
+        }
+        if let Some(env) = &o.promoted {
+            notes.push(format!("promoted to {env}"));
+        }
+        println!(
+            "wave {} {} {status}  ({})",
+            o.wave,
+            o.name,
+            notes.join("; ")
+        );
+        if let Some(detail) = &o.detail {
+            for line in detail.lines() {
+                println!("    {line}");
+            }
+        }
+    }
 }

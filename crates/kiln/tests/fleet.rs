@@ -64,10 +64,7 @@ fn fleet(root: &Path, archive: &Archive) {
 
 #[test]
 fn graph_prints_the_tree_the_json_and_the_dot() {
-    let archive = archive();
-    let root = tempfile::tempdir().expect("tmp");
-    fleet(root.path(), &archive);
-    let store = tempfile::tempdir().expect("tmp");
+    let (archive, root, store) = new_fleet(false);
     let d = root.path().to_str().expect("utf-8");
     let text = kiln_at(&archive, &["graph", d], store.path());
     assert_eq!(text.code, 0, "{}", text.stderr);
@@ -122,10 +119,7 @@ fn graph_refuses_a_cycle_with_exit_1() {
 
 #[test]
 fn editing_a_fragment_makes_exactly_its_includers_stale() {
-    let archive = archive();
-    let root = tempfile::tempdir().expect("tmp");
-    fleet(root.path(), &archive);
-    let store = tempfile::tempdir().expect("tmp");
+    let (archive, root, store) = new_fleet(false);
     let dir = |name: &str| root.path().join(name).display().to_string();
     // Parents first: a child pins its parent's lock.
     for name in ["base", "web", "api", "shop"] {
@@ -164,6 +158,19 @@ fn editing_a_fragment_makes_exactly_its_includers_stale() {
     );
 }
 
+/// The archive, the fleet in a temporary directory and a private store;
+/// with `locked`, every image locked.
+fn new_fleet(locked: bool) -> (Archive, tempfile::TempDir, tempfile::TempDir) {
+    let archive = archive();
+    let root = tempfile::tempdir().expect("tmp");
+    fleet(root.path(), &archive);
+    let store = tempfile::tempdir().expect("tmp");
+    if locked {
+        lock_all(root.path(), &archive, store.path());
+    }
+    (archive, root, store)
+}
+
 /// Locks the four images, parents first.
 fn lock_all(root: &Path, archive: &Archive, store: &Path) {
     for name in ["base", "web", "api", "shop"] {
@@ -175,20 +182,12 @@ fn lock_all(root: &Path, archive: &Archive, store: &Path) {
 
 #[test]
 fn outdated_names_the_package_its_suite_and_every_descendant() {
-    let archive = archive();
-    let root = tempfile::tempdir().expect("tmp");
-    fleet(root.path(), &archive);
-    let store = tempfile::tempdir().expect("tmp");
-    lock_all(root.path(), &archive, store.path());
+    let (archive, root, store) = new_fleet(true);
     let d = root.path().to_str().expect("utf-8");
     let fresh = kiln_at(&archive, &["outdated", d], store.path());
     assert_eq!(fresh.code, 0, "{}{}", fresh.stdout, fresh.stderr);
 
-    // The archive moves: libc6 gets a security update, curl a point update.
-    let bookworm = archive_text();
-    let security = stanza("libc6", "2.36-9+deb12u4", "Priority: optional\n");
-    let updates = stanza("curl", "7.88.1-10+deb12u5", "Depends: libc6\n");
-    archive.publish(&bookworm, &updates, &security);
+    move_archive(&archive);
 
     let run = kiln_at(&archive, &["outdated", d, "--json"], store.path());
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -250,4 +249,188 @@ fn outdated_names_the_package_its_suite_and_every_descendant() {
     let text = kiln_at(&archive, &["outdated", d], store.path());
     assert_eq!(text.code, 1);
     insta::assert_snapshot!("outdated_text", text.stdout);
+}
+
+/// Moves the archive: libc6 (base's) gets a security update, curl (shop's)
+/// a point update.
+fn move_archive(archive: &Archive) {
+    let security = stanza("libc6", "2.36-9+deb12u4", "Priority: optional\n");
+    let updates = stanza("curl", "7.88.1-10+deb12u5", "Depends: libc6\n");
+    archive.publish(&archive_text(), &updates, &security);
+}
+
+fn waves(plan: &serde_json::Value) -> Vec<Vec<String>> {
+    plan["waves"]
+        .as_array()
+        .expect("waves")
+        .iter()
+        .map(|w| {
+            w.as_array()
+                .expect("wave")
+                .iter()
+                .map(|p| p["name"].as_str().expect("name").to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn rebuild_plans_the_outdated_and_everything_built_on_them_in_waves() {
+    let (archive, root, store) = new_fleet(true);
+    let d = root.path().to_str().expect("utf-8");
+    let fresh = kiln_at(
+        &archive,
+        &["rebuild", d, "--outdated", "--plan", "--json"],
+        store.path(),
+    );
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let v: serde_json::Value = serde_json::from_str(&fresh.stdout).expect("json");
+    assert!(
+        waves(&v).is_empty(),
+        "a fresh fleet has nothing to rebuild: {v}"
+    );
+
+    move_archive(&archive);
+    let run = kiln_at(
+        &archive,
+        &["rebuild", d, "--outdated", "--plan", "--json"],
+        store.path(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(waves(&v), [vec!["base"], vec!["api", "web"], vec!["shop"]]);
+    assert_eq!(v["waves"][0][0]["update"], serde_json::json!(["libc6"]));
+    assert_eq!(v["waves"][1][0]["reason"], "built on base");
+    assert_eq!(v["waves"][2][0]["update"], serde_json::json!(["curl"]));
+
+    let text = kiln_at(
+        &archive,
+        &["rebuild", d, "--outdated", "--plan"],
+        store.path(),
+    );
+    insta::assert_snapshot!("rebuild_plan", text.stdout);
+
+    let named = kiln_at(
+        &archive,
+        &["rebuild", d, "web", "--plan", "--json"],
+        store.path(),
+    );
+    assert_eq!(named.code, 0, "{}", named.stderr);
+    let v: serde_json::Value = serde_json::from_str(&named.stdout).expect("json");
+    assert_eq!(waves(&v), [vec!["web"], vec!["shop"]]);
+
+    let unknown = kiln_at(&archive, &["rebuild", d, "wbe", "--plan"], store.path());
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+}
+
+#[test]
+fn rebuild_changed_since_follows_fragments_and_descendants() {
+    let archive = archive();
+    let root = tempfile::tempdir().expect("tmp");
+    fleet(root.path(), &archive);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@invalid"])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "fleet"]);
+    write(
+        &root.path().join("fragments/ssh.toml"),
+        "[packages]\ninstall = [\"openssh-server\", \"curl\"]\n",
+    );
+    let store = tempfile::tempdir().expect("tmp");
+    let d = root.path().to_str().expect("utf-8");
+    let run = kiln_at(
+        &archive,
+        &["rebuild", d, "--changed-since", "HEAD", "--plan", "--json"],
+        store.path(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(waves(&v), [vec!["api", "web"], vec!["shop"]]);
+    assert_eq!(v["waves"][0][0]["reason"], "changed: fragments/ssh.toml");
+    // A new file in one image's directory: that image and its descendants.
+    git(&["checkout", "-q", "--", "."]);
+    write(&root.path().join("web/notes.txt"), "todo\n");
+    let run = kiln_at(
+        &archive,
+        &["rebuild", d, "--changed-since", "HEAD", "--plan", "--json"],
+        store.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(waves(&v), [vec!["web"], vec!["shop"]]);
+}
+
+#[test]
+fn rebuild_relocks_only_the_outdated_package_and_a_failure_stops_its_branch() {
+    let (archive, root, store) = new_fleet(true);
+    let packages = |name: &str| {
+        let text = std::fs::read_to_string(root.path().join(name).join("kiln.lock")).expect("lock");
+        let lock: toml::Table = toml::from_str(&text).expect("toml");
+        lock["package"].as_array().expect("packages").clone()
+    };
+    let before = packages("base");
+    move_archive(&archive);
+    // The archive here has indices but no package bodies: every build fails
+    // after its relock, which shows both the relock and what a failure stops.
+    let d = root.path().to_str().expect("utf-8");
+    let catalog = root.path().join("catalog.sqlite");
+    let run = kiln_at(
+        &archive,
+        &[
+            "rebuild",
+            d,
+            "--outdated",
+            "--json",
+            "--catalog",
+            catalog.to_str().expect("utf-8"),
+        ],
+        store.path(),
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let after = packages("base");
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        if b["name"].as_str() == Some("libc6") {
+            assert_eq!(a["version"].as_str(), Some("2.36-9+deb12u4"));
+            assert_eq!(a["suite"].as_str(), Some("bookworm-security"));
+        } else {
+            assert_eq!(a, b, "only libc6 moves");
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let images = v["images"].as_array().expect("images");
+    let status: Vec<(String, String)> = images
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().expect("n").into(),
+                o["status"].as_str().expect("s").into(),
+            )
+        })
+        .collect();
+    let expect: Vec<(String, String)> = [
+        ("base", "failed"),
+        ("api", "skipped"),
+        ("web", "skipped"),
+        ("shop", "skipped"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(status, expect, "{v}");
+    assert_eq!(images[0]["relocked"][0]["name"], "libc6");
+    assert_eq!(images[3]["detail"], "built on web, which was skipped");
+    assert_eq!(images[1]["detail"], "built on base, which failed");
 }
