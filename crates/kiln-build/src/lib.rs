@@ -33,7 +33,7 @@ pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_spec::Format;
 pub use kiln_vm::{Accel, CheckFailure, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
-pub use outdated::{Freshness, OutdatedOptions, Pending, outdated};
+pub use outdated::{Freshness, OutdatedOptions, Pending, Running, outdated, outdated_running};
 pub use progress::{Progress, Quiet};
 pub use trace::{DiffReport, ShowReport, diff, promote, rollback, show};
 pub use vmtest::{TestOptions, run as run_vm, test};

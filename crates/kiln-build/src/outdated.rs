@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
+use kiln_catalog::Catalog;
 use kiln_resolve::Universe;
 use kiln_spec::DebianBase;
 use serde::Serialize;
 
-use crate::chain::{Chain, LOCKFILE};
+use crate::chain::LOCKFILE;
 use crate::error::Error;
 use crate::progress::Progress;
 
@@ -47,15 +48,118 @@ pub struct Pending {
 /// The freshness of the lock in each of `dirs`, in that order. The suites
 /// of each distinct distribution base are fetched and verified once.
 pub fn outdated(dirs: &[PathBuf], opts: &OutdatedOptions<'_>) -> Result<Vec<Freshness>, Error> {
-    let mut loaded: Vec<(DebianBase, Universe)> = Vec::new();
+    let mut universes = Universes::default();
     let mut out = Vec::with_capacity(dirs.len());
     for dir in dirs {
-        let chain = Chain::load(dir)?;
-        let lockfile = chain.def.dir.join(LOCKFILE);
+        let (def, distro) = definition(dir)?;
+        let lockfile = def.dir.join(LOCKFILE);
         let lock = kiln_lock::read(&lockfile)?;
-        let distro = chain.distro();
-        let universe = match loaded.iter().position(|(d, _)| d == distro) {
-            Some(i) => &loaded[i].1,
+        let (universe, security) = universes.get(&distro, opts)?;
+        let packages = lock
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.architecture.as_str()));
+        let pending = pending(universe, security, packages).map_err(|(name, version)| {
+            kiln_lock::LockError::Parse {
+                path: lockfile.clone(),
+                message: format!("package {name}: `{version}` is not a Debian version"),
+            }
+        })?;
+        out.push(Freshness {
+            image: def.image.name.clone(),
+            lockfile,
+            pending,
+        });
+    }
+    Ok(out)
+}
+
+/// A build an environment runs, against the archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Running {
+    pub env: String,
+    pub image: String,
+    pub version: String,
+    pub build: String,
+    /// Every package installed in the build (its parents' included) that the
+    /// archive now has newer.
+    pub pending: Vec<Pending>,
+}
+
+/// What each environment of `catalog` runs, for the images named in
+/// `images` (name, definition directory: it says which distribution's
+/// indices to read), compared with the current indices.
+pub fn outdated_running(
+    catalog: &Catalog,
+    images: &[(String, PathBuf)],
+    opts: &OutdatedOptions<'_>,
+) -> Result<Vec<Running>, Error> {
+    let mut universes = Universes::default();
+    let mut out = Vec::new();
+    for d in catalog.deployments(None)? {
+        let Some((_, dir)) = images.iter().find(|(name, _)| *name == d.name) else {
+            continue;
+        };
+        let (_, distro) = definition(dir)?;
+        let (universe, security) = universes.get(&distro, opts)?;
+        let build = catalog.resolve(&d.build)?;
+        let manifest = crate::trace::manifest(catalog, &build)?;
+        let packages = manifest
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.architecture.as_str()));
+        let pending = pending(universe, security, packages).map_err(|(name, version)| {
+            Error::Internal(format!(
+                "build {}: package {name} has version `{version}`, not a Debian version",
+                d.build
+            ))
+        })?;
+        out.push(Running {
+            env: d.env,
+            image: d.name,
+            version: d.version,
+            build: d.build,
+            pending,
+        });
+    }
+    Ok(out)
+}
+
+/// The definition in `dir` and the distribution its chain stands on. Unlike
+/// a build, freshness does not need the parents' locks to be current: a
+/// rebuild killed halfway leaves them so, and must be able to look.
+fn definition(dir: &std::path::Path) -> Result<(kiln_spec::Definition, DebianBase), Error> {
+    let mut chain = kiln_spec::load_chain(dir)?;
+    let distro = match chain.first().map(|d| &d.base) {
+        Some(kiln_spec::Base::Debian(d)) => d.clone(),
+        _ => {
+            return Err(Error::Internal(format!(
+                "no distribution under {}",
+                dir.display()
+            )));
+        }
+    };
+    let def = chain
+        .pop()
+        .ok_or_else(|| Error::Internal(format!("no definition in {}", dir.display())))?;
+    Ok((def, distro))
+}
+
+/// The verified indices of each distribution asked for, read once each.
+#[derive(Default)]
+struct Universes {
+    loaded: Vec<(DebianBase, Universe, String)>,
+}
+
+impl Universes {
+    /// The universe of `distro` and the name of its security suite.
+    fn get(
+        &mut self,
+        distro: &DebianBase,
+        opts: &OutdatedOptions<'_>,
+    ) -> Result<(&Universe, &str), Error> {
+        let i = match self.loaded.iter().position(|(d, _, _)| d == distro) {
+            Some(i) => i,
             None => {
                 let indices = crate::indices::load(
                     distro,
@@ -63,44 +167,46 @@ pub fn outdated(dirs: &[PathBuf], opts: &OutdatedOptions<'_>) -> Result<Vec<Fres
                     opts.offline,
                     opts.progress,
                 )?;
-                loaded.push((distro.clone(), indices.universe));
-                &loaded[loaded.len() - 1].1
+                let security = format!("{}-security", distro.suite.as_str());
+                self.loaded
+                    .push((distro.clone(), indices.universe, security));
+                self.loaded.len() - 1
             }
         };
-        let security = format!("{}-security", distro.suite.as_str());
-        let mut pending = Vec::new();
-        for p in &lock.packages {
-            let locked: kiln_deb::Version =
-                p.version.parse().map_err(|_| kiln_lock::LockError::Parse {
-                    path: lockfile.clone(),
-                    message: format!(
-                        "package {}: `{}` is not a Debian version",
-                        p.name, p.version
-                    ),
-                })?;
-            // Newest first: the first of the same architecture is the candidate.
-            let newest = universe
-                .versions(&p.name)
-                .iter()
-                .map(|&i| universe.entry(i))
-                .find(|e| e.package.architecture == p.architecture);
-            if let Some(e) = newest.filter(|e| e.package.version > locked) {
-                pending.push(Pending {
-                    name: p.name.clone(),
-                    architecture: p.architecture.clone(),
-                    locked: p.version.clone(),
-                    available: e.package.version.to_string(),
-                    source: e.package.source.clone(),
-                    suite: e.suite.clone(),
-                    security: e.suite == security,
-                });
-            }
+        let (_, universe, security) = &self.loaded[i];
+        Ok((universe, security))
+    }
+}
+
+/// The packages (name, version, architecture) with a newer candidate; a
+/// version that does not parse is returned as the error.
+fn pending<'p>(
+    universe: &Universe,
+    security: &str,
+    packages: impl Iterator<Item = (&'p str, &'p str, &'p str)>,
+) -> Result<Vec<Pending>, (String, String)> {
+    let mut out = Vec::new();
+    for (name, version, architecture) in packages {
+        let locked: kiln_deb::Version = version
+            .parse()
+            .map_err(|_| (name.to_owned(), version.to_owned()))?;
+        // Newest first: the first of the same architecture is the candidate.
+        let newest = universe
+            .versions(name)
+            .iter()
+            .map(|&i| universe.entry(i))
+            .find(|e| e.package.architecture == architecture);
+        if let Some(e) = newest.filter(|e| e.package.version > locked) {
+            out.push(Pending {
+                name: name.to_owned(),
+                architecture: architecture.to_owned(),
+                locked: version.to_owned(),
+                available: e.package.version.to_string(),
+                source: e.package.source.clone(),
+                suite: e.suite.clone(),
+                security: e.suite == security,
+            });
         }
-        out.push(Freshness {
-            image: chain.def.image.name.clone(),
-            lockfile,
-            pending,
-        });
     }
     Ok(out)
 }

@@ -14,6 +14,6 @@ mod rebuild;
 
 pub use error::Error;
 pub use graph::{Edge, EdgeKind, FragmentNode, Graph, ImageNode};
-pub use outdated::{ImageFreshness, Inherited, OutdatedReport, outdated};
+pub use outdated::{ImageFreshness, Inherited, OutdatedReport, outdated, outdated_built};
 pub use plan::{Plan, Planned, Selection, plan};
 pub use rebuild::{Outcome, RebuildOptions, RebuildReport, Status, Tested, rebuild};

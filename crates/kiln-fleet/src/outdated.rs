@@ -91,3 +91,18 @@ pub fn outdated(graph: &Graph, opts: &OutdatedOptions<'_>) -> Result<OutdatedRep
     }
     Ok(OutdatedReport { images })
 }
+
+/// `kiln outdated --built`: what each environment of the catalog runs, for
+/// the images of `graph`, against the current indices.
+pub fn outdated_built(
+    graph: &Graph,
+    catalog: &kiln_build::Catalog,
+    opts: &OutdatedOptions<'_>,
+) -> Result<Vec<kiln_build::Running>, Error> {
+    let images: Vec<_> = graph
+        .images
+        .iter()
+        .map(|i| (i.name.clone(), i.definition.dir.clone()))
+        .collect();
+    Ok(kiln_build::outdated_running(catalog, &images, opts)?)
+}

@@ -73,6 +73,14 @@ pub fn plan(
                     chosen.push((image.name, reason, names));
                 }
             }
+            // A run killed after relocking a parent leaves its children's
+            // locks pinning the old parent: the rerun must finish them.
+            for image in &graph.images {
+                let fresh = kiln_build::check(&image.definition.dir).is_ok_and(|c| c.fresh);
+                if !fresh && !chosen.iter().any(|(n, _, _)| *n == image.name) {
+                    chosen.push((image.name.clone(), "lock stale".into(), Vec::new()));
+                }
+            }
         }
         Selection::ChangedSince(rev) => {
             for (image, file) in changed_since(graph, rev)? {

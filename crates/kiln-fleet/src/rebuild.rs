@@ -239,8 +239,15 @@ fn steps(
         }
     }
     if let Some(env) = &opts.promote {
-        let note = Some(format!("kiln rebuild: {}", p.reason));
-        kiln_build::promote(&catalog, &build.build, env, false, note)?;
+        // A rerun finds what it promoted before the kill already running.
+        let running = catalog
+            .deployments(Some(&p.name))?
+            .into_iter()
+            .any(|d| d.env == *env && d.build == build.build);
+        if !running {
+            let note = Some(format!("kiln rebuild: {}", p.reason));
+            kiln_build::promote(&catalog, &build.build, env, false, note)?;
+        }
         outcome.promoted = Some(env.clone());
     }
     Ok(true)

@@ -42,6 +42,14 @@ pub struct OutdatedArgs {
     /// Only security updates (candidates from SUITE-security)
     #[arg(long)]
     security_only: bool,
+    /// Check what each environment runs (`kiln where`) instead of the locks:
+    /// every package installed in the build it runs
+    #[arg(long)]
+    built: bool,
+    /// The catalog, for --built: an SQLite file, `sqlite:PATH`, or a
+    /// `postgres://` URL [default: the store's catalog.sqlite]
+    #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION")]
+    catalog: Option<String>,
     /// Debian mirror URL (default: KILN_MIRROR, then the host's apt sources)
     #[arg(long, value_name = "URL")]
     mirror: Option<String>,
@@ -57,20 +65,35 @@ pub fn outdated(args: OutdatedArgs) -> Result<u8, Failure> {
     let OutdatedArgs {
         dir,
         security_only,
+        built,
+        catalog,
         mirror,
         offline,
         json,
     } = args;
     let graph = kiln_fleet::Graph::discover(&dir)?;
     let progress = output::Progress::new(json);
-    let mut report = kiln_fleet::outdated(
-        &graph,
-        &kiln_build::OutdatedOptions {
-            mirror,
-            offline,
-            progress: &progress,
-        },
-    )?;
+    let opts = kiln_build::OutdatedOptions {
+        mirror,
+        offline,
+        progress: &progress,
+    };
+    if built {
+        let catalog = kiln_build::open_catalog(catalog.as_deref())?;
+        let mut running = kiln_fleet::outdated_built(&graph, &catalog, &opts)?;
+        if security_only {
+            for r in &mut running {
+                r.pending.retain(|p| p.security);
+            }
+        }
+        fleet_output::running(&running, json);
+        return Ok(if running.iter().any(|r| !r.pending.is_empty()) {
+            1
+        } else {
+            0
+        });
+    }
+    let mut report = kiln_fleet::outdated(&graph, &opts)?;
     if security_only {
         report = report.security_only();
     }

@@ -1,6 +1,6 @@
 //! What the fleet commands print: the graph as a tree, JSON or Graphviz.
 
-use kiln_build::Pending;
+use kiln_build::{Pending, Running};
 use kiln_fleet::{EdgeKind, Graph, ImageNode, OutdatedReport, Plan, RebuildReport, Status, Tested};
 
 use crate::output;
@@ -121,6 +121,34 @@ pub fn outdated(report: &OutdatedReport, json: bool) {
         }
         for i in &image.inherited {
             println!("  {}  (from {})", pending(&i.pending), i.from);
+        }
+    }
+}
+
+pub fn running(running: &[Running], json: bool) {
+    if json {
+        return output::json(&serde_json::json!({ "environments": running }));
+    }
+    if running.is_empty() {
+        println!("no environment runs an image of this tree");
+    }
+    for r in running {
+        let security = r.pending.iter().filter(|p| p.security).count();
+        let short = r.build.strip_prefix("sha256:").unwrap_or(&r.build);
+        let short = short.get(..12).unwrap_or(short);
+        if r.pending.is_empty() {
+            println!("{} runs {} {} ({short}): fresh", r.env, r.image, r.version);
+            continue;
+        }
+        println!(
+            "{} runs {} {} ({short}): {} updates pending ({security} security)",
+            r.env,
+            r.image,
+            r.version,
+            r.pending.len()
+        );
+        for p in &r.pending {
+            println!("  {}", pending(p));
         }
     }
 }

@@ -3,10 +3,12 @@
 //! exactly its includers' locks stale (against a signed archive built here).
 
 mod common;
+mod fleet_common;
 
 use std::path::Path;
 
 use common::{Archive, kiln_at, stanza, write};
+use fleet_common::waves;
 
 fn archive() -> Archive {
     Archive::new(&archive_text(), "", "")
@@ -257,21 +259,6 @@ fn move_archive(archive: &Archive) {
     let security = stanza("libc6", "2.36-9+deb12u4", "Priority: optional\n");
     let updates = stanza("curl", "7.88.1-10+deb12u5", "Depends: libc6\n");
     archive.publish(&archive_text(), &updates, &security);
-}
-
-fn waves(plan: &serde_json::Value) -> Vec<Vec<String>> {
-    plan["waves"]
-        .as_array()
-        .expect("waves")
-        .iter()
-        .map(|w| {
-            w.as_array()
-                .expect("wave")
-                .iter()
-                .map(|p| p["name"].as_str().expect("name").to_owned())
-                .collect()
-        })
-        .collect()
 }
 
 #[test]

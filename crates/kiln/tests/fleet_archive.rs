@@ -7,12 +7,14 @@
 //! the update. No version is typed here.
 
 mod common;
+mod fleet_common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{kiln, write};
 use debversion::Version;
+use fleet_common::waves;
 
 #[derive(Debug, Clone)]
 struct Stanza {
@@ -313,46 +315,120 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
         );
     }
 
+    // What production runs now: built before the update, promoted.
+    ok(&["build", &dir("shop"), "--catalog", catalog]);
+    ok(&[
+        "promote",
+        "shop@latest",
+        "--to",
+        "prod",
+        "--catalog",
+        catalog,
+    ]);
+    let built = kiln(
+        &[
+            "outdated",
+            &dir(""),
+            "--built",
+            "--json",
+            "--catalog",
+            catalog,
+        ],
+        &[],
+    );
+    assert_eq!(built.code, 1, "{}{}", built.stdout, built.stderr);
+    let v: serde_json::Value = serde_json::from_str(&built.stdout).expect("json");
+    let prod = &v["environments"][0];
+    assert_eq!(prod["env"], "prod", "{v}");
+    assert_eq!(prod["image"], "shop", "{v}");
+    assert!(
+        prod["pending"]
+            .as_array()
+            .expect("pending")
+            .iter()
+            .any(|p| p["name"] == name.as_str() && p["available"] == newest.as_str()),
+        "{v}"
+    );
+
+    let plan = ok(&["rebuild", &dir(""), "--outdated", "--plan", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    assert_eq!(waves(&v), [vec!["base"], vec!["api", "web"], vec!["shop"]]);
+
+    // Killed once the base passed, during the second wave.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "rebuild",
+            &dir(""),
+            "--outdated",
+            "--max-parallel",
+            "1",
+            "--catalog",
+            catalog,
+        ])
+        .env("KILN_CACHE", common::store())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kiln rebuild starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.expect("a line");
+        seen.push(line.clone());
+        if line.trim() == "base: passed" {
+            break;
+        }
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.trim() == "wave 1/3: base"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|l| l.trim() == "base: passed"), "{seen:?}");
+
     let run = kiln(
         &[
             "rebuild",
-            r.to_str().expect("utf-8"),
+            &dir(""),
             "--outdated",
             "--json",
             "--catalog",
             catalog,
             "--max-parallel",
             "2",
+            "--promote",
+            "prod",
         ],
         &[],
     );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
-    let order: Vec<(u64, &str, &str)> = report["images"]
+    let order: Vec<(&str, &str)> = report["images"]
         .as_array()
         .expect("images")
         .iter()
         .map(|o| {
             (
-                o["wave"].as_u64().expect("wave"),
                 o["name"].as_str().expect("n"),
                 o["status"].as_str().expect("s"),
             )
         })
         .collect();
+    // The base was done before the kill: the rerun does not touch it.
     assert_eq!(
         order,
-        [
-            (1, "base", "passed"),
-            (2, "api", "passed"),
-            (2, "web", "passed"),
-            (3, "shop", "passed")
-        ]
+        [("api", "passed"), ("web", "passed"), ("shop", "passed")],
+        "{report}"
+    );
+    let built = kiln(
+        &["outdated", &dir(""), "--built", "--catalog", catalog],
+        &[],
     );
     assert_eq!(
-        report["images"][0]["relocked"].as_array().map(Vec::len),
-        Some(1),
-        "{report}"
+        built.code, 0,
+        "prod now runs the rebuilt shop: {}{}",
+        built.stdout, built.stderr
     );
 
     // Only the outdated package moved; every other entry is the same bytes.
@@ -378,28 +454,23 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
     let fresh = kiln(&["outdated", r.to_str().expect("utf-8")], &[]);
     assert_eq!(fresh.code, 0, "{}{}", fresh.stdout, fresh.stderr);
 
-    // The catalog's lineage of the grandchild is the new builds.
-    let shop_build = report["images"][3]["build"].as_str().expect("build id");
+    // The catalog's lineage of the grandchild is the new web and base.
+    let shop_build = report["images"][2]["build"].as_str().expect("build id");
+    let web_build = report["images"][1]["build"].as_str().expect("build id");
     let show = ok(&["show", shop_build, "--json", "--catalog", catalog]);
     let v: serde_json::Value = serde_json::from_str(&show.stdout).expect("json");
-    let lineage = v["lineage"].to_string();
-    for i in 0..3 {
-        let id = report["images"][i]["build"].as_str().expect("build id");
-        if report["images"][i]["name"] != "api" {
-            assert!(lineage.contains(id), "lineage {lineage} has {id}");
-        }
-    }
+    let lineage: Vec<&str> = v["lineage"]
+        .as_array()
+        .expect("lineage")
+        .iter()
+        .map(|b| b["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(lineage.len(), 3, "{v}");
+    assert_eq!(lineage[1], web_build, "{v}");
 
     // A rerun does nothing again: every stage from the cache.
     let rerun = kiln(
-        &[
-            "rebuild",
-            r.to_str().expect("utf-8"),
-            "base",
-            "--json",
-            "--catalog",
-            catalog,
-        ],
+        &["rebuild", &dir(""), "base", "--json", "--catalog", catalog],
         &[],
     );
     assert_eq!(rerun.code, 0, "{}{}", rerun.stdout, rerun.stderr);
