@@ -86,6 +86,9 @@ pub enum Tested {
 
 /// Runs `plan` over `graph`.
 pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> RebuildReport {
+    // Builds of a wave share the machine well; guests under emulation take
+    // every core they get and time out beside another, so one boots at a time.
+    let boot = Mutex::new(());
     let mut images: Vec<Outcome> = Vec::new();
     let total = plan.waves.len();
     for (w, wave) in plan.waves.iter().enumerate() {
@@ -121,7 +124,7 @@ pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> Rebuild
             _ => ready.len(),
         };
         let (first, rest) = ready.split_at(canaries);
-        let outcomes = in_parallel(first, opts.max_parallel, |p| one(p, w, opts));
+        let outcomes = in_parallel(first, opts.max_parallel, |p| one(p, w, opts, &boot));
         let canary_failed = outcomes
             .iter()
             .find(|o| o.status != Status::Passed)
@@ -132,7 +135,9 @@ pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> Rebuild
                 rest.iter()
                     .map(|p| skipped(p, w, format!("the canary {canary} failed"))),
             ),
-            _ => images.extend(in_parallel(rest, opts.max_parallel, |p| one(p, w, opts))),
+            _ => images.extend(in_parallel(rest, opts.max_parallel, |p| {
+                one(p, w, opts, &boot)
+            })),
         }
     }
     RebuildReport { images }
@@ -155,10 +160,10 @@ fn skipped(p: &Planned, wave: usize, detail: String) -> Outcome {
 
 /// Relock, build, test, promote one image. A failure at any step is the
 /// image's verdict, not an error of the run: the other branches go on.
-fn one(p: &Planned, wave: usize, opts: &RebuildOptions<'_>) -> Outcome {
+fn one(p: &Planned, wave: usize, opts: &RebuildOptions<'_>, boot: &Mutex<()>) -> Outcome {
     let mut outcome = skipped(p, wave, String::new());
     outcome.detail = None;
-    match steps(p, opts, &mut outcome) {
+    match steps(p, opts, boot, &mut outcome) {
         Ok(passed) => {
             outcome.status = if passed {
                 Status::Passed
@@ -186,6 +191,7 @@ fn one(p: &Planned, wave: usize, opts: &RebuildOptions<'_>) -> Outcome {
 fn steps(
     p: &Planned,
     opts: &RebuildOptions<'_>,
+    boot: &Mutex<()>,
     outcome: &mut Outcome,
 ) -> Result<bool, kiln_build::Error> {
     let progress = opts.progress;
@@ -219,6 +225,7 @@ fn steps(
         if last.is_some_and(|t| t.passed) {
             outcome.tested = Some(Tested::Reused);
         } else {
+            let _one_at_a_time = boot.lock().unwrap_or_else(|e| e.into_inner());
             progress.step(&format!("{}: booting to run its checks", p.name));
             let verdict = kiln_build::test(&kiln_build::TestOptions {
                 dir: p.dir.clone(),

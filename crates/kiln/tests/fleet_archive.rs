@@ -480,3 +480,96 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
         assert_eq!(o["relocked"].as_array().map(Vec::len), Some(0), "{o}");
     }
 }
+
+/// sha256 of each image's rootfs tarball under `root`, by image.
+fn tar_digests(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for image in ["base", "web", "api", "shop"] {
+        let dir = root.join(image).join("out");
+        let tar = std::fs::read_dir(&dir)
+            .expect("out/")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "tar"))
+            .unwrap_or_else(|| panic!("no tarball in {}", dir.display()));
+        out.insert(
+            image.to_owned(),
+            kiln_disk::sha256_file(&tar).expect("hash"),
+        );
+    }
+    out
+}
+
+#[test]
+fn net_root_rebuild_with_one_or_two_at_once_gives_the_same_bytes() {
+    let one = tempfile::tempdir().expect("tmp");
+    let r = one.path();
+    write(&r.join("base/kiln.toml"), &base_toml(&[]));
+    write(
+        &r.join("fragments/net.toml"),
+        "[packages]\ninstall = [\"netbase\"]\n",
+    );
+    write(
+        &r.join("web/kiln.toml"),
+        &child_toml("web", "../base", true, "\"less\""),
+    );
+    write(
+        &r.join("api/kiln.toml"),
+        &child_toml("api", "../base", true, ""),
+    );
+    write(
+        &r.join("shop/kiln.toml"),
+        &child_toml("shop", "../web", false, "\"bzip2\""),
+    );
+    for n in ["base", "web", "api", "shop"] {
+        ok(&["lock", r.join(n).to_str().expect("utf-8")]);
+    }
+    let two = tempfile::tempdir().expect("tmp");
+    common::copy_dir(r, two.path());
+
+    let first = kiln(
+        &[
+            "rebuild",
+            r.to_str().expect("utf-8"),
+            "base",
+            "--max-parallel",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    // The other run starts from a store holding only the packages, so it
+    // builds every stage itself, one image at a time.
+    let store = tempfile::tempdir().expect("tmp");
+    let blobs = store.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("mkdir");
+    for e in std::fs::read_dir(common::store().join("blobs/sha256")).expect("store") {
+        let e = e.expect("entry");
+        if !e.file_name().to_string_lossy().starts_with('.') {
+            std::fs::hard_link(e.path(), blobs.join(e.file_name())).expect("link");
+        }
+    }
+    let catalog = two.path().join("catalog.sqlite");
+    let second = common::kiln_with_store(
+        &[
+            "rebuild",
+            two.path().to_str().expect("utf-8"),
+            "base",
+            "--max-parallel",
+            "1",
+            "--json",
+            "--catalog",
+            catalog.to_str().expect("utf-8"),
+        ],
+        &[],
+        store.path(),
+    );
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let v: serde_json::Value = serde_json::from_str(&second.stdout).expect("json");
+    for o in v["images"].as_array().expect("images") {
+        assert_eq!(o["cached"], false, "built, not taken from a cache: {o}");
+    }
+    let (a, b) = (tar_digests(r), tar_digests(two.path()));
+    assert_eq!(a, b);
+    eprintln!("rootfs digests: {a:?}");
+}
