@@ -196,6 +196,26 @@ fn child_toml(name: &str, from: &str, include: bool, install: &str) -> String {
     )
 }
 
+/// web and api on base, including fragments/net.toml; shop on web.
+fn write_children(r: &Path) {
+    write(
+        &r.join("fragments/net.toml"),
+        "[packages]\ninstall = [\"netbase\"]\n",
+    );
+    write(
+        &r.join("web/kiln.toml"),
+        &child_toml("web", "../base", true, "\"less\""),
+    );
+    write(
+        &r.join("api/kiln.toml"),
+        &child_toml("api", "../base", true, ""),
+    );
+    write(
+        &r.join("shop/kiln.toml"),
+        &child_toml("shop", "../web", false, "\"bzip2\""),
+    );
+}
+
 fn ok(args: &[&str]) -> common::Run {
     let run = kiln(args, &[]);
     assert_eq!(run.code, 0, "kiln {args:?}: {}{}", run.stdout, run.stderr);
@@ -249,22 +269,7 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
         "{name} pinned back"
     );
 
-    write(
-        &r.join("fragments/net.toml"),
-        "[packages]\ninstall = [\"netbase\"]\n",
-    );
-    write(
-        &r.join("web/kiln.toml"),
-        &child_toml("web", "../base", true, "\"less\""),
-    );
-    write(
-        &r.join("api/kiln.toml"),
-        &child_toml("api", "../base", true, ""),
-    );
-    write(
-        &r.join("shop/kiln.toml"),
-        &child_toml("shop", "../web", false, "\"bzip2\""),
-    );
+    write_children(r);
     for n in ["web", "api", "shop"] {
         ok(&["lock", &dir(n)]);
     }
@@ -505,22 +510,7 @@ fn net_root_rebuild_with_one_or_two_at_once_gives_the_same_bytes() {
     let one = tempfile::tempdir().expect("tmp");
     let r = one.path();
     write(&r.join("base/kiln.toml"), &base_toml(&[]));
-    write(
-        &r.join("fragments/net.toml"),
-        "[packages]\ninstall = [\"netbase\"]\n",
-    );
-    write(
-        &r.join("web/kiln.toml"),
-        &child_toml("web", "../base", true, "\"less\""),
-    );
-    write(
-        &r.join("api/kiln.toml"),
-        &child_toml("api", "../base", true, ""),
-    );
-    write(
-        &r.join("shop/kiln.toml"),
-        &child_toml("shop", "../web", false, "\"bzip2\""),
-    );
+    write_children(r);
     for n in ["base", "web", "api", "shop"] {
         ok(&["lock", r.join(n).to_str().expect("utf-8")]);
     }
