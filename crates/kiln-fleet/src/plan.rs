@@ -38,6 +38,9 @@ pub struct Planned {
     pub update: Vec<String>,
     /// Whether `kiln test` boots it: it has a disk format and checks.
     pub boots: bool,
+    /// The names of its checks, as `kiln test` reports them.
+    #[serde(skip)]
+    pub checks: Vec<String>,
 }
 
 impl Plan {
@@ -126,6 +129,7 @@ fn planned_image(image: &ImageNode, reason: String, update: Vec<String>) -> Plan
         reason,
         update,
         boots: def.outputs.formats.iter().any(|f| f.is_disk()) && !def.checks.is_empty(),
+        checks: def.checks.iter().map(|c| c.name.clone()).collect(),
     }
 }
 

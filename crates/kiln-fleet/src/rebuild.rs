@@ -195,15 +195,20 @@ fn steps(
     outcome: &mut Outcome,
 ) -> Result<bool, kiln_build::Error> {
     let progress = opts.progress;
-    progress.step(&format!("{}: relocking ({})", p.name, p.reason));
-    let lock = kiln_build::lock(&kiln_build::LockOptions {
-        dir: p.dir.clone(),
-        update: (!p.update.is_empty()).then(|| p.update.clone()),
-        mirror: opts.mirror.clone(),
-        offline: false,
-        progress: &Quiet,
-    })?;
-    outcome.relocked = lock.changes;
+    // A lock that matches its definition and its parent's lock, with nothing
+    // to move, stays as it is: no need to ask the archive.
+    let fresh = p.update.is_empty() && kiln_build::check(&p.dir).is_ok_and(|c| c.fresh);
+    if !fresh {
+        progress.step(&format!("{}: relocking ({})", p.name, p.reason));
+        let lock = kiln_build::lock(&kiln_build::LockOptions {
+            dir: p.dir.clone(),
+            update: (!p.update.is_empty()).then(|| p.update.clone()),
+            mirror: opts.mirror.clone(),
+            offline: false,
+            progress: &Quiet,
+        })?;
+        outcome.relocked = lock.changes;
+    }
     progress.step(&format!("{}: building", p.name));
     let build = kiln_build::build(&kiln_build::BuildOptions {
         dir: p.dir.clone(),
@@ -222,7 +227,8 @@ fn steps(
             .tests(&build.build)?
             .into_iter()
             .max_by_key(|t| t.id);
-        if last.is_some_and(|t| t.passed) {
+        let checks: Vec<&str> = p.checks.iter().map(String::as_str).collect();
+        if last.is_some_and(|t| t.passed && same_checks(&t.report, &checks)) {
             outcome.tested = Some(Tested::Reused);
         } else {
             let _one_at_a_time = boot.lock().unwrap_or_else(|e| e.into_inner());
@@ -258,6 +264,20 @@ fn steps(
         outcome.promoted = Some(env.clone());
     }
     Ok(true)
+}
+
+/// Whether a recorded test report ran exactly `checks`: two images may
+/// share a build (their root filesystems are equal) and differ in checks,
+/// and a verdict on other checks says nothing about these.
+fn same_checks(report: &str, checks: &[&str]) -> bool {
+    let Ok(report) = serde_json::from_str::<serde_json::Value>(report) else {
+        return false;
+    };
+    let ran: Vec<&str> = report["runs"][0]["checks"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    ran == checks
 }
 
 /// `job` on each item, at most `threads` at once, results in item order.
