@@ -8,7 +8,7 @@ use kiln_archive::{Keyring, Mirrors, SuiteIndex, SuiteRequest};
 use kiln_deb::Package;
 use kiln_lock::{RepositoryPin, SuitePin};
 use kiln_resolve::Universe;
-use kiln_spec::{DebianBase, Definition, Repository};
+use kiln_spec::{DebianBase, Repository};
 use kiln_store::{Fetcher, Retry, Store};
 
 use crate::error::Error;
@@ -32,7 +32,7 @@ pub(crate) struct Indices {
 pub(crate) fn load(
     distro: &DebianBase,
     repositories: &[&Repository],
-    def: &Definition,
+    local_debs: &[kiln_spec::LocalDeb],
     mirror: Option<&str>,
     offline: bool,
     progress: &dyn Progress,
@@ -89,7 +89,12 @@ pub(crate) fn load(
             .collect()
     });
 
-    let extra = crate::origins::load(&access, repositories, def, distro.architecture.as_str())?;
+    let extra = crate::origins::load(
+        &access,
+        repositories,
+        local_debs,
+        distro.architecture.as_str(),
+    )?;
     let mut suites = Vec::new();
     // Suites in preference order for equal versions: local files, Debian's
     // archive, then third-party repositories.

@@ -77,7 +77,7 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
     let indices = crate::indices::load(
         chain.distro(),
         &crate::origins::repositories(&chain),
-        def,
+        &def.packages.local,
         opts.mirror.as_deref(),
         opts.offline,
         opts.progress,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use kiln_archive::{Keyring, SuiteIndex, SuiteRequest};
 use kiln_deb::Package;
 use kiln_lock::{LOCAL_ORIGIN, RepositoryPin};
-use kiln_spec::{Definition, LocalDeb, Repository};
+use kiln_spec::{LocalDeb, Repository};
 
 use crate::chain::Chain;
 use crate::error::Error;
@@ -85,7 +85,7 @@ pub(crate) struct Extra {
 pub(crate) fn load(
     access: &Access<'_>,
     repositories: &[&Repository],
-    def: &Definition,
+    local_debs: &[LocalDeb],
     arch: &str,
 ) -> Result<Extra, Error> {
     let mut extra = Extra {
@@ -110,10 +110,8 @@ pub(crate) fn load(
         });
         extra.suites.push((label, packages));
     }
-    if !def.packages.local.is_empty() {
-        let packages = def
-            .packages
-            .local
+    if !local_debs.is_empty() {
+        let packages = local_debs
             .iter()
             .map(|l| local(l, arch))
             .collect::<Result<Vec<_>, _>>()?;
@@ -121,7 +119,7 @@ pub(crate) fn load(
         for (i, p) in packages.iter().enumerate() {
             if let Some(first) = packages[..i].iter().find(|q| q.name == p.name) {
                 return Err(Error::LocalDeb {
-                    path: def.packages.local[i].file.path.clone(),
+                    path: local_debs[i].file.path.clone(),
                     why: format!(
                         "it is package {} again, as {} is; list one of them",
                         p.name, first.filename

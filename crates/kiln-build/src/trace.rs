@@ -64,7 +64,7 @@ pub fn diff(catalog: &Catalog, a: &str, b: &str) -> Result<DiffReport, Error> {
     Ok(DiffReport { from, to, diff })
 }
 
-fn manifest(catalog: &Catalog, build: &Build) -> Result<Manifest, Error> {
+pub(crate) fn manifest(catalog: &Catalog, build: &Build) -> Result<Manifest, Error> {
     let bytes = catalog
         .manifest(&build.id)?
         .filter(|b| !b.is_empty())

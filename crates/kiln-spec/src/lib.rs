@@ -12,6 +12,7 @@
 
 mod dom;
 mod error;
+mod fragment;
 mod lock_inputs;
 mod model;
 mod names;
@@ -23,7 +24,8 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use error::{Diagnostic, ErrorKind, Location, SpecError};
-pub use lock_inputs::{LockBase, LockInputs, LockRepository};
+pub use fragment::{FRAGMENT_SECTIONS, Fragment};
+pub use lock_inputs::{FragmentPin, LockBase, LockInputs, LockRepository};
 pub use model::*;
 pub use repository::{LocalDeb, Repository};
 pub use suggest::closest;

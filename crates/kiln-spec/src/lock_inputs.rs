@@ -40,6 +40,18 @@ pub struct LockInputs {
     /// makes the lock stale and `kiln lock --check` names the file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub local: Vec<String>,
+    /// Each fragment's path as written and digest, so editing a fragment makes
+    /// exactly its includers' locks stale. Absent without `include`, which
+    /// keeps the checksum of every definition without fragments as it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fragments: Vec<FragmentPin>,
+}
+
+/// A fragment in the lock inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FragmentPin {
+    pub path: String,
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,6 +137,14 @@ impl Definition {
                 .local
                 .iter()
                 .map(|l| format!("{} {}", l.file.written, l.sha256))
+                .collect(),
+            fragments: self
+                .includes
+                .iter()
+                .map(|f| FragmentPin {
+                    path: f.path.written.clone(),
+                    digest: f.digest.clone(),
+                })
                 .collect(),
         }
     }

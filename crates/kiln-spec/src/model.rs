@@ -27,6 +27,9 @@ pub struct Definition {
     pub disk: Disk,
     pub outputs: Outputs,
     pub checks: Vec<Check>,
+    /// `include = [...]`, in the order written; their sections are already
+    /// merged into the fields above.
+    pub includes: Vec<crate::fragment::Fragment>,
 }
 
 impl Definition {

@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{output, team, trace};
+use crate::failure::Failure;
+use crate::{fleet_cli, output, team, trace};
 
 /// Bake machine images as build artefacts: pinned, reproducible, tested.
 ///
@@ -64,6 +65,17 @@ enum Command {
     /// Remove from the store what no recent build, no lock under DIRS and no
     /// running build uses (waits for running builds; --dry-run to preview)
     Gc(team::GcArgs),
+    /// Every image under a directory, linked by `from` and `include`, in
+    /// rebuild waves (exit 1 on a cycle, a missing parent or a name used twice)
+    Graph(fleet_cli::GraphArgs),
+    /// Locked packages the signed indices now have newer (security) versions
+    /// of, per image; children inherit their parents' (exit 0 fresh, 1
+    /// outdated, 2 could not check)
+    Outdated(fleet_cli::OutdatedArgs),
+    /// Relock, build and boot-test images and those built on them, in waves:
+    /// parents first, a failure stops its own branch only (exit 1 if any
+    /// image failed or was skipped)
+    Rebuild(fleet_cli::RebuildArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -277,7 +289,7 @@ struct RunArgs {
     boot: BootArgs,
 }
 
-fn parse_accel(s: &str) -> Result<kiln_build::Accel, String> {
+pub(crate) fn parse_accel(s: &str) -> Result<kiln_build::Accel, String> {
     kiln_build::Accel::parse(s)
         .ok_or_else(|| format!("unknown accelerator `{s}`; one of: auto, kvm, tcg"))
 }
@@ -344,7 +356,7 @@ struct LockArgs {
     json: bool,
 }
 
-pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
+pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Init(InitArgs { dir, name, force }) => {
             let path = kiln_build::init(&dir, name.as_deref(), force)?;
@@ -530,10 +542,13 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             trace::history(&env, &list, json);
             Ok(0)
         }
-        Command::Push(args) => team::push(args),
-        Command::Pull(args) => team::pull(args),
-        Command::Plan(args) => team::plan(args),
-        Command::Gc(args) => team::gc(args),
+        Command::Push(args) => Ok(team::push(args)?),
+        Command::Pull(args) => Ok(team::pull(args)?),
+        Command::Plan(args) => Ok(team::plan(args)?),
+        Command::Gc(args) => Ok(team::gc(args)?),
+        Command::Graph(args) => fleet_cli::graph(args),
+        Command::Outdated(args) => fleet_cli::outdated(args),
+        Command::Rebuild(args) => fleet_cli::rebuild(args),
     }
 }
 

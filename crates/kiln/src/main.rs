@@ -2,6 +2,9 @@
 //! result or the error chain, and pick the exit code.
 
 mod cli;
+mod failure;
+mod fleet_cli;
+mod fleet_output;
 mod output;
 mod team;
 mod trace;

@@ -84,7 +84,7 @@ impl kiln_build::Progress for Progress {
     }
 }
 
-pub fn error(e: &kiln_build::Error) {
+pub fn error(e: &crate::failure::Failure) {
     eprintln!("error: {e}");
     let mut source = e.source();
     while let Some(s) = source {

@@ -5,6 +5,7 @@ mod checks;
 mod disk;
 mod files;
 mod image;
+mod include;
 mod local;
 mod outputs;
 mod packages;
@@ -73,7 +74,7 @@ pub(crate) fn definition(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<Definition> 
     let outputs = outputs::validate(root.table("outputs")?.as_ref(), kernel_known)?;
     let checks = checks::validate(&root.tables("check")?)?;
 
-    Ok(Definition {
+    let mut definition = Definition {
         path: ctx.file.to_path_buf(),
         dir: ctx.dir.to_path_buf(),
         image,
@@ -88,13 +89,16 @@ pub(crate) fn definition(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<Definition> 
         disk,
         outputs,
         checks,
-    })
+        includes: Vec::new(),
+    };
+    include::apply(root, &mut definition)?;
+    Ok(definition)
 }
 
 fn deny_unknown_sections(root: &Table<'_>) -> Result<()> {
     let names: Vec<&str> = SECTIONS.iter().map(|(n, _)| *n).collect();
     for (key, span, value) in root.keys() {
-        if names.contains(&key) {
+        if names.contains(&key) || key == include::KEY {
             continue;
         }
         let is_section = matches!(value, DeValue::Table(_))

@@ -65,3 +65,15 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     fs_err::write(&path, text).expect("write file");
     path
 }
+
+/// Snapshots `value` as `tests/snapshots/NAME.snap`, temporary paths as
+/// `[TEMP_DIR]`.
+pub fn snapshot(name: &str, value: &str) {
+    insta::with_settings!({
+        filters => vec![(r"(/[^/\s]+)*/\.tmp[A-Za-z0-9_]+", "[TEMP_DIR]")],
+        prepend_module_to_snapshot => false,
+        snapshot_path => "../snapshots",
+    }, {
+        insta::assert_snapshot!(name, value);
+    });
+}
