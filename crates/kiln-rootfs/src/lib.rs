@@ -22,6 +22,8 @@ mod deb;
 mod dpkgdb;
 mod error;
 mod extract;
+#[cfg(test)]
+mod hostile_tests;
 mod normalize;
 mod order;
 mod par;
