@@ -100,7 +100,8 @@ impl Error {
             Error::Catalog(e) => e.hint(),
             Error::NoManifest { .. } => Some("rebuild the image with this kiln to record its manifest".into()),
             Error::Manifest { .. } => None,
-            Error::Rootfs(_) | Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
+            Error::Rootfs(e) => e.hint(),
+            Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
             Error::NoDiskImage { .. } => Some(
                 "add `raw` or `qcow2` to [outputs].formats (with [disk].kernel on the base) and run `kiln build`".into(),
             ),
@@ -117,6 +118,7 @@ impl Error {
         match self {
             Error::Resolve(e) if !e.is_user_error() => 2,
             Error::Catalog(e) if e.is_user_error() => 1,
+            Error::Rootfs(e) if e.is_user_error() => 1,
             Error::Spec(_)
             | Error::Resolve(_)
             | Error::ParentNotLocked { .. }

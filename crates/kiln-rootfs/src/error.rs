@@ -62,6 +62,11 @@ impl RootfsError {
                 "add systemd (e.g. systemd-sysv) to [packages].install, or drop [services]"
                     .to_string(),
             ),
+            RootfsError::Failed { what, .. } if what.starts_with("[[run]]") => Some(
+                "fix the step (its last lines of output are above); a step that downloads \
+                 needs `network = true`"
+                    .to_string(),
+            ),
             RootfsError::BadDeb { .. } | RootfsError::UnsafeEntry { .. } => Some(
                 "the package file is corrupt or hostile; remove it from the store and fetch again"
                     .to_string(),
@@ -71,10 +76,64 @@ impl RootfsError {
     }
 }
 
+impl RootfsError {
+    /// Whether the definition caused it (an unknown `[[files]]` owner, an
+    /// account that exists already, a `[[run]]` step, `useradd` or
+    /// `systemctl` for the definition failing): the user's to fix, exit 1.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            RootfsError::UnknownOwner { .. }
+            | RootfsError::User { .. }
+            | RootfsError::Services { .. } => true,
+            // The sandbox names what it ran by the definition's section.
+            RootfsError::Failed { what, .. } => {
+                what.starts_with("[[run]]")
+                    || what.starts_with("[[users]]")
+                    || what.starts_with("[services]")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for a path-naming error.
 pub(crate) fn bad_path(path: impl Into<PathBuf>, why: impl Into<String>) -> RootfsError {
     RootfsError::BadPath {
         path: path.into(),
         why: why.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(what: &str) -> RootfsError {
+        RootfsError::Failed {
+            what: what.into(),
+            status: "exit status 3".into(),
+            tail: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn errors_the_definition_caused_are_the_users() {
+        let owner = RootfsError::UnknownOwner {
+            dst: "/etc/x".into(),
+            kind: "user",
+            name: "nobody-here".into(),
+        };
+        assert!(owner.is_user_error() && owner.hint().is_some());
+        let exists = RootfsError::User {
+            user: "root".into(),
+            why: "already exists in the image".into(),
+        };
+        assert!(exists.is_user_error());
+        let step = failed("[[run]] #1 (command `exit 3`)");
+        assert!(step.is_user_error());
+        assert!(step.hint().unwrap().contains("network = true"));
+        assert!(step.to_string().contains("boom"));
+        assert!(!failed("dpkg --configure -a").is_user_error());
+        assert!(!RootfsError::Audit { output: "x".into() }.is_user_error());
     }
 }

@@ -25,6 +25,12 @@ pub struct LockInputs {
     pub recommends: bool,
     /// `disk.kernel`: it is installed like any other package.
     pub kernel: Option<String>,
+    /// The `[[run]]` steps (numbered from 1) that declare `network = true`:
+    /// what they fetch is not pinned by the lock, and whoever reads the lock
+    /// should know. Absent when every step is hermetic, so existing locks
+    /// stay fresh.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_hermetic: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +81,9 @@ impl Definition {
             install: self.packages.install.clone(),
             recommends: self.packages.recommends,
             kernel: self.disk.kernel.clone(),
+            non_hermetic: (1..=self.run.len())
+                .filter(|n| self.run[n - 1].network)
+                .collect(),
         }
     }
 }
