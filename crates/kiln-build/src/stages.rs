@@ -60,6 +60,38 @@ fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
     bucket.join(format!(".tmp-{key}-{}", std::process::id()))
 }
 
+/// Drops what the store and `out` keep for the root filesystems `keys`
+/// (trees, layer records, output records), so the next build makes them
+/// again: `kiln build --refresh-network-steps`.
+pub(crate) fn forget(store: &Store, keys: &[String], out: &Path) -> Result<(), Error> {
+    let trees = store.bucket(keys::ROOTFS_STAGE)?;
+    let layers = store.bucket(LAYERS)?;
+    for key in keys {
+        let tree = trees.dir().join(key);
+        if tree.is_dir() {
+            // Renamed first, so a build killed while removing it leaves no
+            // half tree under its key.
+            let doomed = tmp_dir(trees.dir(), &format!("{key}-forgotten"));
+            std::fs::rename(&tree, &doomed).map_err(fsutil::io(&tree))?;
+            fsutil::remove_tree(&doomed)?;
+        }
+        let record = layers.dir().join(format!("{key}.json"));
+        if std::fs::symlink_metadata(&record).is_ok() {
+            std::fs::remove_file(&record).map_err(fsutil::io(&record))?;
+        }
+    }
+    // Outputs are the leaf's: their records name its key.
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries {
+            let path = e.map_err(fsutil::io(out))?.path();
+            if path.extension().is_some_and(|x| x == "kiln-key") {
+                std::fs::remove_file(&path).map_err(fsutil::io(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An image's root filesystem from the store, or assembled there.
 ///
 /// `head_start` is a copy of the parent made while the parent built (see

@@ -646,5 +646,42 @@ mod tests {
             let err = verify_clearsigned(&signed, &ring(&revoked)).unwrap_err();
             assert!(err.to_string().contains("revoked"), "{err}");
         }
+
+        /// Damaged InRelease files and keyrings: refused (or, when the damage
+        /// is outside what the signature covers, the signed text exactly),
+        /// never a panic.
+        #[test]
+        fn damaged_inreleases_and_keyrings_never_panic() {
+            use proptest::prelude::*;
+            let now = SystemTime::now();
+            let c = cert(now - DAY, None);
+            let ring = ring(&c);
+            let signed = clearsign(&c, HashAlgorithm::SHA256, now);
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(256));
+            let flips = prop::collection::vec((any::<usize>(), any::<u8>()), 1..12);
+            runner
+                .run(&flips, |flips| {
+                    let mut bytes = signed.clone();
+                    for (at, b) in flips {
+                        let at = at % bytes.len();
+                        bytes[at] = b;
+                    }
+                    match verify_clearsigned(&bytes, &ring) {
+                        Ok(v) => prop_assert_eq!(v.text, TEXT),
+                        Err(e) => prop_assert!(!e.to_string().is_empty()),
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            runner
+                .run(&prop::collection::vec(any::<u8>(), 0..4096), |bytes| {
+                    if let Err(e) = Keyring::from_bytes(&bytes, "junk.gpg") {
+                        prop_assert!(e.to_string().contains("junk.gpg"));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
     }
 }

@@ -179,3 +179,61 @@ fn symlinks_planted_in_dpkgs_database_are_not_written_through() {
     assert!(err.to_string().contains("symbolic link"), "{err}");
     assert_eq!(fs_err::read_to_string(&victim).unwrap(), "host data\n");
 }
+
+/// The ar container, control.tar and data.tar of a `.deb`, damaged at
+/// random: reading and extracting return an error or a result, never panic,
+/// and never write outside the root.
+mod damaged {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn a_damaged_deb_is_an_error_not_a_panic(
+            flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..16),
+            cut in any::<usize>(),
+        ) {
+            let host = tempfile::tempdir().unwrap();
+            let debs = tempfile::tempdir().unwrap();
+            let root = root();
+            let deb = craft_deb_with(
+                debs.path(),
+                "victim",
+                &[
+                    ("./control", "Package: victim\nVersion: 1\nArchitecture: amd64\nDepends: libc6 (>= 2.36)\n"),
+                    ("./triggers", "interest ldconfig\ninterest /usr/lib/x\n"),
+                    ("./postinst", "#!/bin/sh\n"),
+                ],
+                vec![
+                    Entry::Dir("./usr/".into()),
+                    Entry::File("./usr/a".into(), "a".repeat(300)),
+                    Entry::Symlink("./usr/l".into(), host.path().display().to_string()),
+                    Entry::File("./usr/l/b".into(), "b".into()),
+                ],
+            );
+            let mut bytes = fs_err::read(&deb).unwrap();
+            for (at, b) in flips {
+                let at = at % bytes.len();
+                bytes[at] = b;
+            }
+            bytes.truncate(bytes.len() - cut % (bytes.len() / 3 + 1));
+            fs_err::write(&deb, &bytes).unwrap();
+
+            if let Err(e) = read_control(&deb, "amd64") {
+                prop_assert!(!e.to_string().is_empty());
+            }
+            match read_control_members(&deb) {
+                Ok(members) => {
+                    for m in &members {
+                        prop_assert!(!m.name.contains('/'));
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("victim.deb")),
+            }
+            let _ = crate::extract::extract_data(root.path(), &deb, &Default::default());
+            assert_untouched(host.path());
+        }
+    }
+}

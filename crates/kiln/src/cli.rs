@@ -181,6 +181,11 @@ struct BuildArgs {
     /// Build from the store alone, with no network; lists any missing package
     #[arg(long)]
     offline: bool,
+    /// Rebuild images whose [[run]] steps say `network = true` (and the
+    /// images and outputs built on them) instead of reusing their cached
+    /// tree: what those steps download is not pinned by the lock
+    #[arg(long)]
+    refresh_network_steps: bool,
     /// Outputs to build, instead of [outputs].formats: oci, tar, raw, qcow2, vmdk, vhd
     #[arg(long = "format", value_name = "FORMAT", value_parser = parse_format)]
     formats: Vec<kiln_build::Format>,
@@ -355,6 +360,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
         Command::Build(BuildArgs {
             dir,
             offline,
+            refresh_network_steps,
             formats,
             out,
             mirror,
@@ -365,6 +371,7 @@ pub fn run(cli: Cli) -> Result<u8, kiln_build::Error> {
             let report = kiln_build::build(&kiln_build::BuildOptions {
                 dir,
                 offline,
+                refresh_network_steps,
                 formats: (!formats.is_empty()).then_some(formats),
                 out,
                 mirror,
