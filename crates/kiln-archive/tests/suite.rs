@@ -604,3 +604,30 @@ fn tool_a_key_missing_from_the_keyring_is_refused_naming_the_signer() {
     assert!(msg.contains("other.gpg"), "{msg}");
     assert!(msg.contains(&fpr), "{fpr} not in: {msg}");
 }
+
+/// A byte flipped in a cached index: the next fetch notices (the index is
+/// re-hashed against the signed Release when used), downloads it again and
+/// gives the same index as a clean fetch; an offline load reports it
+/// missing rather than using it.
+#[test]
+fn a_damaged_cached_index_is_fetched_again_or_reported_offline() {
+    let w = World::new();
+    w.suite().write(w.archive.path(), &w.key);
+    let clean = w.fetch().unwrap();
+    let index = &clean.components[0];
+    let mut bytes = std::fs::read(&index.path).unwrap();
+    bytes[5] ^= 0x20;
+    std::fs::write(&index.path, &bytes).unwrap();
+
+    let offline = load_suite(&w.store, &w.keyring, &w.request(), None).unwrap_err();
+    assert!(matches!(offline, ArchiveError::Offline { .. }), "{offline}");
+
+    std::fs::write(&index.path, &bytes).unwrap_or(());
+    let again = w.fetch().unwrap();
+    assert_eq!(again.components[0].sha256, index.sha256);
+    assert_eq!(again.components[0].path, index.path);
+    assert_eq!(
+        Sha256::of(&std::fs::read(&index.path).unwrap()),
+        index.sha256
+    );
+}
