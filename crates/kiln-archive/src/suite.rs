@@ -127,7 +127,7 @@ pub fn fetch_suite(
     let mut components = Vec::new();
     for component in &req.components {
         let (rel, entry, digest) = listed_index(&checked.release, &url, req, component)?;
-        let index = match store.blob(&digest) {
+        let index = match intact_blob(store, &digest)? {
             Some(path) => {
                 progress(Progress::Cached {
                     component: component.clone(),
@@ -209,7 +209,7 @@ pub fn load_suite(
     let mut missing = Vec::new();
     for component in &req.components {
         let (rel, entry, sha256) = listed_index(&checked.release, &shown, req, component)?;
-        match store.blob(&sha256) {
+        match intact_blob(store, &sha256)? {
             Some(path) => components.push(ComponentIndex {
                 component: component.clone(),
                 arch: req.arch.clone(),
@@ -506,4 +506,19 @@ fn path_safe(s: &str) -> String {
             }
         })
         .collect()
+}
+/// The stored index for `digest` if its bytes still hash to it: a cached
+/// index is verified against the signed Release each time it is used. A
+/// damaged one is removed, so a fetch downloads it again and an offline
+/// load reports it missing.
+fn intact_blob(store: &Store, digest: &Sha256) -> Result<Option<PathBuf>, ArchiveError> {
+    let Some(path) = store.blob(digest) else {
+        return Ok(None);
+    };
+    let io = |e| ArchiveError::Store(kiln_store::StoreError::Io(e));
+    if Sha256::of(&fs_err::read(&path).map_err(io)?) == *digest {
+        return Ok(Some(path));
+    }
+    fs_err::remove_file(&path).map_err(io)?;
+    Ok(None)
 }

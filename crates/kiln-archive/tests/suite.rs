@@ -3,6 +3,7 @@
 //! it was.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use kiln_archive::fixture::{SuiteFixture, TestKey, stanza};
 use kiln_archive::{
@@ -450,4 +451,183 @@ fn two_fetches_into_one_store_at_once_both_succeed() {
     for r in &results {
         assert!(r.is_ok(), "{r:?}");
     }
+}
+
+// Archives signed by GnuPG itself, with keys `gpg` makes here in a
+// temporary GNUPGHOME, as apt's users sign: a SHA-1 signature, an expired
+// key, a key the keyring lacks and a tampered InRelease are refused by the
+// signature policy, naming the reason, and leave the store as it was.
+
+impl World {
+    /// Writes the archive's indices; returns the Release text to sign.
+    fn publish_indices(&self) -> String {
+        let suite = self.suite();
+        suite.write(self.archive.path(), &self.key);
+        suite.release_text()
+    }
+
+    fn publish(&self, inrelease: &[u8]) {
+        std::fs::write(self.dists().join("InRelease"), inrelease).unwrap();
+    }
+}
+
+/// An error with its sources, as `kiln` prints it.
+fn chain(err: &ArchiveError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// A GnuPG home with one key, and the archive it signs.
+struct Gpg {
+    home: TempDir,
+    uid: String,
+}
+
+impl Gpg {
+    /// A new ed25519 signing key; `extra` goes before the command (e.g. a
+    /// faked system time); `expire` as `gpg --quick-gen-key` takes it.
+    fn new(uid: &str, extra: &[&str], expire: &str) -> Gpg {
+        let home = tempfile::tempdir().unwrap();
+        let g = Gpg {
+            home,
+            uid: uid.to_string(),
+        };
+        let mut args = extra.to_vec();
+        args.extend(["--quick-gen-key", uid, "ed25519", "sign", expire]);
+        g.run(&args);
+        g
+    }
+
+    fn run(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg (package gnupg) must be installed for these tests");
+        assert!(
+            out.status.success(),
+            "gpg {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn keyring(&self, name: &str) -> Keyring {
+        Keyring::from_bytes(&self.run(&["--export", &self.uid]), name).unwrap()
+    }
+
+    fn clearsign(&self, text: &str, extra: &[&str]) -> Vec<u8> {
+        let input = self.home.path().join("Release");
+        std::fs::write(&input, text).unwrap();
+        let output = self.home.path().join("InRelease");
+        let _ = std::fs::remove_file(&output);
+        let mut args = extra.to_vec();
+        let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+        args.extend(["--local-user", &self.uid, "--output", o, "--clearsign", i]);
+        self.run(&args);
+        std::fs::read(output).unwrap()
+    }
+}
+
+#[test]
+fn tool_a_gpg_signature_is_accepted_and_a_tampered_one_refused() {
+    let mut w = World::new();
+    let g = Gpg::new("kiln gpg test <gpg@kiln.invalid>", &[], "1y");
+    w.keyring = g.keyring("gpg-test.gpg");
+    let signed = g.clearsign(&w.publish_indices(), &[]);
+    let tampered = String::from_utf8(signed.clone())
+        .unwrap()
+        .replacen("08:52:37", "08:52:38", 1);
+    assert_ne!(tampered.as_bytes(), signed.as_slice());
+    w.publish(tampered.as_bytes());
+    let msg = chain(&w.refused());
+    assert!(msg.contains("gpg-test.gpg"), "{msg}");
+
+    w.publish(&signed);
+    w.fetch().unwrap();
+    assert!(!w.store_files().is_empty());
+}
+
+#[test]
+fn tool_a_sha1_signature_is_refused_naming_the_hash() {
+    let mut w = World::new();
+    let g = Gpg::new("kiln sha1 <sha1@kiln.invalid>", &[], "1y");
+    w.keyring = g.keyring("sha1.gpg");
+    let signed = g.clearsign(&w.publish_indices(), &["--digest-algo", "SHA1"]);
+    assert!(String::from_utf8_lossy(&signed).contains("Hash: SHA1"));
+    w.publish(&signed);
+    let msg = chain(&w.refused());
+    assert!(msg.contains("SHA1"), "{msg}");
+}
+
+#[test]
+fn tool_an_expired_key_is_refused_naming_the_expiry() {
+    let mut w = World::new();
+    // Made and used on 1 January 2025, valid for a day: long expired now.
+    let g = Gpg::new(
+        "kiln expired <expired@kiln.invalid>",
+        &["--faked-system-time", "20250101T000000!"],
+        "1d",
+    );
+    w.keyring = g.keyring("expired.gpg");
+    let signed = g.clearsign(
+        &w.publish_indices(),
+        &["--faked-system-time", "20250101T060000!"],
+    );
+    w.publish(&signed);
+    let msg = chain(&w.refused());
+    assert!(msg.contains("expired"), "{msg}");
+}
+
+#[test]
+fn tool_a_key_missing_from_the_keyring_is_refused_naming_the_signer() {
+    let mut w = World::new();
+    let signer = Gpg::new("kiln signer <signer@kiln.invalid>", &[], "1y");
+    let other = Gpg::new("kiln other <other@kiln.invalid>", &[], "1y");
+    w.keyring = other.keyring("other.gpg");
+    let signed = signer.clearsign(&w.publish_indices(), &[]);
+    w.publish(&signed);
+    let fpr = String::from_utf8(signer.run(&["--with-colons", "--list-keys"])).unwrap();
+    let fpr = fpr
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:::::::::"))
+        .and_then(|l| l.split(':').next())
+        .unwrap()
+        .to_string();
+    let msg = chain(&w.refused());
+    assert!(msg.contains("other.gpg"), "{msg}");
+    assert!(msg.contains(&fpr), "{fpr} not in: {msg}");
+}
+
+/// A byte flipped in a cached index: the next fetch notices (the index is
+/// re-hashed against the signed Release when used), downloads it again and
+/// gives the same index as a clean fetch; an offline load reports it
+/// missing rather than using it.
+#[test]
+fn a_damaged_cached_index_is_fetched_again_or_reported_offline() {
+    let w = World::new();
+    w.suite().write(w.archive.path(), &w.key);
+    let clean = w.fetch().unwrap();
+    let index = &clean.components[0];
+    let mut bytes = std::fs::read(&index.path).unwrap();
+    bytes[5] ^= 0x20;
+    std::fs::write(&index.path, &bytes).unwrap();
+
+    let offline = load_suite(&w.store, &w.keyring, &w.request(), None).unwrap_err();
+    assert!(matches!(offline, ArchiveError::Offline { .. }), "{offline}");
+
+    std::fs::write(&index.path, &bytes).unwrap_or(());
+    let again = w.fetch().unwrap();
+    assert_eq!(again.components[0].sha256, index.sha256);
+    assert_eq!(again.components[0].path, index.path);
+    assert_eq!(
+        Sha256::of(&std::fs::read(&index.path).unwrap()),
+        index.sha256
+    );
 }

@@ -23,6 +23,10 @@ pub struct BuildOptions<'a> {
     pub dir: PathBuf,
     /// Only the store: no network at all.
     pub offline: bool,
+    /// Rebuild the root filesystem of every image with a `network = true`
+    /// step (and what is built on it) instead of reusing the cached one:
+    /// what such a step fetched may have changed.
+    pub refresh_network_steps: bool,
     /// Overrides `[outputs].formats`.
     pub formats: Option<Vec<Format>>,
     /// Default: `<dir>/out`.
@@ -144,6 +148,17 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     for (def, lock) in &images {
         let parent = rootfs_keys.last().map(String::as_str);
         rootfs_keys.push(keys::rootfs_key(parent, def, lock, sde)?);
+    }
+    if opts.refresh_network_steps
+        && let Some(first) = images
+            .iter()
+            .position(|(d, _)| d.run.iter().any(|r| r.network))
+    {
+        let out = opts
+            .out
+            .clone()
+            .unwrap_or_else(|| chain.def.dir.join("out"));
+        stages::forget(&store, &rootfs_keys[first..], &out)?;
     }
     let mut head_start = None;
     for (i, (def, lock)) in images.iter().enumerate() {

@@ -165,11 +165,21 @@ pub(crate) fn documents(
             "kiln.lock".to_string(),
             hex_of(&input.source.lock).to_string(),
         ),
-        parameters: serde_json::json!({
-            "image": def.image.name,
-            "version": def.image.version,
-            "formats": input.formats.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
-        }),
+        parameters: {
+            let mut p = serde_json::json!({
+                "image": def.image.name,
+                "version": def.image.version,
+                "formats": input.formats.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            });
+            // `[[run]]` steps that had the network: the lock does not pin
+            // what they fetched, so the build is not hermetic.
+            let non_hermetic = def.lock_inputs().non_hermetic;
+            if !non_hermetic.is_empty() {
+                p["hermetic"] = false.into();
+                p["nonHermeticRunSteps"] = non_hermetic.into();
+            }
+            p
+        },
         builder_id: std::env::var("KILN_BUILDER_ID")
             .unwrap_or_else(|_| "urn:kiln:builder:local".to_string()),
         kiln_version: KILN_VERSION.to_string(),

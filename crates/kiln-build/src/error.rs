@@ -127,7 +127,7 @@ pub enum Error {
         name: String,
         path: PathBuf,
         #[source]
-        source: kiln_deb::signature::SignatureError,
+        source: Box<kiln_deb::signature::SignatureError>,
     },
     #[error("[packages] local: {path}: {why}")]
     LocalDeb { path: PathBuf, why: String },

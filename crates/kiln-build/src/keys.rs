@@ -67,8 +67,12 @@ pub(crate) fn rootfs_key(
     h.text("users");
     h.text(&json(&def.users)?);
     h.text("run");
-    for step in &def.run {
-        match step {
+    for run in &def.run {
+        // A networked step's result depends on more than its text.
+        if run.network {
+            h.text("network");
+        }
+        match &run.step {
             RunStep::Script(p) => {
                 h.text("script");
                 h.field(&file_digest(&p.path)?);

@@ -154,7 +154,7 @@ fn repository(
     let keyring = Keyring::load(&repo.signed_by.path).map_err(|source| Error::RepositoryKey {
         name: repo.name.clone(),
         path: repo.signed_by.path.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let req = SuiteRequest {
         components: repo.components.clone(),

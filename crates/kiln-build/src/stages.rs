@@ -55,9 +55,48 @@ fn timed(
     });
 }
 
-/// Where a build of `key` by this process assembles its tree.
+/// Where a build of `key` by this process assembles its tree: unique per
+/// call too, since one process (`kiln rebuild`) may build two images of one
+/// key at once. The process id stays last, where `sweep_dead` reads it.
 fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
-    bucket.join(format!(".tmp-{key}-{}", std::process::id()))
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    bucket.join(format!(".tmp-{key}-{n}-{}", std::process::id()))
+}
+
+/// Drops what the store and `out` keep for the root filesystems `keys`
+/// (trees, layer records, output records), so the next build makes them
+/// again: `kiln build --refresh-network-steps`.
+pub(crate) fn forget(store: &Store, keys: &[String], out: &Path) -> Result<(), Error> {
+    let trees = store.bucket(keys::ROOTFS_STAGE)?;
+    let layers = store.bucket(LAYERS)?;
+    for key in keys {
+        let tree = trees.dir().join(key);
+        if tree.is_dir() {
+            // Renamed first, so a build killed while removing it leaves no
+            // half tree under its key.
+            let doomed = tmp_dir(trees.dir(), &format!("{key}-forgotten"));
+            std::fs::rename(&tree, &doomed).map_err(fsutil::io(&tree))?;
+            fsutil::remove_tree(&doomed)?;
+        }
+        let record = layers.dir().join(format!("{key}.json"));
+        if std::fs::symlink_metadata(&record).is_ok() {
+            std::fs::remove_file(&record).map_err(fsutil::io(&record))?;
+        }
+    }
+    // An output's record names the key it was built from: drop those.
+    let records = crate::build::records_dir(out);
+    if let Ok(entries) = std::fs::read_dir(&records) {
+        for e in entries {
+            let path = e.map_err(fsutil::io(&records))?.path();
+            let built_from = std::fs::read_to_string(&path).unwrap_or_default();
+            let key = built_from.split_whitespace().next().unwrap_or_default();
+            if path.extension().is_some_and(|x| x == "key") && keys.iter().any(|k| k == key) {
+                std::fs::remove_file(&path).map_err(fsutil::io(&path))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An image's root filesystem from the store, or assembled there.

@@ -2,6 +2,7 @@
 //! network or decides which package to install.
 
 pub mod control;
+pub mod names;
 pub mod packages;
 pub mod relation;
 pub mod release;

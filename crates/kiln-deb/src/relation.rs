@@ -146,7 +146,10 @@ fn parse_atom(text: &str, arch: &str) -> Result<Option<Atom>, RelationError> {
         rest = rest[..i].trim_end();
     }
     if let Some(open) = rest.find('[') {
-        let close = rest.find(']').ok_or_else(|| err("unclosed `[`"))?;
+        let close = rest[open..]
+            .find(']')
+            .map(|c| open + c)
+            .ok_or_else(|| err("unclosed `[`"))?;
         let archs = &rest[open + 1..close];
         if !arch_matches(archs, arch) {
             return Ok(None);
@@ -155,7 +158,10 @@ fn parse_atom(text: &str, arch: &str) -> Result<Option<Atom>, RelationError> {
     }
     let (name_part, constraint) = match rest.find('(') {
         Some(open) => {
-            let close = rest.rfind(')').ok_or_else(|| err("unclosed `(`"))?;
+            let close = rest
+                .rfind(')')
+                .filter(|&c| c > open)
+                .ok_or_else(|| err("unclosed `(`"))?;
             let inner = rest[open + 1..close].trim();
             let split = inner
                 .find(|c: char| !matches!(c, '<' | '>' | '='))
@@ -233,6 +239,9 @@ mod tests {
 
     #[test]
     fn malformed_fields_are_errors() {
+        // Found by the property test: a closer before its opener panicked.
+        assert!(parse_relations("a) (b", "amd64").is_err());
+        assert!(parse_relations("a] [b", "amd64").is_err());
         assert!(parse_relations("x (>= ", "amd64").is_err());
         assert!(parse_relations("x (~= 1)", "amd64").is_err());
     }

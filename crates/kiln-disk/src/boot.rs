@@ -45,7 +45,9 @@ impl BootFiles {
     pub fn find(root: &Path) -> Result<BootFiles, DiskError> {
         let boot = root.join("boot");
         let mut versions = Vec::new();
-        if boot.is_dir() {
+        // Not `is_dir()`: it follows a symlink, and an image's `/boot ->
+        // /host/path` would list (and copy) the host's kernels.
+        if fs_err::symlink_metadata(&boot).is_ok_and(|m| m.is_dir()) {
             for e in fs_err::read_dir(&boot)? {
                 let e = e?;
                 if let Some(v) = e
@@ -75,6 +77,9 @@ impl BootFiles {
                 path: root.join(SYSTEMD_BOOT[SYSTEMD_BOOT.len() - 1]),
             })?;
         let loader = regular_file(loader)?;
+        for file in [&kernel, &initrd, &loader] {
+            inside(root, file)?;
+        }
         Ok(BootFiles {
             kernel_version,
             kernel,
@@ -100,6 +105,24 @@ fn regular_file(path: PathBuf) -> Result<PathBuf, DiskError> {
     } else {
         Err(DiskError::NotAFile { path })
     }
+}
+
+/// Refuses `path` (under `root`) when a directory on the way to it is a
+/// symlink: the kernel would resolve it in the image, the host resolves it
+/// on the host.
+fn inside(root: &Path, path: &Path) -> Result<(), DiskError> {
+    let rel = path.strip_prefix(root).map_err(|_| DiskError::NotAFile {
+        path: path.to_path_buf(),
+    })?;
+    let mut at = root.to_path_buf();
+    let parents: Vec<_> = rel.components().collect();
+    for c in parents.iter().take(parents.len().saturating_sub(1)) {
+        at.push(c);
+        if !fs_err::symlink_metadata(&at)?.is_dir() {
+            return Err(DiskError::NotAFile { path: at });
+        }
+    }
+    Ok(())
 }
 
 /// Orders version strings with runs of digits compared as numbers, so
@@ -273,5 +296,45 @@ mod tests {
             l.root_fs_uuid
         )));
         assert!(f.contains(&format!("UUID={} /boot/efi vfat", l.esp_serial)));
+    }
+
+    /// A root whose `/boot` (or the loader's directory) is an absolute
+    /// symlink to a host directory holding a kernel: find must not take the
+    /// host's files.
+    #[test]
+    fn an_absolute_boot_symlink_is_not_followed_onto_the_host() {
+        let host = tempfile::tempdir().unwrap();
+        let hboot = host.path().join("boot");
+        fs_err::create_dir_all(&hboot).unwrap();
+        fs_err::write(hboot.join("vmlinuz-9.9.9"), "host kernel").unwrap();
+        fs_err::write(hboot.join("initrd.img-9.9.9"), "host initrd").unwrap();
+        let loader_dir = host.path().join("efi");
+        fs_err::create_dir_all(&loader_dir).unwrap();
+        fs_err::write(loader_dir.join("systemd-bootx64.efi"), "host loader").unwrap();
+
+        let image = tempfile::tempdir().unwrap();
+        let root = image.path();
+        std::os::unix::fs::symlink(&hboot, root.join("boot")).unwrap();
+        let loader = root.join(SYSTEMD_BOOT[1]);
+        fs_err::create_dir_all(loader.parent().unwrap().parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&loader_dir, loader.parent().unwrap()).unwrap();
+        let err = BootFiles::find(root).unwrap_err();
+        assert!(matches!(err, DiskError::NoKernel { .. }), "{err}");
+
+        // A real /boot, but the loader reached through the symlinked directory.
+        fs_err::remove_file(root.join("boot")).unwrap();
+        fs_err::create_dir_all(root.join("boot")).unwrap();
+        fs_err::write(root.join("boot/vmlinuz-1.0"), "k").unwrap();
+        fs_err::write(root.join("boot/initrd.img-1.0"), "i").unwrap();
+        let err = BootFiles::find(root).unwrap_err();
+        assert!(matches!(err, DiskError::NotAFile { .. }), "{err}");
+
+        // The same files in real directories are found.
+        fs_err::remove_file(loader.parent().unwrap()).unwrap();
+        fs_err::create_dir_all(loader.parent().unwrap()).unwrap();
+        fs_err::write(&loader, "l").unwrap();
+        let found = BootFiles::find(root).unwrap();
+        assert_eq!(found.kernel_version, "1.0");
+        assert_eq!(found.loader, loader);
     }
 }

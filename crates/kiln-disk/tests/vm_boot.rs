@@ -65,6 +65,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
     let report = kiln_build::build(&kiln_build::BuildOptions {
         dir: def.clone(),
         offline: false,
+        refresh_network_steps: false,
         formats: Some(vec![]),
         out: Some(w.join("out")),
         mirror: None,

@@ -12,8 +12,9 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
+    /// Boxed: the pipeline's error is large, and a fleet passes many results.
     #[error(transparent)]
-    Build(#[from] kiln_build::Error),
+    Build(Box<kiln_build::Error>),
 
     #[error("no kiln.toml under {}", dir.display())]
     Empty { dir: PathBuf },
@@ -77,5 +78,11 @@ impl Error {
             Error::Build(e) => e.exit_code(),
             _ => 1,
         }
+    }
+}
+
+impl From<kiln_build::Error> for Error {
+    fn from(e: kiln_build::Error) -> Self {
+        Error::Build(Box::new(e))
     }
 }

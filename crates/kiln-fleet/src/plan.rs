@@ -186,7 +186,7 @@ fn changed_since(graph: &Graph, rev: &str) -> Result<Vec<(String, PathBuf)>, Err
 fn inputs(def: &kiln_spec::Definition) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = def.includes.iter().map(|f| f.path.path.clone()).collect();
     paths.extend(def.files.iter().map(|f| f.src.path.clone()));
-    paths.extend(def.run.iter().filter_map(|r| match r {
+    paths.extend(def.run.iter().filter_map(|r| match &r.step {
         kiln_spec::RunStep::Script(p) => Some(p.path.clone()),
         kiln_spec::RunStep::Command(_) => None,
     }));

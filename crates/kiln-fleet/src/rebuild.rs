@@ -218,6 +218,7 @@ fn steps(
         mirror: opts.mirror.clone(),
         catalog: opts.catalog.clone(),
         progress: &Quiet,
+        refresh_network_steps: false,
     })?;
     outcome.cached = build.stages.iter().all(|s| s.cached);
     outcome.build = Some(build.build.clone());

@@ -557,15 +557,16 @@ fn check_replaceable(out_dir: &Path) -> Result<(), ImageError> {
     }
 }
 
-/// Puts a layer blob into `blobs`: a hard link when possible (no copy, and
-/// the bytes are the store's very bytes), else a verified copy.
+/// Puts a layer blob into `blobs`: a copy, hashed as it is made, so the
+/// store's blob is verified on use and an output edited in place (out/ is
+/// the user's) can never change the store, as a hard link would let it.
 fn place_blob(layer: &Layer, blobs: &Path) -> Result<(), ImageError> {
     let dest = blobs.join(layer.digest.hex());
     if dest.exists() {
         // The same layer twice in one image.
         return Ok(());
     }
-    if fs_err::hard_link(&layer.path, &dest).is_err() {
+    {
         let mut from = fs_err::File::open(&layer.path)?;
         let mut to = HashingWriter::new(fs_err::File::create(&dest)?);
         std::io::copy(&mut from, &mut to)?;

@@ -623,3 +623,41 @@ fn tool_an_archive_names_its_image_as_container_tools_load_it() {
     assert_eq!(layers_of(&format!("oci:{}:2.1.0", out.display())), want);
     assert_eq!(read_oci_layout(&out).unwrap(), vec![info]);
 }
+
+/// out/ holds copies: a byte flipped in an output blob leaves the store's
+/// layer alone, and the next layout written is the clean one again. A
+/// byte flipped in the store's blob is caught while it is copied.
+#[test]
+fn an_edited_output_blob_never_reaches_the_store() {
+    let f = fixture();
+    let (base, diff) = layers(&f, &store(&f, "store"));
+    let out = f.dir.join("oci-out");
+    let info = write_oci_layout(&inputs(&base, &diff), &meta(), &out).unwrap();
+    let clean = files(&out);
+    let stored = fs_err::read(&base.path).unwrap();
+    let blob = out.join("blobs/sha256").join(base.digest.hex());
+    let mut bytes = fs_err::read(&blob).unwrap();
+    bytes[10] ^= 0xff;
+    fs_err::write(&blob, &bytes).unwrap();
+    assert_eq!(
+        fs_err::read(&base.path).unwrap(),
+        stored,
+        "the store changed"
+    );
+    assert_eq!(
+        write_oci_layout(&inputs(&base, &diff), &meta(), &out).unwrap(),
+        info
+    );
+    assert_eq!(files(&out), clean);
+
+    let mut flipped = stored.clone();
+    flipped[10] ^= 0xff;
+    fs_err::write(&base.path, &flipped).unwrap();
+    let err = write_oci_layout(&inputs(&base, &diff), &meta(), &f.dir.join("oci-bad"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&base.digest.hex()) || err.contains("digest"),
+        "{err}"
+    );
+}

@@ -14,7 +14,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{RootfsError, bad_path};
@@ -140,6 +140,73 @@ pub(crate) fn host_path(
     let components = image_components(image_path)?;
     resolve_parent(root, &components, create)?
         .ok_or_else(|| bad_path(image_path, "is the root directory itself"))
+}
+
+/// The host directory of `image_dir` (`var/lib/dpkg/info`), resolved inside
+/// `root` as [`resolve_dir`] does and created when missing.
+pub(crate) fn image_dir(root: &Path, image_dir: &str) -> Result<PathBuf, RootfsError> {
+    resolve_dir(root, &image_components(image_dir)?, true)
+}
+
+/// `name` when it is one plain file name: no `/`, not `.` or `..`, not
+/// empty, no NUL. `what` says whose name it is in the error.
+pub(crate) fn plain_name<'a>(name: &'a str, what: &str) -> Result<&'a str, RootfsError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(bad_path(name, format!("{what} is not a plain file name")));
+    }
+    Ok(name)
+}
+
+/// Replaces `dir/name` with a new file holding `bytes`: written under a
+/// fresh temporary name, then renamed over it, so whatever was there (a
+/// symlink a package planted included) is replaced, never followed.
+pub(crate) fn replace_file(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<PathBuf, RootfsError> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    let dest = dir.join(plain_name(name, "a dpkg database file")?);
+    let tmp = dir.join(format!(".{name}.kiln-new"));
+    match fs_err::remove_file(&tmp) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let mut f = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    drop(f);
+    fs_err::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+/// Appends `bytes` to `dir/name`, creating it. A symlink there is refused
+/// (`O_NOFOLLOW`): it would send the write wherever it points on the host.
+pub(crate) fn append_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RootfsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(plain_name(name, "a dpkg database file")?);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                bad_path(&path, "is a symbolic link; refusing to write through it")
+            }
+            _ => crate::extract::io_at(&path, "append to", e),
+        })?;
+    f.write_all(bytes)
+        .map_err(|e| crate::extract::io_at(&path, "append to", e))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::Event;
 use crate::confine::host_path;
 use crate::error::RootfsError;
 use crate::extract::io_at;
-use crate::sandbox::{NoDaemons, Sandbox};
+use crate::sandbox::{Network, NoDaemons, Sandbox};
 
 /// Where `[[run]]` scripts are copied inside the image while they run.
 const RUN_DIR: &str = "/tmp/kiln-run";
@@ -47,8 +47,13 @@ pub(crate) fn customize(root: &Path, def: &Definition, env: &BuildEnv) -> Result
         env.emit(Event::Step(&format!("writing {}", file.dst)));
         write_file(root, file)?;
     }
-    for (n, step) in def.run.iter().enumerate() {
-        run_step(&sandbox, n + 1, step)?;
+    for (n, run) in def.run.iter().enumerate() {
+        let net = if run.network {
+            Network::Host
+        } else {
+            Network::Loopback
+        };
+        run_step(&sandbox, n + 1, &run.step, net)?;
     }
     crate::units::require(root, "[services].enable", &def.services.enable, &[])?;
     services(&sandbox, &def.services)?;
@@ -138,16 +143,17 @@ fn write_file(root: &Path, file: &FileSpec) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn run_step(sandbox: &Sandbox, n: usize, step: &RunStep) -> Result<(), RootfsError> {
+fn run_step(sandbox: &Sandbox, n: usize, step: &RunStep, net: Network) -> Result<(), RootfsError> {
     match step {
         RunStep::Command(command) => {
             sandbox
                 .env
                 .emit(Event::Step(&format!("[[run]] #{n}: {command}")));
             let what = format!("[[run]] #{n} (command `{command}`)");
-            sandbox.run(
+            sandbox.run_with(
                 &what,
                 &[OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(command)],
+                net,
             )?;
         }
         RunStep::Script(script) => {
@@ -162,9 +168,9 @@ fn run_step(sandbox: &Sandbox, n: usize, step: &RunStep) -> Result<(), RootfsErr
             let what = format!("[[run]] #{n} (script {})", script.written);
             // A script without `#!` runs under sh, as a shell would run it.
             let result = if body.starts_with(b"#!") {
-                sandbox.run(&what, &[OsStr::new(&inside)])
+                sandbox.run_with(&what, &[OsStr::new(&inside)], net)
             } else {
-                sandbox.run(&what, &[OsStr::new("/bin/sh"), OsStr::new(&inside)])
+                sandbox.run_with(&what, &[OsStr::new("/bin/sh"), OsStr::new(&inside)], net)
             };
             fs_err::remove_dir_all(host_path(sandbox.root, RUN_DIR, false)?)?;
             result?;

@@ -188,10 +188,24 @@ pub(crate) fn read_control(path: &Path, arch: &str) -> Result<Control, RootfsErr
     if package.is_empty() {
         return Err(bad("control file has no Package field".into()));
     }
+    // Both become file names in dpkg's database.
+    if !kiln_deb::names::is_package_name(&package) {
+        return Err(bad(format!(
+            "package name `{}` is not a Debian package name",
+            package.escape_debug()
+        )));
+    }
+    let architecture = field("Architecture");
+    if !kiln_deb::names::is_architecture(&architecture) {
+        return Err(bad(format!(
+            "architecture `{}` is not an architecture name",
+            architecture.escape_debug()
+        )));
+    }
     Ok(Control {
         path: path.to_path_buf(),
         version: field("Version"),
-        architecture: field("Architecture"),
+        architecture,
         multi_arch: field("Multi-Arch"),
         essential: p
             .get("Essential")

@@ -8,12 +8,13 @@
 //! also rewrites the status file in its own field order.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use kiln_deb::names;
+
+use crate::confine::{append_file, image_dir, plain_name, replace_file};
 use crate::deb::ControlMember;
-use crate::error::RootfsError;
+use crate::error::{RootfsError, bad_path};
 use crate::extract::set_mtime;
 use crate::status::STATUS;
 
@@ -67,43 +68,110 @@ fn db_name(name: &str, arch: &str, multi_arch: &str) -> String {
     }
 }
 
+/// Refuses a package whose name or architecture could not be a file name
+/// in dpkg's database, or whose trigger interests are not trigger names:
+/// they become paths under `info/` and `triggers/`.
+pub(crate) fn check_names(pkg: &NewPackage) -> Result<(), RootfsError> {
+    let bad = |why: String| RootfsError::BadDeb {
+        path: pkg.name.clone().into(),
+        why,
+    };
+    if !names::is_package_name(&pkg.name) {
+        return Err(bad(format!(
+            "package name `{}` is not a Debian package name",
+            pkg.name.escape_debug()
+        )));
+    }
+    if !names::is_architecture(&pkg.architecture) {
+        return Err(bad(format!(
+            "architecture `{}` is not an architecture name",
+            pkg.architecture.escape_debug()
+        )));
+    }
+    for m in &pkg.members {
+        plain_name(&m.name, "a control.tar member").map_err(|e| bad(e.to_string()))?;
+    }
+    for (directive, name) in trigger_directives(pkg) {
+        if !directive.starts_with("interest") {
+            continue;
+        }
+        let ok = if name.starts_with('/') {
+            names::is_file_trigger(&name)
+        } else {
+            names::is_trigger_name(&name)
+        };
+        if !ok {
+            return Err(bad(format!(
+                "trigger `{directive} {}` does not name a trigger or an absolute path",
+                name.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Records `pkgs` as unpacked, in this order.
 pub(crate) fn record_unpacked(root: &Path, pkgs: &[NewPackage]) -> Result<(), RootfsError> {
-    let info = root.join(INFO);
-    fs_err::create_dir_all(&info)?;
+    for pkg in pkgs {
+        check_names(pkg)?;
+    }
+    let info = image_dir(root, INFO)?;
     // dpkg upgrades a database without a format file on its next run; these
     // names are already in format 1 (Multi-Arch qualified).
-    let format = info.join("format");
-    if !format.exists() {
-        fs_err::write(&format, "1\n")?;
+    if fs_err::symlink_metadata(info.join("format")).is_err() {
+        replace_file(&info, "format", b"1\n", 0o644)?;
     }
     let mut stanzas = String::new();
     for pkg in pkgs {
         let db = pkg.db_name();
         for m in pkg.members.iter().filter(|m| m.name != "control") {
-            write_info_file(&info.join(format!("{db}.{}", m.name)), m)?;
+            write_info_file(&info, &format!("{db}.{}", m.name), m)?;
         }
         let mut list = pkg.paths.join("\n");
         list.push('\n');
-        fs_err::write(info.join(format!("{db}.list")), list)?;
+        replace_file(&info, &format!("{db}.list"), list.as_bytes(), 0o644)?;
         stanzas.push_str(&stanza(pkg)?);
         stanzas.push('\n');
     }
-    let status = root.join(STATUS);
-    let mut text = fs_err::read_to_string(&status)?;
+    let (dir, status) = status_file(root)?;
+    let mut text = read_plain(&dir.join(status))?;
     if !text.is_empty() && !text.ends_with("\n\n") {
         text.push('\n');
     }
     text.push_str(&stanzas);
-    write_atomically(&status, text.as_bytes())?;
+    replace_file(&dir, status, text.as_bytes(), 0o644)?;
     register_interests(root, pkgs)
 }
 
-/// The file as dpkg installs it: the control member's bytes, mode and time.
-pub(crate) fn write_info_file(path: &Path, m: &ControlMember) -> Result<(), RootfsError> {
-    fs_err::write(path, &m.data)?;
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(m.mode))?;
-    set_mtime(path, m.mtime, false)
+/// The file as dpkg installs it: the control member's bytes, mode and
+/// time, as `dir/name` (never through a symlink already there).
+pub(crate) fn write_info_file(
+    dir: &Path,
+    name: &str,
+    m: &ControlMember,
+) -> Result<(), RootfsError> {
+    let path = replace_file(dir, name, &m.data, m.mode)?;
+    set_mtime(&path, m.mtime, false)
+}
+
+/// The directory of dpkg's status file, resolved inside `root`, and its name.
+fn status_file(root: &Path) -> Result<(PathBuf, &'static str), RootfsError> {
+    let (dir, name) = STATUS
+        .rsplit_once('/')
+        .ok_or_else(|| bad_path(STATUS, "not under a directory"))?;
+    Ok((image_dir(root, dir)?, name))
+}
+
+/// A database file's text; a symlink in its place is refused, so a package
+/// cannot make kiln read (and copy into the image) a file of the host.
+fn read_plain(path: &Path) -> Result<String, RootfsError> {
+    if fs_err::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(bad_path(
+            path,
+            "is a symbolic link; refusing to read through it",
+        ));
+    }
+    Ok(fs_err::read_to_string(path)?)
 }
 
 /// The package's status entry: its control fields, its state, and its
@@ -150,7 +218,6 @@ fn trigger_directives(pkg: &NewPackage) -> Vec<(String, String)> {
 /// Adds each package's `interest` directives to `triggers/File` (paths) or
 /// `triggers/NAME` (named triggers), as dpkg does when it unpacks it.
 fn register_interests(root: &Path, pkgs: &[NewPackage]) -> Result<(), RootfsError> {
-    let dir = root.join(TRIGGERS);
     let mut file_lines = String::new();
     let mut named: BTreeMap<String, String> = BTreeMap::new();
     for pkg in pkgs {
@@ -170,22 +237,13 @@ fn register_interests(root: &Path, pkgs: &[NewPackage]) -> Result<(), RootfsErro
     if file_lines.is_empty() && named.is_empty() {
         return Ok(());
     }
-    fs_err::create_dir_all(&dir)?;
+    let dir = image_dir(root, TRIGGERS)?;
     if !file_lines.is_empty() {
-        append(&dir.join("File"), &file_lines)?;
+        append_file(&dir, "File", file_lines.as_bytes())?;
     }
     for (name, lines) in named {
-        append(&dir.join(name), &lines)?;
+        append_file(&dir, &name, lines.as_bytes())?;
     }
-    Ok(())
-}
-
-fn append(path: &Path, text: &str) -> Result<(), RootfsError> {
-    let mut f = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
     Ok(())
 }
 
@@ -197,8 +255,10 @@ pub(crate) fn activate_file_triggers<'a>(
     root: &Path,
     paths: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), RootfsError> {
-    let file = root.join(TRIGGERS).join("File");
-    let interests: Vec<(String, String)> = match fs_err::read_to_string(&file) {
+    let Some(dir) = existing_dir(root, TRIGGERS)? else {
+        return Ok(());
+    };
+    let interests: Vec<(String, String)> = match read_plain(&dir.join("File")) {
         Ok(text) => text
             .lines()
             .filter_map(|l| {
@@ -207,8 +267,8 @@ pub(crate) fn activate_file_triggers<'a>(
                 Some((path.to_string(), who.to_string()))
             })
             .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(RootfsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
     };
     if interests.is_empty() {
         return Ok(());
@@ -230,9 +290,15 @@ pub(crate) fn activate_file_triggers<'a>(
     if pending.is_empty() {
         return Ok(());
     }
-    let status = root.join(STATUS);
-    let text = fs_err::read_to_string(&status)?;
-    write_atomically(&status, mark_pending(&text, &pending).as_bytes())
+    let (dir, status) = status_file(root)?;
+    let text = read_plain(&dir.join(status))?;
+    replace_file(
+        &dir,
+        status,
+        mark_pending(&text, &pending).as_bytes(),
+        0o644,
+    )?;
+    Ok(())
 }
 
 /// `text` (a status file) with `pending` triggers added to the configured
@@ -289,7 +355,9 @@ fn mark_pending(text: &str, pending: &BTreeMap<String, Vec<String>>) -> String {
 /// Every path some installed package owns, from the `.list` files.
 pub(crate) fn owned_paths(root: &Path) -> Result<HashSet<String>, RootfsError> {
     let mut out = HashSet::new();
-    let info = root.join(INFO);
+    let Some(info) = existing_dir(root, INFO)? else {
+        return Ok(out);
+    };
     let entries = match fs_err::read_dir(&info) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
@@ -308,25 +376,33 @@ pub(crate) fn owned_paths(root: &Path) -> Result<HashSet<String>, RootfsError> {
 /// The paths dpkg-divert has diverted (`diversions` holds three lines per
 /// diversion: from, to, by).
 pub(crate) fn diverted_paths(root: &Path) -> Result<HashSet<String>, RootfsError> {
-    match fs_err::read_to_string(root.join(DIVERSIONS)) {
+    let (dir, name) = DIVERSIONS
+        .rsplit_once('/')
+        .ok_or_else(|| bad_path(DIVERSIONS, "not under a directory"))?;
+    let Some(dir) = existing_dir(root, dir)? else {
+        return Ok(HashSet::new());
+    };
+    match read_plain(&dir.join(name)) {
         Ok(text) => Ok(text.lines().step_by(3).map(str::to_string).collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
-        Err(e) => Err(e.into()),
+        Err(RootfsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+        Err(e) => Err(e),
     }
 }
 
-/// Replaces `path` whole, so a build killed here leaves the old file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RootfsError> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(".kiln-new");
-    fs_err::write(&tmp, bytes)?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
+/// The host directory of `image_dir` resolved inside `root`, if it exists.
+fn existing_dir(root: &Path, image_dir: &str) -> Result<Option<PathBuf>, RootfsError> {
+    let components = crate::confine::image_components(image_dir)?;
+    match crate::confine::resolve_dir(root, &components, false) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(RootfsError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn member(name: &str, data: &str) -> ControlMember {
         ControlMember {

@@ -57,11 +57,6 @@ pub enum RootfsError {
 }
 
 impl RootfsError {
-    /// Whether the definition caused it (exit 1), not kiln or the host.
-    pub fn is_user_error(&self) -> bool {
-        matches!(self, RootfsError::UnknownUnit { .. })
-    }
-
     /// What the user can do about the error, when it is theirs to fix.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -79,6 +74,11 @@ impl RootfsError {
                 Some(c) => format!("did you mean `{c}`? Units come from packages ([packages].install) or [[files]] under /etc/systemd/system"),
                 None => "install the package that ships it ([packages].install), or add the unit file with [[files]] under /etc/systemd/system".to_string(),
             }),
+            RootfsError::Failed { what, .. } if what.starts_with("[[run]]") => Some(
+                "fix the step (its last lines of output are above); a step that downloads \
+                 needs `network = true`"
+                    .to_string(),
+            ),
             RootfsError::BadDeb { .. } | RootfsError::UnsafeEntry { .. } => Some(
                 "the package file is corrupt or hostile; remove it from the store and fetch again"
                     .to_string(),
@@ -88,10 +88,65 @@ impl RootfsError {
     }
 }
 
+impl RootfsError {
+    /// Whether the definition caused it (an unknown `[[files]]` owner, an
+    /// account that exists already, a `[[run]]` step, `useradd` or
+    /// `systemctl` for the definition failing): the user's to fix, exit 1.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            RootfsError::UnknownOwner { .. }
+            | RootfsError::User { .. }
+            | RootfsError::Services { .. }
+            | RootfsError::UnknownUnit { .. } => true,
+            // The sandbox names what it ran by the definition's section.
+            RootfsError::Failed { what, .. } => {
+                what.starts_with("[[run]]")
+                    || what.starts_with("[[users]]")
+                    || what.starts_with("[services]")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Shorthand for a path-naming error.
 pub(crate) fn bad_path(path: impl Into<PathBuf>, why: impl Into<String>) -> RootfsError {
     RootfsError::BadPath {
         path: path.into(),
         why: why.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(what: &str) -> RootfsError {
+        RootfsError::Failed {
+            what: what.into(),
+            status: "exit status 3".into(),
+            tail: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn errors_the_definition_caused_are_the_users() {
+        let owner = RootfsError::UnknownOwner {
+            dst: "/etc/x".into(),
+            kind: "user",
+            name: "nobody-here".into(),
+        };
+        assert!(owner.is_user_error() && owner.hint().is_some());
+        let exists = RootfsError::User {
+            user: "root".into(),
+            why: "already exists in the image".into(),
+        };
+        assert!(exists.is_user_error());
+        let step = failed("[[run]] #1 (command `exit 3`)");
+        assert!(step.is_user_error());
+        assert!(step.hint().unwrap().contains("network = true"));
+        assert!(step.to_string().contains("boom"));
+        assert!(!failed("dpkg --configure -a").is_user_error());
+        assert!(!RootfsError::Audit { output: "x".into() }.is_user_error());
     }
 }

@@ -23,6 +23,8 @@ mod dpkgdb;
 mod error;
 mod extract;
 mod firstboot;
+#[cfg(test)]
+mod hostile_tests;
 mod normalize;
 mod order;
 mod par;

@@ -1,6 +1,9 @@
-//! Running a program inside the image: `chroot` in private mount and PID
-//! namespaces, with `/proc`, a read-only `/sys` and a minimal `/dev` mounted
-//! inside the root.
+//! Running a program inside the image: `chroot` in private mount, PID, UTS
+//! and (unless a `[[run]]` step asks for the network) network namespaces,
+//! with `/proc` (its `sys/` read-only), a read-only `/sys` and a minimal
+//! `/dev` mounted inside the root. So a command inside cannot reach the
+//! network, rename the host (`hostname foo` renames only its namespace) or
+//! tune the host's kernel through `/proc/sys`.
 //!
 //! Every mount lives in a namespace that exists only as long as the command:
 //! when it exits (or kiln dies: the `unshare` process gets SIGKILL with its
@@ -19,10 +22,18 @@ use crate::{BuildEnv, Event};
 
 /// Host-side setup run by `unshare` in the new namespaces, then `chroot`.
 /// `$1` is the root, `$2` a directory inside it to make read-only (the
-/// package files; empty for none), the rest is the command.
+/// package files; empty for none), `$3` `lo` when the command has its own
+/// network namespace (whose loopback starts down), the rest is the command.
 const ENTER: &str = r#"set -eu
-root=$1; ro=$2; shift 2
+root=$1; ro=$2; net=$3; shift 3
+if [ "$net" = lo ]; then ip link set lo up; fi
 mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount --bind "$root/proc/sys" "$root/proc/sys"
+mount -o remount,bind,ro,nosuid,nodev,noexec "$root/proc/sys"
+if [ -e "$root/proc/sysrq-trigger" ]; then
+  mount --bind "$root/proc/sysrq-trigger" "$root/proc/sysrq-trigger"
+  mount -o remount,bind,ro "$root/proc/sysrq-trigger"
+fi
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys" 2>/dev/null || {
   mount --rbind /sys "$root/sys" && mount -o remount,bind,ro "$root/sys"; }
 mount -t tmpfs -o mode=0755,nosuid,noexec,size=8m kiln-dev "$root/dev"
@@ -72,10 +83,30 @@ pub(crate) struct Sandbox<'a> {
     pub read_only: Option<&'a str>,
 }
 
+/// Which network a command inside the image sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Network {
+    /// Its own namespace with only a loopback interface.
+    Loopback,
+    /// The host's (a `[[run]]` step with `network = true`).
+    Host,
+}
+
 impl Sandbox<'_> {
-    /// Runs `argv` inside the image; `what` names it in errors. Fails with
-    /// the exit status and the last lines of output when it does not exit 0.
+    /// Runs `argv` inside the image without network; `what` names it in
+    /// errors. Fails with the exit status and the last lines of output when
+    /// it does not exit 0.
     pub(crate) fn run(&self, what: &str, argv: &[&OsStr]) -> Result<Output, RootfsError> {
+        self.run_with(what, argv, Network::Loopback)
+    }
+
+    /// [`Sandbox::run`] with the network `net`.
+    pub(crate) fn run_with(
+        &self,
+        what: &str,
+        argv: &[&OsStr],
+        net: Network,
+    ) -> Result<Output, RootfsError> {
         for dir in ["proc", "sys", "dev"] {
             // A symlink here would point the mount elsewhere (still only in
             // our namespace, but the command would not get its /proc).
@@ -87,28 +118,30 @@ impl Sandbox<'_> {
             }
         }
         let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--propagation",
-            "private",
-        ])
-        .args(["--", "/bin/sh", "-c", ENTER, "kiln-sandbox"])
-        .arg(self.root)
-        .arg(self.read_only.unwrap_or(""))
-        .args(argv)
-        .env_clear()
-        .env("PATH", PATH)
-        .env("HOME", "/root")
-        .env("LC_ALL", "C.UTF-8")
-        .env("LANG", "C.UTF-8")
-        .env("LANGUAGE", "C.UTF-8")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
-        .env("SOURCE_DATE_EPOCH", self.env.source_date_epoch.to_string())
-        .stdin(Stdio::null());
+        cmd.args(["--mount", "--pid", "--uts"]);
+        if net == Network::Loopback {
+            cmd.arg("--net");
+        }
+        cmd.args(["--fork", "--kill-child", "--propagation", "private"])
+            .args(["--", "/bin/sh", "-c", ENTER, "kiln-sandbox"])
+            .arg(self.root)
+            .arg(self.read_only.unwrap_or(""))
+            .arg(if net == Network::Loopback {
+                "lo"
+            } else {
+                "host"
+            })
+            .args(argv)
+            .env_clear()
+            .env("PATH", PATH)
+            .env("HOME", "/root")
+            .env("LC_ALL", "C.UTF-8")
+            .env("LANG", "C.UTF-8")
+            .env("LANGUAGE", "C.UTF-8")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
+            .env("SOURCE_DATE_EPOCH", self.env.source_date_epoch.to_string())
+            .stdin(Stdio::null());
         let (reader, writer) = std::io::pipe().map_err(spawn_error)?;
         cmd.stdout(writer.try_clone().map_err(spawn_error)?)
             .stderr(writer);

@@ -7,8 +7,20 @@ use std::path::{Path, PathBuf};
 /// A `.deb` built here: `control` is the control file, `data` the entries
 /// of data.tar (xz-compressed).
 pub(crate) fn craft_deb(dir: &Path, name: &str, control: &str, data: Vec<Entry>) -> PathBuf {
+    craft_deb_with(dir, name, &[("./control", control)], data)
+}
+
+/// [`craft_deb`] with every member of control.tar given: `(name, body)`.
+pub(crate) fn craft_deb_with(
+    dir: &Path,
+    name: &str,
+    control: &[(&str, &str)],
+    data: Vec<Entry>,
+) -> PathBuf {
     let mut ctl = tar::Builder::new(Vec::new());
-    append_file(&mut ctl, "./control", control.as_bytes(), 0o644);
+    for (member, body) in control {
+        append_file(&mut ctl, member, body.as_bytes(), 0o644);
+    }
     let ctl = flate2_gz(&ctl.into_inner().unwrap());
     let mut tb = tar::Builder::new(Vec::new());
     for e in data {

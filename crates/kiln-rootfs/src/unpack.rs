@@ -352,7 +352,7 @@ fn run_preinsts(
         let dir = dirs.join(p.db_name());
         fs_err::create_dir_all(&dir)?;
         for m in &p.members {
-            crate::dpkgdb::write_info_file(&dir.join(&m.name), m)?;
+            crate::dpkgdb::write_info_file(&dir, &m.name, m)?;
         }
         argv.push(p.name.clone());
         argv.push(p.architecture.clone());

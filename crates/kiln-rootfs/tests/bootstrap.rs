@@ -109,8 +109,77 @@ fn net_root_install_examples_base_all_ii_and_audit_clean() {
     );
     assert!(!root.join("usr/sbin/policy-rc.d").exists());
 
+    hermetic_steps(&root, &def_dir, epoch);
+
     if std::env::var_os("KILN_TEST_KEEP").is_some() {
         eprintln!("kept {}", dir.keep().display());
+    }
+}
+
+/// `[[run]]` steps have only a loopback network unless they say `network =
+/// true`: a fetch from this test's HTTP server on the host's 127.0.0.1
+/// fails without it and succeeds with it. `hostname` inside renames only
+/// the step's own UTS namespace; `/proc/sys` and `/sys` are read-only.
+fn hermetic_steps(root: &Path, def_dir: &Path, epoch: i64) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for conn in server.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello from the host\n");
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let fetch = format!(
+        r#"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && printf "GET / HTTP/1.0\r\n\r\n" >&3 && cat <&3' > /fetched && grep -q 'hello from the host' /fetched"#
+    );
+    let customize = |network: Option<bool>, command: &str| {
+        let net = network.map_or(String::new(), |n| format!("network = {n}\n"));
+        fs_err::write(
+            def_dir.join("kiln.toml"),
+            format!(
+                "[image]\nname = \"net\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\n\n[[run]]\ncommand = '''{command}'''\n{net}"
+            ),
+        )
+        .unwrap();
+        let def = kiln_spec::load(def_dir).unwrap_or_else(|e| panic!("{e}"));
+        kiln_rootfs::customize(root, &def, &verbose_env(epoch)).map_err(|e| e.to_string())
+    };
+
+    for network in [None, Some(false)] {
+        let err = customize(network, &fetch).unwrap_err();
+        assert!(err.contains("[[run]] #1"), "{err}");
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            0,
+            "a hermetic step reached the host"
+        );
+    }
+    customize(Some(true), &fetch).unwrap_or_else(|e| panic!("with network = true: {e}"));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        fs_err::read_to_string(root.join("fetched")).unwrap(),
+        "HTTP/1.0 200 OK\r\n\r\nhello from the host\n"
+    );
+    fs_err::remove_file(root.join("fetched")).unwrap();
+
+    let host_name = || fs_err::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let before = host_name();
+    for network in [None, Some(true)] {
+        customize(
+            network,
+            r#"hostname kiln-step-renamed && test "$(hostname)" = kiln-step-renamed && if (echo x > /proc/sys/kernel/domainname) 2>/dev/null; then exit 10; fi && if (echo x > /sys/kernel/uevent_helper) 2>/dev/null; then exit 11; fi"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(host_name(), before, "a step renamed the host");
     }
 }
 

@@ -45,6 +45,12 @@ pub struct LockInputs {
     /// keeps the checksum of every definition without fragments as it was.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fragments: Vec<FragmentPin>,
+    /// The `[[run]]` steps (numbered from 1) that declare `network = true`:
+    /// what they fetch is not pinned by the lock, and whoever reads the lock
+    /// should know. Absent when every step is hermetic, so existing locks
+    /// stay fresh.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_hermetic: Vec<usize>,
 }
 
 /// A fragment in the lock inputs.
@@ -145,6 +151,9 @@ impl Definition {
                     path: f.path.written.clone(),
                     digest: f.digest.clone(),
                 })
+                .collect(),
+            non_hermetic: (1..=self.run.len())
+                .filter(|n| self.run[n - 1].network)
                 .collect(),
         }
     }

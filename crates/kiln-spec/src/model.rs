@@ -21,7 +21,7 @@ pub struct Definition {
     pub packages: Packages,
     pub files: Vec<FileSpec>,
     pub users: Vec<User>,
-    pub run: Vec<RunStep>,
+    pub run: Vec<Run>,
     pub services: Services,
     pub runtime: Runtime,
     pub disk: Disk,
@@ -305,6 +305,19 @@ pub const LOGIN_SHELL: &str = "/bin/bash";
 pub const NO_HOME: &str = "/nonexistent";
 
 /// `[[run]]`: a provisioning step run inside the image at build time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    #[serde(flatten)]
+    pub step: RunStep,
+    /// `network = true`: the step sees the host's network. Without it the
+    /// step has only a loopback interface, so what it does depends on the
+    /// definition alone; with it the step is not hermetic, and says so in
+    /// the lock inputs and the provenance.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
+}
+
+/// What a `[[run]]` step runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStep {

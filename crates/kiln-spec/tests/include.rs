@@ -103,13 +103,13 @@ fn fragments_come_first_then_the_definition_and_paths_follow_the_fragment() {
     );
     assert_eq!(def.files[0].mode, 0o600);
     assert_eq!(def.users[0].name, "ops");
-    match &def.run[0] {
+    match &def.run[0].step {
         RunStep::Script(p) => {
             assert_eq!(p.path, root.path().join("web/../fragments/scripts/keys.sh"))
         }
         other => panic!("expected the fragment's script first, got {other:?}"),
     }
-    assert_eq!(def.run[1], RunStep::Command("true".into()));
+    assert_eq!(def.run[1].step, RunStep::Command("true".into()));
     assert_eq!(def.services.enable, ["ssh.service"]);
     assert_eq!(def.runtime.env_file.as_deref(), Some("/etc/default/app"));
     assert_eq!(def.runtime.required, ["OPS_KEY", "DATABASE_URL"]);

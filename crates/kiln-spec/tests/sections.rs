@@ -447,8 +447,19 @@ fn run_steps() {
         "{MINIMAL}\n[[run]]\nscript = \"scripts/setup.sh\"\n[[run]]\ncommand = \"echo hi\"\n"
     );
     let def = kiln_spec::parse(&text, &path).expect("valid");
-    assert!(matches!(&def.run[0], RunStep::Script(p) if p.written == "scripts/setup.sh"));
-    assert_eq!(def.run[1], RunStep::Command("echo hi".into()));
+    assert!(matches!(&def.run[0].step, RunStep::Script(p) if p.written == "scripts/setup.sh"));
+    assert_eq!(def.run[1].step, RunStep::Command("echo hi".into()));
+    assert!(!def.run[0].network && !def.run[1].network);
+    assert!(def.lock_inputs().non_hermetic.is_empty());
+
+    let networked = format!(
+        "{MINIMAL}\n[[run]]\ncommand = \"echo a\"\n[[run]]\ncommand = \"curl x\"\nnetwork = true\n"
+    );
+    let def = kiln_spec::parse(&networked, &path).expect("valid");
+    assert!(def.run[1].network);
+    assert_eq!(def.lock_inputs().non_hermetic, vec![2]);
+    let bad = format!("{MINIMAL}\n[[run]]\ncommand = \"echo a\"\nnetwork = \"yes\"\n");
+    assert!(kiln_spec::parse(&bad, &path).is_err());
 
     for (body, expected) in [
         ("script = \"scripts/nope.sh\"", ErrorKind::MissingPath),

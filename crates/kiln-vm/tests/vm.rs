@@ -53,6 +53,7 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
     let report = kiln_build::build(&kiln_build::BuildOptions {
         dir: repo.join("examples/base"),
         offline: false,
+        refresh_network_steps: false,
         formats: Some(vec![kiln_build::Format::Tar]),
         out: Some(out.path().join("out")),
         mirror: None,

@@ -207,6 +207,11 @@ struct BuildArgs {
     /// Build from the store alone, with no network; lists any missing package
     #[arg(long)]
     offline: bool,
+    /// Rebuild images whose [[run]] steps say `network = true` (and the
+    /// images and outputs built on them) instead of reusing their cached
+    /// tree: what those steps download is not pinned by the lock
+    #[arg(long)]
+    refresh_network_steps: bool,
     /// Outputs to build, instead of [outputs].formats: oci, tar, raw, qcow2, vmdk, vhd
     #[arg(long = "format", value_name = "FORMAT", value_parser = parse_format)]
     formats: Vec<kiln_build::Format>,
@@ -391,6 +396,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Build(BuildArgs {
             dir,
             offline,
+            refresh_network_steps,
             formats,
             out,
             mirror,
@@ -401,6 +407,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             let report = kiln_build::build(&kiln_build::BuildOptions {
                 dir,
                 offline,
+                refresh_network_steps,
                 formats: (!formats.is_empty()).then_some(formats),
                 out,
                 mirror,

@@ -420,3 +420,54 @@ fn offline_build_lists_exactly_the_missing_packages() {
         r.stderr
     );
 }
+
+/// A `[[run]]` step with `network = true` is non-hermetic: the lock inputs
+/// and the provenance say so, a plain rebuild reuses its tree, and
+/// `--refresh-network-steps` builds it again.
+#[test]
+fn net_root_a_networked_step_is_marked_and_refreshed_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    std::fs::create_dir_all(&def).unwrap();
+    std::fs::write(
+        def.join("kiln.toml"),
+        "[image]\nname = \"netstep\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\nvariant = \"minbase\"\n\n[[run]]\ncommand = \"true\"\nnetwork = true\n\n[outputs]\nformats = [\"tar\"]\n",
+    )
+    .unwrap();
+    let store = common::store();
+    let r = kiln_with_store(&["lock", def.to_str().unwrap()], &[], &store);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lock = std::fs::read_to_string(def.join("kiln.lock")).unwrap();
+    assert!(lock.contains("non_hermetic = [1]"), "{lock}");
+    let out = dir.path().join("out");
+    let key = |report: &serde_json::Value| stages_json(report, "rootfs", "netstep")["key"].clone();
+    let (_, first) = build(&def, &store, &out);
+    let (_, second) = build(&def, &store, &out);
+    assert!(stages(&second)[&("rootfs".to_string(), "netstep".to_string())]);
+    let r = kiln_with_store(
+        &[
+            "build",
+            def.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+            "--refresh-network-steps",
+        ],
+        &[],
+        &store,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let third: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(!stages(&third)[&("rootfs".to_string(), "netstep".to_string())]);
+    assert_eq!(key(&first), key(&third));
+    let provenance: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(third["provenance"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let params = &provenance["predicate"]["buildDefinition"]["externalParameters"]["parameters"];
+    assert_eq!(params["hermetic"], false, "{params}");
+    assert_eq!(
+        params["nonHermeticRunSteps"],
+        serde_json::json!([1]),
+        "{params}"
+    );
+}

@@ -17,7 +17,7 @@ use crate::dom::{At, Ctx, Result, Table};
 use crate::error::{ErrorKind, SpecError};
 use crate::fragment::{FRAGMENT_SECTIONS, Fragment};
 use crate::model::{
-    Check, Definition, FileSpec, PackageRef, Packages, RunStep, Runtime, Services, User,
+    Check, Definition, FileSpec, PackageRef, Packages, Run, Runtime, Services, User,
 };
 
 use super::{checks, files, packages, run, runtime, services, users};
@@ -113,7 +113,7 @@ struct Part {
     packages: Packages,
     files: Vec<FileSpec>,
     users: Vec<User>,
-    run: Vec<RunStep>,
+    run: Vec<Run>,
     runtime: Runtime,
     checks: Vec<Check>,
 }
@@ -184,7 +184,7 @@ struct Merged {
     local: Vec<crate::LocalDeb>,
     files: Vec<(FileSpec, Place)>,
     users: Vec<(User, Place)>,
-    run: Vec<RunStep>,
+    run: Vec<Run>,
     enable: Vec<(String, Place)>,
     disable: Vec<(String, Place)>,
     env_file: Option<(String, Place)>,

@@ -2,12 +2,20 @@
 
 use crate::dom::{Result, Table};
 use crate::error::ErrorKind;
-use crate::model::RunStep;
+use crate::model::{Run, RunStep};
 
-const FIELDS: &[&str] = &["script", "command"];
+const FIELDS: &[&str] = &["script", "command", "network"];
 
-pub(super) fn validate(tables: &[Table<'_>]) -> Result<Vec<RunStep>> {
-    tables.iter().map(step).collect()
+pub(super) fn validate(tables: &[Table<'_>]) -> Result<Vec<Run>> {
+    tables
+        .iter()
+        .map(|t| {
+            Ok(Run {
+                step: step(t)?,
+                network: t.bool("network")?.is_some_and(|n| n.value),
+            })
+        })
+        .collect()
 }
 
 fn step(t: &Table<'_>) -> Result<RunStep> {
