@@ -126,14 +126,28 @@ pub(crate) fn rootfs(
         image: def.image.name.clone(),
         version: def.image.version.clone(),
     };
-    let tmp = tmp_dir(bucket.dir(), key);
+    // A head start is this image's tree begun while its parent built, in
+    // a temporary directory named for this key.
+    let ours = format!(".tmp-{key}-");
     let head_start = match head_start {
-        Some(h) if h.dir == tmp && !dir.is_dir() => Some(h),
+        Some(h)
+            if !dir.is_dir()
+                && h.dir.parent() == Some(bucket.dir())
+                && h.dir
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&ours)) =>
+        {
+            Some(h)
+        }
         Some(h) => {
             h.discard()?;
             None
         }
         None => None,
+    };
+    let tmp = match &head_start {
+        Some(h) => h.dir.clone(),
+        None => tmp_dir(bucket.dir(), key),
     };
     if dir.is_dir() {
         timed(stages, "rootfs", &def.image.name, key, true, started);

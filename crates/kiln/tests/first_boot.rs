@@ -76,7 +76,7 @@ fn vm_net_root_kiln_init_locks_builds_and_passes_its_checks_as_written() {
     let text = std::fs::read_to_string(dir.join("kiln.toml")).unwrap();
     write(
         &dir.join("kiln.toml"),
-        &format!("{text}\n[[check]]\nunit = \"multi-user.targte\"\n"),
+        &format!("{text}\n[[check]]\nunit = \"multi-usr.target\"\n"),
     );
     let r = run(&dir, &["test", d]);
     assert_eq!(r.code, 1, "{}", r.stderr);
