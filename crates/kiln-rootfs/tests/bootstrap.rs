@@ -132,9 +132,17 @@ fn hermetic_steps(root: &Path, def_dir: &Path, epoch: i64) {
     std::thread::spawn(move || {
         for conn in server.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let mut request = [0u8; 1024];
-            let _ = conn.read(&mut request);
+            // The whole request first: a socket closed with unread bytes
+            // resets, and the client would lose the answer.
+            let (mut request, mut buf) = (Vec::new(), [0u8; 1024]);
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello from the host\n");
+            let _ = conn.shutdown(std::net::Shutdown::Write);
             count.fetch_add(1, Ordering::SeqCst);
         }
     });
