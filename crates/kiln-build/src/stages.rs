@@ -61,7 +61,12 @@ fn timed(
 fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    bucket.join(format!(".tmp-{key}-{n}-{}", std::process::id()))
+    bucket.join(format!("{}{n}-{}", tmp_prefix(key), std::process::id()))
+}
+
+/// What every temporary tree of `key` is named from.
+fn tmp_prefix(key: &str) -> String {
+    format!(".tmp-{key}-")
 }
 
 /// Drops what the store and `out` keep for the root filesystems `keys`
@@ -128,7 +133,7 @@ pub(crate) fn rootfs(
     };
     // A head start is this image's tree begun while its parent built, in
     // a temporary directory named for this key.
-    let ours = format!(".tmp-{key}-");
+    let ours = tmp_prefix(key);
     let head_start = match head_start {
         Some(h)
             if !dir.is_dir()

@@ -232,13 +232,39 @@ fn fake_debian() -> Archive {
     Archive::new(&common::stanza("hello", "2.10-3", ""), "", "")
 }
 
+/// A vendor's repository serving `app` (which needs `hello`), and with
+/// `newer_hello` a `hello 2.99-1` too, beside a fake Debian archive.
+struct Vendor {
+    debs: tempfile::TempDir,
+    repo: AptRepo,
+    server: Server,
+    debian: Archive,
+}
+
+fn vendor(newer_hello: bool) -> Vendor {
+    let debs = tempfile::tempdir().unwrap();
+    let mut packages = vec![build_deb(debs.path(), "app", "1.4.2", "hello")];
+    if newer_hello {
+        packages.push(build_deb(debs.path(), "hello", "2.99-1", ""));
+    }
+    let repo = AptRepo::new(&packages.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    let server = Server::serve(repo.dir.path());
+    Vendor {
+        debs,
+        repo,
+        server,
+        debian: fake_debian(),
+    }
+}
+
 #[test]
 fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked() {
-    let debs = tempfile::tempdir().unwrap();
-    let app = build_deb(debs.path(), "app", "1.4.2", "hello");
-    let repo = AptRepo::new(&[&app]);
-    let server = Server::serve(repo.dir.path());
-    let debian = fake_debian();
+    let Vendor {
+        debs: _debs,
+        repo,
+        server,
+        debian,
+    } = vendor(false);
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
     repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
@@ -301,13 +327,13 @@ fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked()
 
 #[test]
 fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned() {
-    let debs = tempfile::tempdir().unwrap();
-    let app = build_deb(debs.path(), "app", "1.4.2", "hello");
     // The vendor also ships a newer hello than Debian's 2.10-3.
-    let hello = build_deb(debs.path(), "hello", "2.99-1", "");
-    let repo = AptRepo::new(&[&app, &hello]);
-    let server = Server::serve(repo.dir.path());
-    let debian = fake_debian();
+    let Vendor {
+        debs: _debs,
+        repo,
+        server,
+        debian,
+    } = vendor(true);
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
     repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
@@ -367,11 +393,12 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
 
 #[test]
 fn tool_a_child_installs_from_its_parents_repository() {
-    let debs = tempfile::tempdir().unwrap();
-    let app = build_deb(debs.path(), "app", "1.4.2", "hello");
-    let repo = AptRepo::new(&[&app]);
-    let server = Server::serve(repo.dir.path());
-    let debian = fake_debian();
+    let Vendor {
+        debs: _debs,
+        repo,
+        server,
+        debian,
+    } = vendor(false);
     let project = tempfile::tempdir().unwrap();
     let parent = project.path().join("base");
     let child = project.path().join("app");
