@@ -57,36 +57,60 @@ pub fn discover(root: &Path) -> Result<Vec<Node>, Error> {
         .collect())
 }
 
-/// The directories under `root` holding a `kiln.toml`, sorted.
-pub(crate) fn definition_dirs(root: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut dirs = Vec::new();
-    walk(root, &mut dirs)?;
-    dirs.sort();
-    Ok(dirs)
-}
+/// Lists `IGNORE_FILE` in the fleet's root: one path per line, relative to
+/// the root, `#` comments; those directories are not searched.
+pub const IGNORE_FILE: &str = ".kilnignore";
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {
-    if dir.join(kiln_spec::FILE_NAME).is_file() {
-        found.push(dir.to_path_buf());
-    }
-    let entries = fs_err::read_dir(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let skip = name.starts_with('.') || name == "out" || name == "target";
-        // `file_type` does not follow symlinks: a link cannot loop the walk.
-        if !skip && entry.file_type().is_ok_and(|t| t.is_dir()) {
-            walk(&entry.path(), found)?;
+/// Directories that hold what kiln or cargo made, never definitions.
+const SKIPPED: &[&str] = &["out", "target"];
+
+/// Every directory under `root` holding a `kiln.toml`, sorted, so the graph
+/// reads the same on every machine: the one walk that `kiln graph`,
+/// `rebuild`, `plan` and `gc` share. Hidden directories, build outputs and
+/// the paths of `.kilnignore` are skipped; symbolic links are not followed,
+/// so a link back up the tree cannot make the walk endless.
+pub fn definition_dirs(root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let ignored = ignored(root)?;
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        if dir.join(kiln_spec::FILE_NAME).is_file() {
+            found.push(dir.clone());
+        }
+        for entry in fs_err::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || SKIPPED.contains(&name.as_ref()) {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().map_err(io(&path))?.is_dir() && !ignored.contains(&path) {
+                pending.push(path);
+            }
         }
     }
-    Ok(())
+    found.sort();
+    Ok(found)
+}
+
+fn ignored(root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let path = root.join(IGNORE_FILE);
+    let text = match fs_err::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| root.join(l.trim_end_matches('/')))
+        .collect())
 }
 
 fn canonical(p: &Path) -> PathBuf {

@@ -33,7 +33,7 @@ pub use build::{
 pub use catalog::open as open_catalog;
 pub use error::Error;
 pub use gc::{GcOptions, GcReport, Removed, gc, parse_keep};
-pub use graph::{Node, discover};
+pub use graph::{IGNORE_FILE, Node, definition_dirs, discover};
 pub use init::init;
 pub use kiln_catalog::{
     Build, BuildFilter, Catalog, Deployment, Promotion, PromotionKind, TestRecord,

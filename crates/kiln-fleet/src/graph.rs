@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use kiln_spec::Definition;
 use serde::Serialize;
 
-use crate::discover;
 use crate::error::Error;
 
 /// Every image under a directory, root images first.
@@ -69,12 +68,12 @@ pub enum EdgeKind {
 }
 
 impl Graph {
-    /// Reads every definition under `root` (see [`discover::IGNORE_FILE`])
+    /// Reads every definition under `root` (see [`kiln_build::IGNORE_FILE`])
     /// and links them. Fails on the first invalid definition, a `from`
     /// that leads outside the graph or round in a circle, or one image
     /// name used twice.
     pub fn discover(root: &Path) -> Result<Graph, Error> {
-        let dirs = discover::definitions(root)?;
+        let dirs = kiln_build::definition_dirs(root)?;
         if dirs.is_empty() {
             return Err(Error::Empty {
                 dir: root.to_path_buf(),

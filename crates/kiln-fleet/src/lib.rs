@@ -5,7 +5,6 @@
 //! waves (an image's wave is one more than its parent's), which is the order
 //! a rebuild must follow. How a stage builds is kiln-build's business.
 
-mod discover;
 mod error;
 mod graph;
 mod outdated;
