@@ -24,7 +24,8 @@ pub enum Error {
     UpdateUnknown { name: String, lock: PathBuf },
     #[error("{path} already exists")]
     Exists { path: PathBuf },
-    #[error("writing {path}")]
+    /// Reading or writing: the source says which, the path says where.
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

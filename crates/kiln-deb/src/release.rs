@@ -126,57 +126,47 @@ pub fn parse_date(text: &str) -> Option<i64> {
         rest = tail;
     }
     let mut parts = rest.split_whitespace();
-    let day: u32 = parts.next()?.parse().ok()?;
+    let day: i8 = parts.next()?.parse().ok()?;
     let month = month_number(parts.next()?)?;
-    let year: i64 = parts.next()?.parse().ok()?;
+    let year: i16 = parts.next()?.parse().ok()?;
     let time = parts.next()?;
     let zone = parts.next().unwrap_or("UTC");
     if parts.next().is_some() {
         return None;
     }
     let mut hms = time.split(':');
-    let hour: i64 = two_digits(hms.next()?)?;
-    let minute: i64 = two_digits(hms.next()?)?;
+    let hour = two_digits(hms.next()?)?;
+    let minute = two_digits(hms.next()?)?;
     // Leap second 60 is tolerated as RFC 2822 allows it.
-    let second: i64 = hms.next().map(two_digits).unwrap_or(Some(0))?;
+    let second = hms.next().map(two_digits).unwrap_or(Some(0))?;
     if hms.next().is_some() || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    if !(1..=days_in_month(year, month)).contains(&day) {
-        return None;
-    }
-    let offset = zone_offset(zone)?;
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hour * 3_600 + minute * 60 + second - offset)
+    let offset = jiff::tz::Offset::from_seconds(zone_offset(zone)?).ok()?;
+    let date = jiff::civil::Date::new(year, month, day).ok()?;
+    // jiff has no leap seconds: :60 is read as the second after :59.
+    let leap = i64::from(second == 60);
+    let time = date.at(hour, minute, second.min(59), 0);
+    Some(offset.to_timestamp(time).ok()?.as_second() + leap)
 }
 
-fn two_digits(s: &str) -> Option<i64> {
+fn two_digits(s: &str) -> Option<i8> {
     if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
 }
 
-fn month_number(name: &str) -> Option<u32> {
+fn month_number(name: &str) -> Option<i8> {
     const MONTHS: [&str; 12] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
     let pos = MONTHS.iter().position(|m| name.eq_ignore_ascii_case(m))?;
-    u32::try_from(pos + 1).ok()
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    i8::try_from(pos + 1).ok()
 }
 
 /// Seconds east of UTC.
-fn zone_offset(zone: &str) -> Option<i64> {
+fn zone_offset(zone: &str) -> Option<i32> {
     if ["UTC", "GMT", "UT", "Z"]
         .iter()
         .any(|z| zone.eq_ignore_ascii_case(z))
@@ -191,22 +181,9 @@ fn zone_offset(zone: &str) -> Option<i64> {
     if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let hours: i64 = digits[..2].parse().ok()?;
-    let minutes: i64 = digits[2..].parse().ok()?;
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = digits[2..].parse().ok()?;
     Some(sign * (hours * 3_600 + minutes * 60))
-}
-
-/// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard
-/// Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -194,32 +194,15 @@ fn unique_id(name: &str, used: &mut HashSet<String>) -> String {
     id
 }
 
-/// RFC 3339 in UTC, seconds precision, as SPDX's `created` requires.
+/// RFC 3339 in UTC, seconds precision, as SPDX's `created` requires. A
+/// time outside jiff's range (years -9999 to 9999) is clamped to it.
 pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Howard Hinnant's days-to-date algorithm, valid for any i64 day count a
-/// timestamp can produce.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let ts = jiff::Timestamp::from_second(unix).unwrap_or(if unix < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    format!("{ts:.0}")
 }
 
 #[cfg(test)]

@@ -258,3 +258,167 @@ impl Accounts {
             .map(|(_, id)| *id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// An image tree with the accounts of a small Debian system.
+    fn image() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let etc = t.path().join("etc");
+        fs_err::create_dir_all(&etc).unwrap();
+        fs_err::write(
+            etc.join("passwd"),
+            "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n",
+        )
+        .unwrap();
+        fs_err::write(etc.join("group"), "root:x:0:\nwww-data:x:33:\nadm:x:4:\n").unwrap();
+        t
+    }
+
+    fn file(src: &Path, dst: &str, user: &str, group: &str, mode: u32) -> FileSpec {
+        FileSpec {
+            src: kiln_spec::DefPath {
+                written: "files/x".into(),
+                path: src.to_path_buf(),
+            },
+            dst: dst.into(),
+            mode,
+            owner: kiln_spec::Owner {
+                user: user.into(),
+                group: group.into(),
+            },
+        }
+    }
+
+    fn source(dir: &Path, content: &str) -> std::path::PathBuf {
+        let p = dir.join("src");
+        fs_err::write(&p, content).unwrap();
+        p
+    }
+
+    #[test]
+    fn accounts_resolve_as_the_image_does_not_the_host() {
+        let t = image();
+        let a = Accounts::read(t.path()).unwrap();
+        assert_eq!(a.user("www-data"), Some(33));
+        assert_eq!(a.group("adm"), Some(4));
+        // Present on the host, absent from this image.
+        assert_eq!(a.user("nobody"), None);
+        assert_eq!(numeric_or("1234", |n| a.user(n)), Some(1234));
+        assert_eq!(numeric_or("www-data", |n| a.user(n)), Some(33));
+        assert_eq!(numeric_or("ghost", |n| a.user(n)), None);
+        // An image without /etc/passwd knows no one.
+        let empty = tempfile::tempdir().unwrap();
+        fs_err::create_dir(empty.path().join("etc")).unwrap();
+        assert_eq!(Accounts::read(empty.path()).unwrap().user("root"), None);
+    }
+
+    #[test]
+    fn root_a_file_is_written_with_its_owner_and_mode() {
+        let t = image();
+        let src = source(t.path(), "server { }\n");
+        let f = file(&src, "/etc/nginx/site.conf", "www-data", "adm", 0o4750);
+        write_file(t.path(), &f).unwrap();
+        let dst = t.path().join("etc/nginx/site.conf");
+        let meta = fs_err::metadata(&dst).unwrap();
+        assert_eq!(fs_err::read_to_string(&dst).unwrap(), "server { }\n");
+        assert_eq!((meta.uid(), meta.gid()), (33, 4));
+        // setuid survives: chmod comes after chown.
+        assert_eq!(meta.mode() & 0o7777, 0o4750);
+    }
+
+    #[test]
+    fn root_a_link_at_the_destination_is_replaced_not_followed() {
+        let t = image();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs_err::write(&victim, "host file\n").unwrap();
+        std::os::unix::fs::symlink(&victim, t.path().join("etc/motd")).unwrap();
+        let src = source(t.path(), "welcome\n");
+        write_file(t.path(), &file(&src, "/etc/motd", "0", "0", 0o644)).unwrap();
+        assert_eq!(fs_err::read_to_string(&victim).unwrap(), "host file\n");
+        let motd = t.path().join("etc/motd");
+        assert!(!fs_err::symlink_metadata(&motd).unwrap().is_symlink());
+        assert_eq!(fs_err::read_to_string(&motd).unwrap(), "welcome\n");
+    }
+
+    #[test]
+    fn unknown_owners_and_directories_are_refused_before_writing() {
+        let t = image();
+        let src = source(t.path(), "x");
+        let e = write_file(
+            t.path(),
+            &file(&src, "/etc/app.conf", "ghost", "root", 0o644),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, RootfsError::UnknownOwner { kind: "user", name, .. } if name == "ghost"),
+            "{e}"
+        );
+        assert!(e.is_user_error(), "{e}");
+        let e = write_file(
+            t.path(),
+            &file(&src, "/etc/app.conf", "root", "staff", 0o644),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, RootfsError::UnknownOwner { kind: "group", .. }),
+            "{e}"
+        );
+        assert!(!t.path().join("etc/app.conf").exists());
+        let e = write_file(t.path(), &file(&src, "/etc", "root", "root", 0o644)).unwrap_err();
+        assert!(e.to_string().contains("is a directory in the image"), "{e}");
+    }
+
+    #[test]
+    fn existing_users_and_missing_groups_are_refused_before_useradd() {
+        let t = image();
+        let env = BuildEnv::new(0);
+        let sandbox = Sandbox {
+            root: t.path(),
+            env: &env,
+            read_only: None,
+        };
+        let user = |name: &str, groups: &[&str]| User {
+            name: name.into(),
+            system: true,
+            uid: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            shell: kiln_spec::SYSTEM_SHELL.into(),
+            home: NO_HOME.into(),
+        };
+        let e = add_user(&sandbox, &user("www-data", &[])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[[users]] www-data: already exists in the image"
+        );
+        let e = add_user(&sandbox, &user("app", &["adm", "docker", "video"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[[users]] app: no group docker, video in the image"
+        );
+        assert!(e.is_user_error());
+    }
+
+    #[test]
+    fn services_without_systemctl_are_refused_with_the_reason() {
+        let t = image();
+        let env = BuildEnv::new(0);
+        let sandbox = Sandbox {
+            root: t.path(),
+            env: &env,
+            read_only: None,
+        };
+        let none = kiln_spec::Services::default();
+        services(&sandbox, &none).unwrap();
+        let some = kiln_spec::Services {
+            enable: vec!["nginx.service".into()],
+            disable: vec![],
+        };
+        let e = services(&sandbox, &some).unwrap_err();
+        assert!(e.to_string().contains("no systemctl"), "{e}");
+    }
+}

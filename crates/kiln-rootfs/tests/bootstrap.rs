@@ -375,13 +375,31 @@ fn net_root_child_web_installs_on_top_of_base() {
         root.join("etc/systemd/system/multi-user.target.wants/nginx.service")
             .is_symlink()
     );
-    // No daemon was started: nothing left running from the image.
-    let ps = Command::new("pgrep")
-        .arg("-x")
-        .arg("nginx")
-        .output()
-        .unwrap();
-    assert!(!ps.status.success(), "nginx is running on the host");
+    // No daemon was started: no process is left whose root or working
+    // directory is the image (whatever else runs on this machine).
+    let left = processes_inside(&root);
+    assert!(left.is_empty(), "still running in the image: {left:?}");
+}
+
+/// `pid: command` of every process whose root or cwd is under `root`.
+fn processes_inside(root: &std::path::Path) -> Vec<String> {
+    let root = fs_err::canonicalize(root).unwrap();
+    let mut inside = Vec::new();
+    for entry in fs_err::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.path();
+        let within = ["root", "cwd"]
+            .iter()
+            .any(|l| std::fs::read_link(pid.join(l)).is_ok_and(|p| p.starts_with(&root)));
+        if within {
+            let comm = std::fs::read_to_string(pid.join("comm")).unwrap_or_default();
+            inside.push(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                comm.trim()
+            ));
+        }
+    }
+    inside
 }
 
 #[test]
