@@ -293,6 +293,14 @@ mod tests {
         }
     }
 
+    fn sandbox<'a>(root: &'a Path, env: &'a BuildEnv) -> Sandbox<'a> {
+        Sandbox {
+            root,
+            env,
+            read_only: None,
+        }
+    }
+
     fn source(dir: &Path, content: &str) -> std::path::PathBuf {
         let p = dir.join("src");
         fs_err::write(&p, content).unwrap();
@@ -377,11 +385,7 @@ mod tests {
     fn existing_users_and_missing_groups_are_refused_before_useradd() {
         let t = image();
         let env = BuildEnv::new(0);
-        let sandbox = Sandbox {
-            root: t.path(),
-            env: &env,
-            read_only: None,
-        };
+        let sandbox = sandbox(t.path(), &env);
         let user = |name: &str, groups: &[&str]| User {
             name: name.into(),
             system: true,
@@ -407,11 +411,7 @@ mod tests {
     fn services_without_systemctl_are_refused_with_the_reason() {
         let t = image();
         let env = BuildEnv::new(0);
-        let sandbox = Sandbox {
-            root: t.path(),
-            env: &env,
-            read_only: None,
-        };
+        let sandbox = sandbox(t.path(), &env);
         let none = kiln_spec::Services::default();
         services(&sandbox, &none).unwrap();
         let some = kiln_spec::Services {
