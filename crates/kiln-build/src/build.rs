@@ -193,7 +193,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         }));
         let (store, digests, tree) = (store.clone(), digests.clone(), rootfs.clone());
         manifest_jobs.push(std::thread::spawn(move || {
-            kiln_rootfs::background_priority();
+            kiln_deb::par::background_priority();
             catalog::manifest_bytes(&store, &tree, &digests)
         }));
         built.push(rootfs);

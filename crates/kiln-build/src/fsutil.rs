@@ -79,7 +79,7 @@ impl Drop for AtomicFile {
 /// Copies a whole root filesystem, keeping owners, modes, links, xattrs and
 /// times, on every core (see `treecopy`).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
-    crate::treecopy::copy_tree(from, to, kiln_rootfs::cores()).map_err(|source| Error::Io {
+    crate::treecopy::copy_tree(from, to).map_err(|source| Error::Io {
         path: to.to_path_buf(),
         source,
     })

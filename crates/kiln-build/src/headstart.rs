@@ -79,7 +79,7 @@ impl HeadStart {
             self.stop.clone(),
         );
         let thread = std::thread::spawn(move || {
-            kiln_rootfs::background_priority();
+            kiln_deb::par::background_priority();
             if fsutil::remove_tree(&to).is_err() {
                 return;
             }
@@ -90,7 +90,7 @@ impl HeadStart {
                 &to,
                 &SyncOptions {
                     since: None,
-                    threads: 1,
+                    parallel: false,
                     best_effort: true,
                     stop: Some(&stop),
                     skip: &skip,
@@ -126,7 +126,7 @@ impl Copied {
             &self.dir,
             &SyncOptions {
                 since,
-                threads: kiln_rootfs::cores(),
+                parallel: true,
                 best_effort: false,
                 stop: None,
                 skip: &[],

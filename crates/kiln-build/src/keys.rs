@@ -19,9 +19,17 @@ pub(crate) const ROOTFS_STAGE: &str = "rootfs-v2";
 struct KeyHasher(Sha256);
 
 impl KeyHasher {
+    /// Every key starts with kiln's own version: a new kiln may write other
+    /// bytes from the same inputs, and nobody has to remember to bump a
+    /// stage name for it.
     fn new(stage: &str) -> KeyHasher {
+        KeyHasher::versioned(stage, env!("CARGO_PKG_VERSION"))
+    }
+
+    fn versioned(stage: &str, kiln: &str) -> KeyHasher {
         let mut h = KeyHasher(Sha256::new());
         h.field(stage.as_bytes());
+        h.field(kiln.as_bytes());
         h
     }
 
@@ -234,6 +242,20 @@ enable = ["nginx.service"]
                 "changing {what} must not rebuild the rootfs"
             );
         }
+    }
+
+    #[test]
+    fn a_new_kiln_version_makes_new_keys() {
+        let key = |kiln: &str| {
+            let mut h = KeyHasher::versioned(ROOTFS_STAGE, kiln);
+            h.text("same inputs");
+            h.finish()
+        };
+        assert_eq!(key("0.1.0"), key("0.1.0"));
+        assert_ne!(key("0.1.0"), key("0.1.1"));
+        let mut h = KeyHasher::new(ROOTFS_STAGE);
+        h.text("same inputs");
+        assert_eq!(h.finish(), key(env!("CARGO_PKG_VERSION")));
     }
 
     #[test]

@@ -493,11 +493,7 @@ fn disk_outputs(
         .into_iter()
         .map(|l| (l.path, l.target))
         .collect();
-    let mut inputs = format!(
-        "size {}\ndisk {}\n",
-        def.disk.size,
-        env!("CARGO_PKG_VERSION")
-    );
+    let mut inputs = format!("size {}\n", def.disk.size);
     for (path, mode, contents) in &extra_files {
         inputs.push_str(&format!(
             "{path} {mode:o} {}\n",
@@ -507,7 +503,7 @@ fn disk_outputs(
     for (path, target) in &extra_links {
         inputs.push_str(&format!("{path} -> {target}\n"));
     }
-    inputs.push_str(&tool_versions());
+    inputs.push_str(&kiln_disk::tool_versions());
     let key = keys::output_key(&leaf.key, "disk", &inputs);
     let spec = kiln_disk::DiskSpec {
         size: def.disk.size,
@@ -637,34 +633,6 @@ fn file_size(path: &Path) -> Result<u64, Error> {
             source,
         })?
         .len())
-}
-
-/// Disk bytes depend on e2fsprogs, mtools and qemu-img: their versions are
-/// part of the key, so an upgraded tool never serves an old disk.
-fn tool_versions() -> String {
-    let mut out = String::new();
-    for (tool, arg) in [
-        ("mke2fs", "-V"),
-        ("mformat", "--version"),
-        ("qemu-img", "--version"),
-    ] {
-        let said = std::process::Command::new(tool)
-            .arg(arg)
-            .output()
-            .map(|o| {
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                )
-            })
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{tool}: {}\n",
-            said.lines().next().unwrap_or("missing")
-        ));
-    }
-    out
 }
 
 /// The whole root filesystem as one deterministic tar at `dest`, kept when

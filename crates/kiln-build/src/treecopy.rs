@@ -14,8 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Gid, Mode, Timespec, Timestamps, Uid};
 
@@ -33,7 +32,9 @@ pub(crate) struct SyncOptions<'a> {
     /// it complete. `None`: `to` is empty (or missing), so nothing in it is
     /// looked at and everything is copied.
     pub since: Option<Timespec>,
-    pub threads: usize,
+    /// On the pool's threads; false copies on the calling thread alone (a
+    /// copy in the background must not take the cores the build needs).
+    pub parallel: bool,
     /// `from` is changing under us: skip what vanishes or cannot be read.
     /// A later sync with `since` repairs whatever this left wrong.
     pub best_effort: bool,
@@ -44,13 +45,13 @@ pub(crate) struct SyncOptions<'a> {
 }
 
 /// Copies the tree at `from` into `to` (created if missing).
-pub(crate) fn copy_tree(from: &Path, to: &Path, threads: usize) -> std::io::Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     sync_tree(
         from,
         to,
         &SyncOptions {
             since: None,
-            threads,
+            parallel: true,
             best_effort: false,
             stop: None,
             skip: &[],
@@ -150,7 +151,7 @@ pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::
 
     // Files, symlinks and nodes, several at once; hard links after, so the
     // first name always exists.
-    run_all(&items, opts.threads, |(rel, item)| {
+    let copy = |(rel, item): &(PathBuf, Item)| {
         if stopped() {
             return Ok(());
         }
@@ -158,7 +159,12 @@ pub(crate) fn sync_tree(from: &Path, to: &Path, opts: &SyncOptions) -> std::io::
             Err(_) if opts.best_effort => Ok(()),
             other => other,
         }
-    })?;
+    };
+    if opts.parallel {
+        kiln_deb::par::for_each(&items, copy)?;
+    } else {
+        items.iter().try_for_each(copy)?;
+    }
     for (rel, first) in &links {
         let (dst, target) = (to.join(rel), to.join(first));
         let Ok(want) = std::fs::symlink_metadata(&target) else {
@@ -315,36 +321,6 @@ fn finish(
     rustix::fs::utimensat(CWD, dst, &times, flags).map_err(|e| at(dst, "set times of", e))
 }
 
-/// Runs `job` on every item on `threads` threads; the first error wins.
-fn run_all<T: Sync>(
-    items: &[T],
-    threads: usize,
-    job: impl Fn(&T) -> std::io::Result<()> + Sync,
-) -> std::io::Result<()> {
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) = job(item) {
-                        next.store(items.len(), Ordering::Relaxed);
-                        failed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(e);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
 fn at(path: &Path, what: &str, e: rustix::io::Errno) -> std::io::Error {
     at_io(path, what, e.into())
 }
@@ -401,7 +377,7 @@ touch -h -d '2001-02-03 04:05:06' "$1/usr/bin/alias" "$1/etc/empty" "$1/usr/bin"
         assert!(status.success());
         let ours = dir.path().join("ours");
         let theirs = dir.path().join("theirs");
-        copy_tree(&src, &ours, 3).unwrap();
+        copy_tree(&src, &ours).unwrap();
         let status = Command::new("cp")
             .arg("-a")
             .arg(&src)
@@ -454,7 +430,7 @@ touch -d '2001-02-03 04:05:06' "$1/etc/quiet" "$1/usr/bin/tool"
 "#,
             &src,
         );
-        copy_tree(&src, &dst, 2).unwrap();
+        copy_tree(&src, &dst).unwrap();
         let inode = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap().ino();
         let kept_before = inode("etc/kept");
         // What a copy cut short, or a copy of a moving tree, leaves behind.
@@ -485,7 +461,7 @@ rmdir "$1/old"; printf 'old' > "$1/old"; setfattr -x user.kiln "$1/etc/empty"; c
             &dst,
             &SyncOptions {
                 since: Some(since.0),
-                threads: 2,
+                parallel: true,
                 best_effort: false,
                 stop: None,
                 skip: &[],

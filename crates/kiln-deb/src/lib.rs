@@ -4,6 +4,7 @@
 pub mod control;
 pub mod names;
 pub mod packages;
+pub mod par;
 pub mod relation;
 pub mod release;
 pub mod signature;

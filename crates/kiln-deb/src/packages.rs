@@ -162,13 +162,11 @@ pub fn parse_packages(text: &str, index: &str, arch: &str) -> Result<Vec<Package
     };
     let (first, second) = text.split_at(cut);
     let offset = first.bytes().filter(|&b| b == b'\n').count();
-    let (a, b) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| parse_part(first, 0, &index, &host));
-        let b = parse_part(second, offset, &index, &host);
-        (a.join(), b)
-    });
-    // A panic in the other half is a bug in this parser: let it surface.
-    let mut out = a.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+    let (a, b) = crate::par::join(
+        || parse_part(first, 0, &index, &host),
+        || parse_part(second, offset, &index, &host),
+    );
+    let mut out = a?;
     out.extend(b?);
     Ok(out)
 }

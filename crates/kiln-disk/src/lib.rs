@@ -37,6 +37,7 @@ pub use error::DiskError;
 pub use ids::{FatSerial, Uuid};
 pub use layout::{DiskLayout, ESP_SIZE, Partition, TYPE_ESP, TYPE_ROOT_X86_64};
 pub use sparse::sha256_file;
+pub use tool::versions as tool_versions;
 
 /// What to make: everything [`write_raw`] needs besides the tree.
 #[derive(Debug, Clone)]

@@ -127,6 +127,39 @@ impl Tool {
     }
 }
 
+/// What each tool that writes disk bytes says its version is, found where
+/// [`Tool::locate`] finds it for the build itself: the disk stage's cache
+/// key holds this, so an upgraded tool never serves a disk an older one
+/// made, and a tool the build would use is never keyed as missing.
+pub fn versions() -> String {
+    let mut out = String::new();
+    for (tool, arg) in [
+        (MKE2FS, "-V"),
+        (MFORMAT, "--version"),
+        (QEMU_IMG, "--version"),
+    ] {
+        let said = tool
+            .command(0)
+            .ok()
+            .and_then(|mut cmd| cmd.arg(arg).output().ok())
+            .map(|o| {
+                let text = [o.stdout, o.stderr].concat();
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .filter(|line| !line.is_empty());
+        out.push_str(&format!(
+            "{}: {}\n",
+            tool.name,
+            said.as_deref().unwrap_or("missing")
+        ));
+    }
+    out
+}
+
 /// The last `n` lines: enough to see why a tool failed, not a whole log.
 pub(crate) fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
@@ -136,6 +169,18 @@ pub(crate) fn tail(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_versions_name_what_the_build_would_run() {
+        // mke2fs lives in /usr/sbin: found there even with a PATH without it
+        // (the disk stage's key once said "missing" for a tool it then ran).
+        // SAFETY: nextest runs each test in its own process.
+        unsafe { std::env::set_var("PATH", "/usr/bin:/bin") };
+        let v = versions();
+        let mke2fs = v.lines().find(|l| l.starts_with("mke2fs: ")).unwrap();
+        assert!(mke2fs.contains("mke2fs 1."), "{v}");
+        assert_eq!(v.lines().count(), 3, "{v}");
+    }
 
     #[test]
     fn a_missing_tool_names_its_package() {

@@ -7,18 +7,12 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use fs_err::os::unix::fs::OpenOptionsExt as _;
 use sha2::Digest as _;
 
 use crate::Error;
 use crate::model::{FileEntry, FileKind};
-
-/// Hashing is a few hundred megabytes of SHA-256 plus one open per file;
-/// past four threads the disk, not the CPU, is the limit.
-const MAX_THREADS: usize = 4;
 
 /// Every path under `root`, `/` first, sorted by path. Symlinks are recorded,
 /// never followed; directories on another filesystem (a `/proc` left
@@ -109,7 +103,7 @@ fn escape(name: &OsStr) -> String {
     out
 }
 
-/// (index, hex digest) for each file, hashing on a few threads. Hard links
+/// (index, hex digest) for each file, hashing on the pool. Hard links
 /// share an inode: each inode is read once and its digest given to every
 /// path.
 fn hash_all(jobs: &[(usize, PathBuf, (u64, u64))]) -> Result<Vec<(usize, String)>, Error> {
@@ -117,50 +111,16 @@ fn hash_all(jobs: &[(usize, PathBuf, (u64, u64))]) -> Result<Vec<(usize, String)
     let unique: Vec<usize> = (0..jobs.len())
         .filter(|&j| seen.insert(jobs[j].2))
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, MAX_THREADS)
-        .min(unique.len().max(1));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let mut digests: HashMap<(u64, u64), String> = HashMap::with_capacity(unique.len());
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut buf = vec![0u8; 256 * 1024];
-                    let mut done = Vec::new();
-                    while !failed.load(Ordering::Relaxed) {
-                        let n = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&j) = unique.get(n) else { break };
-                        let (_, path, inode) = &jobs[j];
-                        match hash_file(path, &mut buf) {
-                            Ok(d) => done.push((*inode, d)),
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                error
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .get_or_insert(e);
-                            }
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        for w in workers {
-            // A worker only panics on a bug of ours; re-raise it here.
-            match w.join() {
-                Ok(done) => digests.extend(done),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-    });
-    if let Some(e) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(Error::Io(e));
-    }
+    let hashed = kiln_deb::par::map_with(
+        &unique,
+        || vec![0u8; 256 * 1024],
+        |buf, &j| {
+            let (_, path, inode) = &jobs[j];
+            hash_file(path, buf).map(|d| (*inode, d))
+        },
+    )
+    .map_err(Error::Io)?;
+    let digests: HashMap<(u64, u64), String> = hashed.into_iter().collect();
     Ok(jobs
         .iter()
         .filter_map(|(index, _, inode)| digests.get(inode).map(|d| (*index, d.clone())))

@@ -96,7 +96,7 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
             .any(|c| c.package == "usrmerge" || c.package == "usr-is-merged");
         skeleton(root, &arch, merged)?;
     }
-    let threads = crate::par::cores();
+    let threads = kiln_deb::par::cores();
     let staged = StagedDebs::new(root, &controls)?;
     let rest: Vec<usize> = (0..controls.len())
         .filter(|i| !essential.contains(i))
@@ -128,14 +128,11 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
             .chain(plan.iter().flat_map(|b| b.members.iter().copied()))
             .collect(),
     );
-    std::thread::scope(|scope| {
+    kiln_deb::par::scope(|scope| {
         // The other cores decompress while dpkg configures on one; the
         // thread that waits for packages decompresses too.
         for _ in 1..threads.max(2) {
-            scope.spawn(|| {
-                crate::par::background_priority();
-                queue.work()
-            });
+            scope.spawn(|_| queue.work());
         }
         let result = (|| {
             if fresh {
@@ -210,7 +207,7 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
 
 /// Reads every control file, several at once (each is a small decompression).
 fn read_controls(debs: &[Deb]) -> Result<Vec<Control>, RootfsError> {
-    crate::par::map(debs, crate::par::cores(), read_checked)
+    kiln_deb::par::map(debs, read_checked)
 }
 
 /// Reads the control file of `deb` and checks it is the package the caller

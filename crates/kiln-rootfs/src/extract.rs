@@ -34,7 +34,7 @@ pub(crate) fn extract_all(
 ) -> Result<(), RootfsError> {
     let mut order = debs.to_vec();
     order.sort_by_key(|(p, _)| std::cmp::Reverse(fs_err::metadata(p).map_or(0, |m| m.len())));
-    crate::par::for_each(&order, crate::par::cores(), |(deb, conffiles)| {
+    kiln_deb::par::for_each(&order, |(deb, conffiles)| {
         extract_data(root, deb, conffiles)
     })
 }

@@ -27,7 +27,6 @@ mod firstboot;
 mod hostile_tests;
 mod normalize;
 mod order;
-mod par;
 mod sandbox;
 mod stage;
 mod status;
@@ -41,7 +40,6 @@ use std::time::Duration;
 
 pub use deb::control_text;
 pub use error::RootfsError;
-pub use par::{background_priority, cores};
 pub use status::Installed;
 pub use units::{in_unit_dir, require as require_units, unit_paths};
 

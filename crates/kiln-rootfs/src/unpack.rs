@@ -130,13 +130,11 @@ fn read_packages(
     members: &[usize],
     extracted: Option<Extracted>,
 ) -> Result<Vec<Read>, RootfsError> {
-    let cores = crate::par::cores();
     let listings = match extracted {
         Some(Extracted(listings)) => listings,
-        None => crate::par::map(members, cores, |&i| list_paths(&staged.host[i]))?,
+        None => kiln_deb::par::map(members, |&i| list_paths(&staged.host[i]))?,
     };
-    let control_files =
-        crate::par::map(members, cores, |&i| read_control_members(&staged.host[i]))?;
+    let control_files = kiln_deb::par::map(members, |&i| read_control_members(&staged.host[i]))?;
     Ok(members
         .iter()
         .zip(listings)
@@ -239,9 +237,7 @@ pub(crate) fn pre_extract(
     staged: &StagedDebs,
     members: &[usize],
 ) -> Result<Extracted, RootfsError> {
-    let listings = crate::par::map(members, crate::par::cores(), |&i| {
-        list_paths(&staged.host[i])
-    })?;
+    let listings = kiln_deb::par::map(members, |&i| list_paths(&staged.host[i]))?;
     let refs: Vec<(&[String], &[Option<Dir>])> = listings
         .iter()
         .map(|(p, d)| (p.as_slice(), d.as_slice()))
