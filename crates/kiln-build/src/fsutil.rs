@@ -11,68 +11,26 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees half of it.
+/// [`kiln_store::write_atomic`], with this crate's error.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = temp_beside(path)?;
-    fs_err::write(&tmp, bytes).map_err(io(&tmp))?;
-    fs_err::rename(&tmp, path).map_err(io(path))
+    kiln_store::write_atomic(path, bytes).map_err(io(path))
 }
 
-/// The temporary name `dest` is written under before the rename, in its
-/// directory (made if missing) so the rename stays on one file system.
-fn temp_beside(dest: &Path) -> Result<std::path::PathBuf, Error> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(io(dir))?;
-    Ok(dir.join(format!(".tmp-{}-{}", std::process::id(), file_name(dest))))
-}
-
-/// A file written under a temporary name and renamed into place by
-/// [`AtomicFile::commit`]; dropped uncommitted, it is removed.
-pub(crate) struct AtomicFile {
-    tmp: std::path::PathBuf,
-    dest: std::path::PathBuf,
-    file: Option<std::io::BufWriter<fs_err::File>>,
-    committed: bool,
-}
+/// [`kiln_store::AtomicFile`], with this crate's error.
+pub(crate) struct AtomicFile(kiln_store::AtomicFile, std::path::PathBuf);
 
 impl AtomicFile {
     pub(crate) fn create(dest: &Path) -> Result<AtomicFile, Error> {
-        let tmp = temp_beside(dest)?;
-        let file = fs_err::File::create(&tmp).map_err(io(&tmp))?;
-        Ok(AtomicFile {
-            tmp,
-            dest: dest.to_path_buf(),
-            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
-            committed: false,
-        })
+        let file = kiln_store::AtomicFile::create(dest).map_err(io(dest))?;
+        Ok(AtomicFile(file, dest.to_path_buf()))
     }
 
     pub(crate) fn writer(&mut self) -> &mut dyn std::io::Write {
-        match &mut self.file {
-            Some(f) => f,
-            None => unreachable!("the file is only taken by commit, which consumes it"),
-        }
+        self.0.writer()
     }
 
-    pub(crate) fn commit(mut self) -> Result<(), Error> {
-        if let Some(f) = self.file.take() {
-            f.into_inner().map_err(|e| Error::Io {
-                path: self.tmp.clone(),
-                source: e.into_error(),
-            })?;
-        }
-        fs_err::rename(&self.tmp, &self.dest).map_err(io(&self.dest))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+    pub(crate) fn commit(self) -> Result<(), Error> {
+        self.0.commit().map_err(io(&self.1))
     }
 }
 
@@ -119,10 +77,4 @@ pub(crate) fn sweep_dead(dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

@@ -86,9 +86,7 @@ pub fn write(path: &Path, lock: &Lock) -> Result<bool, LockError> {
         path: path.into(),
         source,
     };
-    let tmp = path.with_extension("lock.tmp");
-    fs_err::write(&tmp, &text).map_err(io)?;
-    fs_err::rename(&tmp, path).map_err(io)?;
+    kiln_store::write_atomic(path, text.as_bytes()).map_err(io)?;
     Ok(true)
 }
 

@@ -6,6 +6,7 @@
 //! process never leaves a half-written entry and nothing unverified is ever
 //! visible in the store.
 
+mod atomic;
 mod digest;
 mod dns;
 mod error;
@@ -13,6 +14,7 @@ mod fetch;
 mod staged;
 mod store;
 
+pub use atomic::{AtomicFile, write_atomic};
 pub use digest::{BadDigest, Expected, Sha256};
 pub use error::{FetchError, StoreError};
 pub use fetch::{Fetcher, Retry};
