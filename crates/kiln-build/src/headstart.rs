@@ -143,7 +143,9 @@ impl Copied {
     /// Removes the copy.
     pub(crate) fn discard(mut self) -> Result<(), Error> {
         self.finished = true;
-        fsutil::remove_tree(&self.dir)
+        let removed = fsutil::remove_tree(&self.dir);
+        fsutil::release_tmp(&self.dir);
+        removed
     }
 
     /// The start, unless the wall clock went back since.
@@ -157,6 +159,7 @@ impl Drop for Copied {
     fn drop(&mut self) {
         if !self.finished {
             let _ = fsutil::remove_tree(&self.dir);
+            fsutil::release_tmp(&self.dir);
         }
     }
 }

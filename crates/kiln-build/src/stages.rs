@@ -55,13 +55,11 @@ fn timed(
     });
 }
 
-/// Where a build of `key` by this process assembles its tree: unique per
-/// call too, since one process (`kiln rebuild`) may build two images of one
-/// key at once. The process id stays last, where `sweep_dead` reads it.
-fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    bucket.join(format!("{}{n}-{}", tmp_prefix(key), std::process::id()))
+/// Where a build of `key` assembles its tree: a new name each call (one
+/// process, `kiln rebuild`, may build two images of one key at once), held
+/// by this process until [`fsutil::release_tmp`].
+fn tmp_dir(bucket: &Path, key: &str) -> Result<PathBuf, Error> {
+    fsutil::owned_tmp(bucket, &tmp_prefix(key))
 }
 
 /// What every temporary tree of `key` is named from.
@@ -80,9 +78,10 @@ pub(crate) fn forget(store: &Store, keys: &[String], out: &Path) -> Result<(), E
         if tree.is_dir() {
             // Renamed first, so a build killed while removing it leaves no
             // half tree under its key.
-            let doomed = tmp_dir(trees.dir(), &format!("{key}-forgotten"));
+            let doomed = tmp_dir(trees.dir(), &format!("{key}-forgotten"))?;
             std::fs::rename(&tree, &doomed).map_err(fsutil::io(&tree))?;
             fsutil::remove_tree(&doomed)?;
+            fsutil::release_tmp(&doomed);
         }
         let record = layers.dir().join(format!("{key}.json"));
         if std::fs::symlink_metadata(&record).is_ok() {
@@ -150,21 +149,20 @@ pub(crate) fn rootfs(
         }
         None => None,
     };
-    let tmp = match &head_start {
-        Some(h) => h.dir.clone(),
-        None => tmp_dir(bucket.dir(), key),
-    };
     if dir.is_dir() {
         timed(stages, "rootfs", &def.image.name, key, true, started);
         return Ok((built, None));
     }
     fsutil::sweep_dead(bucket.dir())?;
-    if head_start.is_none() {
-        fsutil::remove_tree(&tmp)?;
-    }
+    let tmp = match &head_start {
+        Some(h) => h.dir.clone(),
+        None => tmp_dir(bucket.dir(), key)?,
+    };
     let child_tmp = child
         .filter(|c| !bucket.dir().join(c).is_dir())
-        .map(|c| tmp_dir(bucket.dir(), c));
+        .map(|c| tmp_dir(bucket.dir(), c))
+        .transpose()?;
+    let reserved = child_tmp.clone();
     let note = head_start
         .as_ref()
         .zip(parent)
@@ -200,17 +198,25 @@ pub(crate) fn rootfs(
     // Stopped before the rename: the copy reads `tmp`. On failure it is
     // dropped unfinished, which removes it.
     let copied = copy.stop();
+    if copied.is_none()
+        && let Some(unused) = &reserved
+    {
+        fsutil::release_tmp(unused);
+    }
     if let Err(e) = result {
         // Keep nothing of a failed build; the error is what matters.
         let _ = fsutil::remove_tree(&tmp);
+        fsutil::release_tmp(&tmp);
         return Err(e);
     }
-    match fs_err::rename(&tmp, &dir) {
-        Ok(()) => {}
+    let renamed = match fs_err::rename(&tmp, &dir) {
+        Ok(()) => Ok(()),
         // Another build of the same key finished first: theirs is as good.
-        Err(_) if dir.is_dir() => fsutil::remove_tree(&tmp)?,
-        Err(source) => return Err(Error::Io { path: dir, source }),
-    }
+        Err(_) if dir.is_dir() => fsutil::remove_tree(&tmp),
+        Err(source) => Err(Error::Io { path: dir, source }),
+    };
+    fsutil::release_tmp(&tmp);
+    renamed?;
     timed(stages, "rootfs", &def.image.name, key, false, started);
     if let Some(last) = stages.last_mut() {
         last.note = note;

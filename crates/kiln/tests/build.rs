@@ -302,8 +302,11 @@ fn first_of_two_cold_builds(
     (report_a, a)
 }
 
+/// Two builds sharing a store from two containers: each in its own PID
+/// namespace, where both are pid 1.
 #[test]
-fn net_root_a_killed_build_leaves_the_store_usable_and_concurrent_builds_both_succeed() {
+fn net_root_a_killed_build_leaves_the_store_usable_and_builds_from_two_pid_namespaces_both_succeed()
+{
     let store = seeded_store();
     let ex = examples();
     let web = ex.path().join("web");
@@ -332,7 +335,7 @@ fn net_root_a_killed_build_leaves_the_store_usable_and_concurrent_builds_both_su
                 store.path().to_path_buf(),
                 out.path().join(name),
             );
-            std::thread::spawn(move || build(&web, &store, &out).1)
+            std::thread::spawn(move || build_as_pid_1(&web, &store, &out))
         })
         .collect();
     let reports: Vec<serde_json::Value> = builds.into_iter().map(|h| h.join().unwrap()).collect();
@@ -341,12 +344,46 @@ fn net_root_a_killed_build_leaves_the_store_usable_and_concurrent_builds_both_su
         reports[0]["outputs"][0]["digest"],
         reports[1]["outputs"][0]["digest"]
     );
+    for r in &reports {
+        assert_eq!(r["pid"], 1, "not in its own PID namespace: {r}");
+    }
     let leftovers: Vec<_> = std::fs::read_dir(store.path().join("rootfs-v2"))
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temporary trees left: {leftovers:?}");
+}
+
+/// `kiln build --json` as pid 1 of a new PID namespace (with its own /proc),
+/// as in a container; the report gains the pid the build saw.
+fn build_as_pid_1(dir: &Path, store: &Path, out: &Path) -> serde_json::Value {
+    let script = format!(
+        "echo $$ >&2; exec {} build {} --out {} --json",
+        env!("CARGO_BIN_EXE_kiln"),
+        dir.display(),
+        out.display()
+    );
+    let o = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .env("KILN_CACHE", store)
+        .env_remove("KILN_MIRROR")
+        .env_remove("KILN_SECURITY_MIRROR")
+        .env_remove("KILN_CATALOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "kiln build as pid 1: {stderr}");
+    let mut report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json");
+    report["pid"] = stderr
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .parse::<u32>()
+        .unwrap_or(0)
+        .into();
+    report
 }
 
 /// A build's progress reaches a log (stderr not a terminal) as plain lines,
