@@ -72,21 +72,9 @@ pub(crate) fn load(
         now,
         progress,
     };
-    let fetched: Vec<Result<(SuiteIndex, Vec<Package>), Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
-            .iter()
-            .map(|req| {
-                let (access, keyring) = (&access, &keyring);
-                scope.spawn(move || read_suite(access, keyring, req))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("an index worker panicked".into())))
-            })
-            .collect()
+    // Each suite waits on the network: all at once, on threads of their own.
+    let fetched = kiln_deb::par::bounded(&requests, requests.len(), |req| {
+        read_suite(&access, &keyring, req)
     });
 
     let extra = crate::origins::load(

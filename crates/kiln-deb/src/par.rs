@@ -6,11 +6,14 @@
 //! dpkg and the maintainer scripts it runs (other processes), the pool takes
 //! only what they leave idle; with nothing else running it costs nothing.
 //!
-//! Not for waiting: a thread that overlaps two stages (a tar feeding gzip, a
-//! copy running while the next image builds) or waits on the network stays
-//! its own thread, so a blocked download never holds a pool thread.
+//! Not for waiting: jobs that mostly wait (downloads, whole builds waiting
+//! on dpkg) run through [`bounded`], each on a thread of its own, so a
+//! blocked download never holds a pool thread; a thread that overlaps two
+//! stages (a tar feeding gzip, a copy running while the next image builds)
+//! stays its own thread.
 
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 
 use rayon::prelude::*;
 
@@ -72,6 +75,36 @@ pub fn join<A: Send, B: Send>(
     rayon::join(a, b)
 }
 
+/// Runs `job` on every item, at most `at_once` at a time, each on a thread
+/// of its own (see the module's note), and returns every result in the
+/// order of `items`: nothing is skipped, since callers report each one.
+pub fn bounded<T: Sync, R: Send>(
+    items: &[T],
+    at_once: usize,
+    job: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..at_once.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = job(item);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()))
+        // A job that panicked re-raised its panic when the scope ended.
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
+
 /// Runs `body` on the calling thread (at its own priority) while jobs it
 /// spawns on the scope run on the pool; returns once all of them finished.
 pub fn scope<'s, R>(body: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
@@ -102,6 +135,25 @@ mod tests {
         })
         .unwrap();
         assert_eq!(sums[999], 1000);
+    }
+
+    #[test]
+    fn bounded_runs_at_most_so_many_at_once_and_keeps_the_order() {
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let items: Vec<u32> = (0..12).collect();
+        let out = bounded(&items, 3, |&i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            running.fetch_sub(1, Ordering::SeqCst);
+            if i % 5 == 0 { Err(i) } else { Ok(i * 10) }
+        });
+        assert_eq!(out.len(), 12);
+        assert_eq!(out[1], Ok(10));
+        assert_eq!(out[5], Err(5));
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+        assert!(bounded(&[] as &[u8], 4, |_| ()).is_empty());
     }
 
     #[test]
