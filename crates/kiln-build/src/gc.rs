@@ -22,6 +22,10 @@ use crate::{Error, Progress};
 /// Buckets whose entries are named by a rootfs key (a build id's hex).
 const KEYED_BUCKETS: &[&str] = &["rootfs-v2", "layers-v1", "manifests-v1"];
 
+/// A temporary file this old was left by a killed process; younger ones
+/// may belong to a command that writes without the store lock.
+const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
+
 pub struct GcOptions<'a> {
     /// Directories searched for `kiln.lock` files whose packages stay.
     pub dirs: Vec<PathBuf>,
@@ -132,6 +136,12 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
         }
         Ok(())
     };
+    // Under the exclusive lock no build is writing: what a killed one left
+    // goes (a temporary tree only once its owner's lock is free).
+    if !*dry_run {
+        crate::fsutil::sweep_dead(&store.root().join(crate::keys::ROOTFS_STAGE))?;
+        store.sweep_temporaries(LEFTOVER_AGE)?;
+    }
     for bucket in KEYED_BUCKETS {
         sweep(&store.root().join(bucket), &keys, ".json")?;
     }

@@ -165,27 +165,33 @@ impl Store {
     }
 
     /// Removes temporary files older than `age` that killed processes left
-    /// behind. Entries are never touched.
+    /// in the blob directory and directly in each bucket. Entries are never
+    /// touched, and the walk never enters an entry's tree (a rootfs holds a
+    /// hundred thousand files): temporary trees have owners, see kiln-build.
     pub fn sweep_temporaries(&self, age: std::time::Duration) -> Result<usize, StoreError> {
         let mut removed = 0;
-        let mut dirs = vec![self.root.clone()];
-        while let Some(dir) = dirs.pop() {
-            for entry in fs_err::read_dir(&dir)? {
+        let mut dirs = vec![self.blob_dir()];
+        for top in fs_err::read_dir(&self.root)? {
+            let top = top?;
+            if top.file_type()?.is_dir() && top.file_name() != "blobs" {
+                dirs.push(top.path());
+            }
+        }
+        for dir in dirs {
+            let Ok(entries) = fs_err::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
                 let entry = entry?;
-                let path = entry.path();
-                let meta = fs_err::symlink_metadata(&path)?;
-                if meta.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
+                let meta = entry.metadata()?;
                 let is_temp = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
                 let old = meta
                     .modified()
                     .ok()
                     .and_then(|m| m.elapsed().ok())
                     .is_some_and(|elapsed| elapsed >= age);
-                if is_temp && old {
-                    fs_err::remove_file(&path)?;
+                if is_temp && old && meta.is_file() {
+                    fs_err::remove_file(entry.path())?;
                     removed += 1;
                 }
             }

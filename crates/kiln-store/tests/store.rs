@@ -190,11 +190,18 @@ fn sweeping_removes_only_stale_temporaries() {
     let kept = store.put_blob(b"entry", &Expected::default(), "e").unwrap();
     let leftover = dir.path().join("blobs/sha256/.tmp-killed");
     std::fs::write(&leftover, b"half").unwrap();
+    let in_bucket = store.bucket("indices").unwrap().dir().join(".tmp-index");
+    std::fs::write(&in_bucket, b"half").unwrap();
+    // Inside an entry's tree, a file named like a temporary is content.
+    let tree = store.bucket("rootfs-v2").unwrap().dir().join("key/etc");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join(".tmp-content"), b"mine").unwrap();
     assert_eq!(
         store.sweep_temporaries(Duration::from_secs(3600)).unwrap(),
         0
     );
-    assert_eq!(store.sweep_temporaries(Duration::ZERO).unwrap(), 1);
-    assert!(!leftover.exists());
+    assert_eq!(store.sweep_temporaries(Duration::ZERO).unwrap(), 2);
+    assert!(!leftover.exists() && !in_bucket.exists());
+    assert!(tree.join(".tmp-content").exists());
     assert!(kept.path.is_file());
 }
