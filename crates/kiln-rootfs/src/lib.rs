@@ -27,7 +27,7 @@ mod firstboot;
 mod hostile_tests;
 mod normalize;
 mod order;
-mod par;
+pub mod par;
 mod sandbox;
 mod stage;
 mod status;

@@ -1,22 +1,22 @@
-//! Running one fallible job per item on a few threads.
+//! Running one fallible job per item on a few threads: kiln's one pool,
+//! used by the root filesystem's unpacking and by the fleet's waves.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::error::RootfsError;
 
 /// Runs `job` on every item on up to `threads` threads, in the order given
 /// (callers put the largest first, so no big one finishes alone at the end).
 /// The first error stops the jobs not yet started and is returned.
-pub(crate) fn for_each<T: Sync>(
+/// A worker that panicked is reported as an I/O error.
+pub fn for_each<T: Sync, E: Send + From<std::io::Error>>(
     items: &[T],
     threads: usize,
-    job: impl Fn(&T) -> Result<(), RootfsError> + Sync,
-) -> Result<(), RootfsError> {
+    job: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.clamp(1, items.len().max(1)))
             .map(|_| {
-                scope.spawn(|| -> Result<(), RootfsError> {
+                scope.spawn(|| -> Result<(), E> {
                     while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
                         if let Err(e) = job(item) {
                             next.store(items.len(), Ordering::Relaxed);
@@ -29,11 +29,9 @@ pub(crate) fn for_each<T: Sync>(
             .collect();
         let mut first = Ok(());
         for w in workers {
-            let result = w.join().unwrap_or_else(|_| {
-                Err(RootfsError::Io(std::io::Error::other(
-                    "a worker thread panicked",
-                )))
-            });
+            let result = w
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("a worker thread panicked").into()));
             if first.is_ok() {
                 first = result;
             }
@@ -43,15 +41,15 @@ pub(crate) fn for_each<T: Sync>(
 }
 
 /// [`for_each`] that keeps each job's result, in the order of `items`.
-pub(crate) fn map<T: Sync, R: Send>(
+pub fn map<T: Sync, R: Send, E: Send + From<std::io::Error>>(
     items: &[T],
     threads: usize,
-    job: impl Fn(&T) -> Result<R, RootfsError> + Sync,
-) -> Result<Vec<R>, RootfsError> {
+    job: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
     let slots: Vec<std::sync::Mutex<Option<R>>> =
         items.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let indexes: Vec<usize> = (0..items.len()).collect();
-    for_each(&indexes, threads, |&i| {
+    for_each(&indexes, threads, |&i| -> Result<(), E> {
         let r = job(&items[i])?;
         *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         Ok(())
@@ -61,7 +59,7 @@ pub(crate) fn map<T: Sync, R: Send>(
         .map(|s| {
             s.into_inner()
                 .unwrap_or_else(|e| e.into_inner())
-                .ok_or_else(|| RootfsError::Io(std::io::Error::other("a job left no result")))
+                .ok_or_else(|| std::io::Error::other("a job left no result").into())
         })
         .collect()
 }
