@@ -20,6 +20,17 @@ pub enum Selection {
     Images(Vec<String>),
 }
 
+impl Selection {
+    /// How the catalog's rollout records it, as the command line said it.
+    pub fn trigger(&self) -> String {
+        match self {
+            Selection::Outdated => "--outdated".into(),
+            Selection::ChangedSince(rev) => format!("--changed-since {rev}"),
+            Selection::Images(names) => format!("images {}", names.join(" ")),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Plan {
     /// Lowest wave first; an image starts only once its parent passed.
