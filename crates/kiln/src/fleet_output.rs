@@ -155,8 +155,12 @@ pub fn running(running: &[Running], json: bool) {
 
 fn pending(p: &Pending) -> String {
     let flag = if p.security { ", security" } else { "" };
+    // Debian's suites speak for themselves; a repository is named.
+    let origin = p
+        .repository()
+        .map_or(String::new(), |r| format!("repository {r} "));
     format!(
-        "{} {} -> {}  (source {}, {}{flag})",
+        "{} {} -> {}  (source {}, {origin}{}{flag})",
         p.name, p.locked, p.available, p.source, p.suite
     )
 }
