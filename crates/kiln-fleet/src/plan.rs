@@ -26,7 +26,13 @@ impl Selection {
         match self {
             Selection::Outdated => "--outdated".into(),
             Selection::ChangedSince(rev) => format!("--changed-since {rev}"),
-            Selection::Images(names) => format!("images {}", names.join(" ")),
+            // Sorted: `web api` and `api web` ask for the same rollout.
+            Selection::Images(names) => {
+                let mut names = names.clone();
+                names.sort();
+                names.dedup();
+                format!("images {}", names.join(" "))
+            }
         }
     }
 }

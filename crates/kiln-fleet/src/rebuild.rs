@@ -286,7 +286,13 @@ fn steps(
         progress: &Quiet,
         refresh_network_steps: false,
     })?;
-    outcome.cached = build.stages.iter().all(|s| s.cached);
+    // The OCI layout is written on every build, from layers already in the
+    // store: it rebuilds nothing, so it does not make a build "not cached".
+    outcome.cached = build
+        .stages
+        .iter()
+        .filter(|s| s.stage != "oci")
+        .all(|s| s.cached);
     outcome.build = Some(build.build.clone());
     let catalog = recorder.catalog();
     if p.boots {
@@ -335,7 +341,10 @@ fn steps(
             .into_iter()
             .any(|d| d.env == *env && d.build == build.build);
         if !running {
-            let note = Some(format!("kiln rebuild: {}", p.reason));
+            let note = Some(format!(
+                "kiln rebuild, rollout {}: {}",
+                recorder.id, p.reason
+            ));
             kiln_build::promote(catalog, &build.build, env, false, note)?;
         }
         outcome.promoted = Some(env.clone());

@@ -75,7 +75,8 @@ enum Command {
     Outdated(fleet_cli::OutdatedArgs),
     /// Relock, build and boot-test images and those built on them, in waves:
     /// parents first, a failure stops its own branch only (exit 1 if any
-    /// image failed or was skipped)
+    /// image failed or was skipped). Recorded as one rollout (`kiln
+    /// rollouts`); the same command after a kill continues it
     Rebuild(fleet_cli::RebuildArgs),
     /// The `kiln rebuild` runs recorded in the catalog, newest first; with
     /// ID, that rollout's images: wave, build, test, promotion, why skipped

@@ -210,6 +210,14 @@ fn vm_net_root_a_rollout_gates_on_checks_and_canaries_and_a_rerun_after_a_kill_r
         "the canary bad failed"
     );
     assert_eq!(running(catalog, "staging"), ["base"]);
+    // The environment's history names the rollout that promoted.
+    let history = kiln(&["history", "staging", "--json", "--catalog", catalog], &[]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let note = json(&history)[0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(note, format!("kiln rebuild, rollout {first}: named"));
 
     // 2. Killed while wave 3 builds: bad failed again (a new rollout tests
     //    again), good passed and was promoted.
