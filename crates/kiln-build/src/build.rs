@@ -322,7 +322,8 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     Ok(report)
 }
 
-pub(crate) fn unix_now() -> i64 {
+/// Seconds since 1970, as the catalog records times.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

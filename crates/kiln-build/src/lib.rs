@@ -26,17 +26,19 @@ mod trace;
 mod treecopy;
 mod vmtest;
 
+pub use build::unix_now;
 pub use build::{
     BuildOptions, BuildReport, FetchReport, LayerRecord, OutputRecord, PackageRecord, StageRecord,
     build, fetch, inspect,
 };
-pub use catalog::open as open_catalog;
+pub use catalog::{open as open_catalog, who};
 pub use error::Error;
 pub use gc::{GcOptions, GcReport, Removed, gc, parse_keep};
 pub use graph::{IGNORE_FILE, Node, definition_dirs, discover};
 pub use init::init;
 pub use kiln_catalog::{
-    Build, BuildFilter, Catalog, Deployment, Promotion, PromotionKind, TestRecord,
+    Build, BuildFilter, Catalog, Deployment, NewRollout, Promotion, PromotionKind, Rollout,
+    RolloutImage, TestRecord,
 };
 pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_spec::Format;

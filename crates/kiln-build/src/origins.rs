@@ -50,12 +50,21 @@ fn label(repository: &str) -> String {
 /// Every repository the image may install from: its own and its
 /// ancestors' (children inherit them), root first, each name once.
 pub(crate) fn repositories(chain: &Chain) -> Vec<&Repository> {
-    let defs = chain
-        .ancestors
-        .iter()
-        .rev()
-        .map(|a| &a.def)
-        .chain(std::iter::once(&chain.def));
+    declared(
+        chain
+            .ancestors
+            .iter()
+            .rev()
+            .map(|a| &a.def)
+            .chain(std::iter::once(&chain.def)),
+    )
+}
+
+/// The repositories `defs` (root first) declare, each name once: the
+/// first declaration of a name holds.
+pub(crate) fn declared<'d>(
+    defs: impl Iterator<Item = &'d kiln_spec::Definition>,
+) -> Vec<&'d Repository> {
     let mut out: Vec<&Repository> = Vec::new();
     for def in defs {
         for r in &def.repositories {

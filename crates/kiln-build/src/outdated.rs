@@ -1,16 +1,18 @@
 //! Freshness: the locked packages for which the signed indices now offer a
 //! newer candidate. The indices are read and verified exactly as `kiln lock`
-//! reads them; nothing is written.
+//! reads them, Debian's suites and the image's `[[repository]]` entries
+//! alike; nothing is written.
 
 use std::path::PathBuf;
 
 use kiln_catalog::Catalog;
 use kiln_resolve::Universe;
-use kiln_spec::DebianBase;
+use kiln_spec::{DebianBase, Repository};
 use serde::Serialize;
 
 use crate::chain::LOCKFILE;
 use crate::error::Error;
+use crate::origins::Origins;
 use crate::progress::Progress;
 
 pub struct OutdatedOptions<'a> {
@@ -39,10 +41,21 @@ pub struct Pending {
     /// The newest candidate.
     pub available: String,
     pub source: String,
-    /// The suite the candidate comes from, e.g. `bookworm-security`.
+    /// The suite the candidate comes from, e.g. `bookworm-security`, or a
+    /// repository's suite.
     pub suite: String,
+    /// Where the candidate comes from: `debian`, or the name of the
+    /// `[[repository]]` that now has a newer version.
+    pub origin: String,
     /// The candidate comes from the release's security suite.
     pub security: bool,
+}
+
+impl Pending {
+    /// The `[[repository]]` the candidate comes from; `None` for Debian's.
+    pub fn repository(&self) -> Option<&str> {
+        (self.origin != kiln_lock::DEBIAN_ORIGIN).then_some(self.origin.as_str())
+    }
 }
 
 /// The freshness of the lock in each of `dirs`, in that order. The suites
@@ -51,20 +64,28 @@ pub fn outdated(dirs: &[PathBuf], opts: &OutdatedOptions<'_>) -> Result<Vec<Fres
     let mut universes = Universes::default();
     let mut out = Vec::with_capacity(dirs.len());
     for dir in dirs {
-        let (def, distro) = definition(dir)?;
+        let (chain, distro) = definition(dir)?;
+        let repositories: Vec<Repository> = crate::origins::declared(chain.iter())
+            .into_iter()
+            .cloned()
+            .collect();
+        let def = chain
+            .last()
+            .ok_or_else(|| Error::Internal(format!("no definition in {}", dir.display())))?;
         let lockfile = def.dir.join(LOCKFILE);
         let lock = kiln_lock::read(&lockfile)?;
-        let (universe, security) = universes.get(&distro, opts)?;
+        let loaded = universes.get(&distro, repositories, opts)?;
+        // A local `.deb` is the team's own: no index says what is newer.
         let packages = lock
             .packages
             .iter()
+            .filter(|p| !p.is_local())
             .map(|p| (p.name.as_str(), p.version.as_str(), p.architecture.as_str()));
-        let pending = pending(universe, security, packages).map_err(|(name, version)| {
-            kiln_lock::LockError::Parse {
+        let pending =
+            pending(loaded, packages).map_err(|(name, version)| kiln_lock::LockError::Parse {
                 path: lockfile.clone(),
                 message: format!("package {name}: `{version}` is not a Debian version"),
-            }
-        })?;
+            })?;
         out.push(Freshness {
             image: def.image.name.clone(),
             lockfile,
@@ -101,14 +122,14 @@ pub fn outdated_running(
             continue;
         };
         let (_, distro) = definition(dir)?;
-        let (universe, security) = universes.get(&distro, opts)?;
+        let loaded = universes.get(&distro, Vec::new(), opts)?;
         let build = catalog.resolve(&d.build)?;
         let manifest = crate::trace::manifest(catalog, &build)?;
         let packages = manifest
             .packages
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str(), p.architecture.as_str()));
-        let pending = pending(universe, security, packages).map_err(|(name, version)| {
+        let pending = pending(loaded, packages).map_err(|(name, version)| {
             Error::Internal(format!(
                 "build {}: package {name} has version `{version}`, not a Debian version",
                 d.build
@@ -125,11 +146,12 @@ pub fn outdated_running(
     Ok(out)
 }
 
-/// The definition in `dir` and the distribution its chain stands on. Unlike
-/// a build, freshness does not need the parents' locks to be current: a
-/// rebuild killed halfway leaves them so, and must be able to look.
-fn definition(dir: &std::path::Path) -> Result<(kiln_spec::Definition, DebianBase), Error> {
-    let mut chain = kiln_spec::load_chain(dir)?;
+/// The definitions of `dir`'s chain (root first, its own last) and the
+/// distribution it stands on. Unlike a build, freshness does not need the
+/// parents' locks to be current: a rebuild killed halfway leaves them so,
+/// and must be able to look.
+fn definition(dir: &std::path::Path) -> Result<(Vec<kiln_spec::Definition>, DebianBase), Error> {
+    let chain = kiln_spec::load_chain(dir)?;
     let distro = match chain.first().map(|d| &d.base) {
         Some(kiln_spec::Base::Debian(d)) => d.clone(),
         _ => {
@@ -139,56 +161,68 @@ fn definition(dir: &std::path::Path) -> Result<(kiln_spec::Definition, DebianBas
             )));
         }
     };
-    let def = chain
-        .pop()
-        .ok_or_else(|| Error::Internal(format!("no definition in {}", dir.display())))?;
-    Ok((def, distro))
+    Ok((chain, distro))
 }
 
-/// The verified indices of each distribution asked for, read once each.
+/// The verified indices of each distribution and set of repositories
+/// asked for, read once each.
 #[derive(Default)]
 struct Universes {
-    loaded: Vec<(DebianBase, Universe, String)>,
+    loaded: Vec<Loaded>,
+}
+
+struct Loaded {
+    distro: DebianBase,
+    repositories: Vec<Repository>,
+    universe: Universe,
+    origins: Origins,
+    /// The release's security suite.
+    security: String,
 }
 
 impl Universes {
-    /// The universe of `distro` and the name of its security suite.
     fn get(
         &mut self,
         distro: &DebianBase,
+        repositories: Vec<Repository>,
         opts: &OutdatedOptions<'_>,
-    ) -> Result<(&Universe, &str), Error> {
-        let i = match self.loaded.iter().position(|(d, _, _)| d == distro) {
+    ) -> Result<&Loaded, Error> {
+        let i = match self
+            .loaded
+            .iter()
+            .position(|l| l.distro == *distro && l.repositories == repositories)
+        {
             Some(i) => i,
             None => {
-                // Debian's suites only: a third-party repository's or a
-                // local package's freshness is its publisher's to say.
                 let indices = crate::indices::load(
                     distro,
-                    &[],
+                    &repositories.iter().collect::<Vec<_>>(),
                     &[],
                     opts.mirror.as_deref(),
                     opts.offline,
                     opts.progress,
                 )?;
-                let security = format!("{}-security", distro.suite.as_str());
-                self.loaded
-                    .push((distro.clone(), indices.universe, security));
+                self.loaded.push(Loaded {
+                    distro: distro.clone(),
+                    repositories,
+                    universe: indices.universe,
+                    origins: indices.origins,
+                    security: format!("{}-security", distro.suite.as_str()),
+                });
                 self.loaded.len() - 1
             }
         };
-        let (_, universe, security) = &self.loaded[i];
-        Ok((universe, security))
+        Ok(&self.loaded[i])
     }
 }
 
 /// The packages (name, version, architecture) with a newer candidate; a
 /// version that does not parse is returned as the error.
 fn pending<'p>(
-    universe: &Universe,
-    security: &str,
+    loaded: &Loaded,
     packages: impl Iterator<Item = (&'p str, &'p str, &'p str)>,
 ) -> Result<Vec<Pending>, (String, String)> {
+    let universe = &loaded.universe;
     let mut out = Vec::new();
     for (name, version, architecture) in packages {
         let locked: kiln_deb::Version = version
@@ -200,15 +234,19 @@ fn pending<'p>(
             .iter()
             .map(|&i| universe.entry(i))
             .find(|e| e.package.architecture == architecture);
+        // The candidate `kiln lock --update` would take, wherever it comes
+        // from: a repository (within its pin) counts as Debian's suites do.
         if let Some(e) = newest.filter(|e| e.package.version > locked) {
+            let (suite, origin) = loaded.origins.of(&e.suite);
             out.push(Pending {
                 name: name.to_owned(),
                 architecture: architecture.to_owned(),
                 locked: version.to_owned(),
                 available: e.package.version.to_string(),
                 source: e.package.source.clone(),
-                suite: e.suite.clone(),
-                security: e.suite == security,
+                security: e.suite == loaded.security,
+                suite,
+                origin: origin.unwrap_or_else(|| kiln_lock::DEBIAN_ORIGIN.to_owned()),
             });
         }
     }

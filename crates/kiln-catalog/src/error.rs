@@ -67,6 +67,9 @@ pub enum Error {
     #[error("no build {id} in the catalog")]
     UnknownBuild { id: String },
 
+    #[error("no rollout {id} in the catalog")]
+    UnknownRollout { id: i64 },
+
     #[error("build {id} names parent {parent}, which is not in the catalog")]
     UnknownParent { id: String, parent: String },
 
@@ -145,6 +148,7 @@ impl Error {
             }
             Error::Ambiguous { .. } => s("give more digits of the digest"),
             Error::UnknownBuild { .. } => s("`kiln images` lists the builds"),
+            Error::UnknownRollout { .. } => s("`kiln rollouts` lists the rollouts"),
             Error::UnknownParent { .. } => {
                 s("build the parent image first, with this catalog, so its record exists")
             }

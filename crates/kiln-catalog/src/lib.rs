@@ -16,6 +16,7 @@ mod postgres;
 mod promotion;
 mod pushes;
 mod reference;
+mod rollouts;
 mod sqlite;
 
 use std::sync::{Mutex, PoisonError};
@@ -23,8 +24,8 @@ use std::sync::{Mutex, PoisonError};
 pub use error::Error;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
-    Build, BuildFilter, Deployment, NewBuild, NewPromotion, NewTest, Output, Promotion,
-    PromotionKind, Push, TestRecord,
+    Build, BuildFilter, Deployment, NewBuild, NewPromotion, NewRollout, NewTest, Output, Promotion,
+    PromotionKind, Push, Rollout, RolloutImage, TestRecord,
 };
 pub use reference::MIN_PREFIX;
 
@@ -186,6 +187,31 @@ impl Catalog {
     /// Where build `id` was pushed, oldest first.
     pub fn pushes(&self, id: &str) -> Result<Vec<Push>, Error> {
         self.read(|tx| pushes::list(tx, id))
+    }
+
+    /// Starts a `kiln rebuild`'s record, or continues the unfinished one of
+    /// the same directory and trigger (a rerun after a kill).
+    pub fn start_rollout(&self, r: &NewRollout) -> Result<Rollout, Error> {
+        self.write(|tx| rollouts::start(tx, r))
+    }
+
+    /// Records what rollout `id` did with one image, replacing what an
+    /// earlier run of it recorded for that image.
+    pub fn record_rollout_image(&self, id: i64, image: &RolloutImage) -> Result<(), Error> {
+        self.write(|tx| rollouts::record_image(tx, id, image))
+    }
+
+    pub fn finish_rollout(&self, id: i64, passed: bool, at: i64) -> Result<Rollout, Error> {
+        self.write(|tx| rollouts::finish(tx, id, passed, at))
+    }
+
+    pub fn rollout(&self, id: i64) -> Result<Option<Rollout>, Error> {
+        self.read(|tx| rollouts::get(tx, id))
+    }
+
+    /// Newest first, at most `limit`.
+    pub fn rollouts(&self, limit: Option<usize>) -> Result<Vec<Rollout>, Error> {
+        self.read(|tx| rollouts::list(tx, limit))
     }
 
     /// Every promotion and rollback in `env`, in order.

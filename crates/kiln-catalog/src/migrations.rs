@@ -16,7 +16,7 @@ pub struct Migration {
 }
 
 /// The schema version this kiln writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const SQLITE: &[Migration] = &[
     Migration {
@@ -33,6 +33,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 3,
         name: "pushes",
         sql: include_str!("../migrations/sqlite/0003_pushes.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "rollouts",
+        sql: include_str!("../migrations/sqlite/0004_rollouts.sql"),
     },
 ];
 
@@ -51,6 +56,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "pushes",
         sql: include_str!("../migrations/postgres/0003_pushes.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "rollouts",
+        sql: include_str!("../migrations/postgres/0004_rollouts.sql"),
     },
 ];
 

@@ -158,3 +158,59 @@ pub struct Push {
     pub tags: Vec<String>,
     pub at: i64,
 }
+
+/// A `kiln rebuild` about to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewRollout {
+    /// The fleet's directory, as the rebuild was given it (absolute).
+    pub dir: String,
+    /// What chose the images: `--outdated`, `--changed-since REV`, or
+    /// `images NAME…`.
+    pub trigger: String,
+    /// JSON text, kept as given.
+    pub options: String,
+    pub who: String,
+    pub at: i64,
+}
+
+/// One `kiln rebuild`, from its first run to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    /// 1, 2, 3… in the order rollouts started.
+    pub id: i64,
+    pub dir: String,
+    pub trigger: String,
+    /// JSON text, as the last run gave it.
+    pub options: String,
+    pub who: String,
+    pub started_at: i64,
+    /// `None`: still running, or killed and not rerun yet.
+    pub finished_at: Option<i64>,
+    /// `passed` or `failed`, once finished.
+    pub outcome: Option<String>,
+    /// Runs of the same rollout: 1, plus one per rerun after a kill.
+    pub attempts: i64,
+    /// In the order they were first recorded (wave by wave).
+    pub images: Vec<RolloutImage>,
+}
+
+/// What a rollout did with one image; a rerun overwrites it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RolloutImage {
+    pub name: String,
+    /// 1-based.
+    pub wave: i64,
+    pub reason: String,
+    /// `started`, `passed`, `failed` or `skipped`.
+    pub status: String,
+    pub build: Option<String>,
+    /// Every stage came from the cache.
+    pub cached: bool,
+    /// `passed`, `reused` or `failed`; `None`: not booted.
+    pub tested: Option<String>,
+    /// The environment it was promoted to.
+    pub promoted: Option<String>,
+    /// Why it failed or was skipped.
+    pub detail: Option<String>,
+    pub at: i64,
+}

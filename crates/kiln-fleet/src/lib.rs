@@ -10,6 +10,7 @@ mod graph;
 mod outdated;
 mod plan;
 mod rebuild;
+mod rollout;
 
 pub use error::Error;
 pub use graph::{Edge, EdgeKind, FragmentNode, Graph, ImageNode};

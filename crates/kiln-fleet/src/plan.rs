@@ -20,6 +20,23 @@ pub enum Selection {
     Images(Vec<String>),
 }
 
+impl Selection {
+    /// How the catalog's rollout records it, as the command line said it.
+    pub fn trigger(&self) -> String {
+        match self {
+            Selection::Outdated => "--outdated".into(),
+            Selection::ChangedSince(rev) => format!("--changed-since {rev}"),
+            // Sorted: `web api` and `api web` ask for the same rollout.
+            Selection::Images(names) => {
+                let mut names = names.clone();
+                names.sort();
+                names.dedup();
+                format!("images {}", names.join(" "))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Plan {
     /// Lowest wave first; an image starts only once its parent passed.

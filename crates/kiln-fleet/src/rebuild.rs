@@ -3,17 +3,19 @@
 //! image whose parent failed is skipped, not built. Every stage goes through
 //! kiln-build, so a rerun after a kill reuses what was done: locks already
 //! moved stay put, built stages come from the cache, and a build the
-//! catalog has a passing test for is not booted again.
+//! catalog has a passing test for is not booted again. The run is one
+//! rollout in the catalog; a rerun continues the rollout a kill interrupted.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kiln_build::{Accel, PackageChange, Progress, Quiet};
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::graph::Graph;
 use crate::plan::{Plan, Planned};
+use crate::rollout::{Options, Recorder};
 
 pub struct RebuildOptions<'a> {
     /// Builds at once within a wave; at least 1.
@@ -29,10 +31,19 @@ pub struct RebuildOptions<'a> {
     /// Bound on each boot.
     pub timeout: Duration,
     pub progress: &'a dyn Progress,
+    /// What chose the images, as the rollout records it:
+    /// [`Selection::trigger`](crate::Selection::trigger).
+    pub trigger: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RebuildReport {
+    /// The rollout in the catalog; `None` when the plan was empty and
+    /// nothing was recorded.
+    pub rollout: Option<i64>,
+    /// 1 for a new rollout; more when this run continued one a kill
+    /// interrupted.
+    pub attempt: i64,
     /// Wave by wave, in plan order.
     pub images: Vec<Outcome>,
 }
@@ -84,13 +95,55 @@ pub enum Tested {
     Failed,
 }
 
-/// Runs `plan` over `graph`.
-pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> RebuildReport {
+/// Runs `plan` over `graph`, recorded as one rollout in the catalog. An
+/// image's failure is its verdict in the report; an error is the catalog
+/// failing to record the run.
+pub fn rebuild(
+    graph: &Graph,
+    plan: &Plan,
+    opts: &RebuildOptions<'_>,
+) -> Result<RebuildReport, Error> {
+    if plan.is_empty() {
+        // A timer that finds nothing to do fills no history.
+        return Ok(RebuildReport {
+            rollout: None,
+            attempt: 0,
+            images: Vec::new(),
+        });
+    }
+    let recorder = Recorder::start(
+        kiln_build::open_catalog(opts.catalog.as_deref())?,
+        &graph.root,
+        &opts.trigger,
+        &Options {
+            max_parallel: opts.max_parallel,
+            canary: opts.canary,
+            promote: opts.promote.as_deref(),
+        },
+    )?;
+    if recorder.attempts > 1 {
+        opts.progress.step(&format!(
+            "continuing rollout {} (run {}): what it built and tested is reused",
+            recorder.id, recorder.attempts
+        ));
+    } else {
+        opts.progress
+            .step(&format!("rollout {} started", recorder.id));
+    }
     // Builds of a wave share the machine well; guests under emulation take
     // every core they get and time out beside another, so one boots at a time.
     let boot = Mutex::new(());
     let mut images: Vec<Outcome> = Vec::new();
     let total = plan.waves.len();
+    // A build mostly waits on dpkg and its scripts: at most --max-parallel
+    // at once, on threads of their own (the CPU pool is for their insides).
+    let run = |items: &[&Planned], w: usize| {
+        kiln_deb::par::bounded(items, opts.max_parallel, |p| {
+            one(p, w, opts, &recorder, &boot)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+    };
     for (w, wave) in plan.waves.iter().enumerate() {
         let names: Vec<&str> = wave.iter().map(|p| p.name.as_str()).collect();
         opts.progress
@@ -103,10 +156,8 @@ pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> Rebuild
                     .find(|o| o.name == a.name && o.status != Status::Passed)
             });
             match stopped {
-                Some(parent) => images.push(skipped(
-                    planned,
-                    w,
-                    format!(
+                Some(parent) => {
+                    let why = format!(
                         "built on {}, which {}",
                         parent.name,
                         if parent.status == Status::Failed {
@@ -114,8 +165,11 @@ pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> Rebuild
                         } else {
                             "was skipped"
                         }
-                    ),
-                )),
+                    );
+                    let outcome = skipped(planned, w, why);
+                    recorder.ended(&outcome)?;
+                    images.push(outcome);
+                }
                 None => ready.push(planned),
             }
         }
@@ -124,23 +178,30 @@ pub fn rebuild(graph: &Graph, plan: &Plan, opts: &RebuildOptions<'_>) -> Rebuild
             _ => ready.len(),
         };
         let (first, rest) = ready.split_at(canaries);
-        let outcomes = in_parallel(first, opts.max_parallel, |p| one(p, w, opts, &boot));
+        let outcomes = run(first, w)?;
         let canary_failed = outcomes
             .iter()
             .find(|o| o.status != Status::Passed)
             .map(|o| o.name.clone());
         images.extend(outcomes);
         match canary_failed {
-            Some(canary) if !rest.is_empty() => images.extend(
-                rest.iter()
-                    .map(|p| skipped(p, w, format!("the canary {canary} failed"))),
-            ),
-            _ => images.extend(in_parallel(rest, opts.max_parallel, |p| {
-                one(p, w, opts, &boot)
-            })),
+            Some(canary) if !rest.is_empty() => {
+                for p in rest {
+                    let outcome = skipped(p, w, format!("the canary {canary} failed"));
+                    recorder.ended(&outcome)?;
+                    images.push(outcome);
+                }
+            }
+            _ => images.extend(run(rest, w)?),
         }
     }
-    RebuildReport { images }
+    let report = RebuildReport {
+        rollout: Some(recorder.id),
+        attempt: recorder.attempts,
+        images,
+    };
+    recorder.finish(report.passed())?;
+    Ok(report)
 }
 
 fn skipped(p: &Planned, wave: usize, detail: String) -> Outcome {
@@ -160,10 +221,17 @@ fn skipped(p: &Planned, wave: usize, detail: String) -> Outcome {
 
 /// Relock, build, test, promote one image. A failure at any step is the
 /// image's verdict, not an error of the run: the other branches go on.
-fn one(p: &Planned, wave: usize, opts: &RebuildOptions<'_>, boot: &Mutex<()>) -> Outcome {
+fn one(
+    p: &Planned,
+    wave: usize,
+    opts: &RebuildOptions<'_>,
+    recorder: &Recorder,
+    boot: &Mutex<()>,
+) -> Result<Outcome, Error> {
+    recorder.started(p, wave)?;
     let mut outcome = skipped(p, wave, String::new());
     outcome.detail = None;
-    match steps(p, opts, boot, &mut outcome) {
+    match steps(p, opts, recorder, boot, &mut outcome) {
         Ok(passed) => {
             outcome.status = if passed {
                 Status::Passed
@@ -185,12 +253,14 @@ fn one(p: &Planned, wave: usize, opts: &RebuildOptions<'_>, boot: &Mutex<()>) ->
         Status::Skipped => "skipped",
     };
     opts.progress.step(&format!("{}: {verdict}", p.name));
-    outcome
+    recorder.ended(&outcome)?;
+    Ok(outcome)
 }
 
 fn steps(
     p: &Planned,
     opts: &RebuildOptions<'_>,
+    recorder: &Recorder,
     boot: &Mutex<()>,
     outcome: &mut Outcome,
 ) -> Result<bool, kiln_build::Error> {
@@ -220,10 +290,25 @@ fn steps(
         progress: &Quiet,
         refresh_network_steps: false,
     })?;
-    outcome.cached = build.stages.iter().all(|s| s.cached);
+    // The OCI layout is written on every build, from layers already in the
+    // store: it rebuilds nothing, so it does not make a build "not cached".
+    outcome.cached = build
+        .stages
+        .iter()
+        .filter(|s| s.stage != "oci")
+        .all(|s| s.cached);
     outcome.build = Some(build.build.clone());
-    let catalog = kiln_build::open_catalog(opts.catalog.as_deref())?;
+    let catalog = recorder.catalog();
     if p.boots {
+        if let Some(before) = recorder.failed_before(&p.name, &build.build) {
+            outcome.tested = Some(Tested::Failed);
+            outcome.detail = Some(format!(
+                "{}\n(this build failed its checks earlier in rollout {}: not booted again)",
+                before.detail.as_deref().unwrap_or("its checks failed"),
+                recorder.id
+            ));
+            return Ok(false);
+        }
         let last = catalog
             .tests(&build.build)?
             .into_iter()
@@ -260,8 +345,11 @@ fn steps(
             .into_iter()
             .any(|d| d.env == *env && d.build == build.build);
         if !running {
-            let note = Some(format!("kiln rebuild: {}", p.reason));
-            kiln_build::promote(&catalog, &build.build, env, false, note)?;
+            let note = Some(format!(
+                "kiln rebuild, rollout {}: {}",
+                recorder.id, p.reason
+            ));
+            kiln_build::promote(catalog, &build.build, env, false, note)?;
         }
         outcome.promoted = Some(env.clone());
     }
@@ -280,30 +368,4 @@ fn same_checks(report: &str, checks: &[&str]) -> bool {
         .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
         .unwrap_or_default();
     ran == checks
-}
-
-/// `job` on each item, at most `threads` at once, results in item order.
-fn in_parallel<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    job: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
-                while let Some(i) =
-                    Some(next.fetch_add(1, Ordering::Relaxed)).filter(|i| *i < items.len())
-                {
-                    let result = job(&items[i]);
-                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .filter_map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .collect()
 }

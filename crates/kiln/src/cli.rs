@@ -51,7 +51,8 @@ enum Command {
     Rollback(RollbackArgs),
     /// Which build each environment runs, and since when
     Where(WhereArgs),
-    /// Every promotion and rollback in an environment, in order
+    /// Every promotion and rollback in an environment, in order (`kiln
+    /// rollouts` lists the `kiln rebuild` runs that made them)
     History(HistoryArgs),
     /// Push the last build to an OCI registry: the image with its SBOM and
     /// provenance as referrers, and each disk image as an artifact attached to it
@@ -74,8 +75,12 @@ enum Command {
     Outdated(fleet_cli::OutdatedArgs),
     /// Relock, build and boot-test images and those built on them, in waves:
     /// parents first, a failure stops its own branch only (exit 1 if any
-    /// image failed or was skipped)
+    /// image failed or was skipped). Recorded as one rollout (`kiln
+    /// rollouts`); the same command after a kill continues it
     Rebuild(fleet_cli::RebuildArgs),
+    /// The `kiln rebuild` runs recorded in the catalog, newest first; with
+    /// ID, that rollout's images: wave, build, test, promotion, why skipped
+    Rollouts(fleet_cli::RolloutsArgs),
 }
 
 /// BUILD, wherever one is asked for: a digest prefix (of the build id or of
@@ -556,6 +561,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Graph(args) => fleet_cli::graph(args),
         Command::Outdated(args) => fleet_cli::outdated(args),
         Command::Rebuild(args) => fleet_cli::rebuild(args),
+        Command::Rollouts(args) => fleet_cli::rollouts(args),
     }
 }
 

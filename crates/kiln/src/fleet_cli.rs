@@ -130,7 +130,8 @@ pub struct RebuildArgs {
     /// on with the rest of the wave only when they pass
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     canary: Option<u16>,
-    /// Promote each image that passed to ENV (`kiln where` shows it)
+    /// Promote each image that passed to ENV (`kiln where` shows it; the
+    /// run is recorded as a rollout: `kiln rollouts`)
     #[arg(long, value_name = "ENV")]
     promote: Option<String>,
     /// Debian mirror URL (default: KILN_MIRROR, then the host's apt sources)
@@ -199,8 +200,49 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
             accel,
             timeout: std::time::Duration::from_secs(timeout),
             progress: &progress,
+            trigger: selection.trigger(),
         },
-    );
+    )?;
     fleet_output::rebuild(&report, json);
     Ok(if report.passed() { 0 } else { 1 })
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutsArgs {
+    /// One rollout, with what it did to each image
+    #[arg(value_name = "ID")]
+    id: Option<i64>,
+    /// At most N rollouts, newest first
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
+    /// The catalog: an SQLite file, `sqlite:PATH`, or a `postgres://` URL
+    /// [default: the store's catalog.sqlite]
+    #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION")]
+    catalog: Option<String>,
+    /// Print JSON (every rollout with its images) instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn rollouts(args: RolloutsArgs) -> Result<u8, Failure> {
+    let RolloutsArgs {
+        id,
+        limit,
+        catalog,
+        json,
+    } = args;
+    let catalog = kiln_build::open_catalog(catalog.as_deref())?;
+    match id {
+        Some(id) => {
+            let rollout = catalog
+                .rollout(id)?
+                .ok_or(kiln_catalog::Error::UnknownRollout { id })?;
+            fleet_output::rollout(&rollout, json);
+        }
+        None => {
+            let list = catalog.rollouts(Some(limit))?;
+            fleet_output::rollouts(&list, json);
+        }
+    }
+    Ok(0)
 }

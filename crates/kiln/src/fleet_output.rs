@@ -1,6 +1,6 @@
 //! What the fleet commands print: the graph as a tree, JSON or Graphviz.
 
-use kiln_build::{Pending, Running};
+use kiln_build::{Pending, Rollout, RolloutImage, Running, rfc3339};
 use kiln_fleet::{EdgeKind, Graph, ImageNode, OutdatedReport, Plan, RebuildReport, Status, Tested};
 
 use crate::output;
@@ -155,8 +155,12 @@ pub fn running(running: &[Running], json: bool) {
 
 fn pending(p: &Pending) -> String {
     let flag = if p.security { ", security" } else { "" };
+    // Debian's suites speak for themselves; a repository is named.
+    let origin = p
+        .repository()
+        .map_or(String::new(), |r| format!("repository {r} "));
     format!(
-        "{} {} -> {}  (source {}, {}{flag})",
+        "{} {} -> {}  (source {}, {origin}{}{flag})",
         p.name, p.locked, p.available, p.source, p.suite
     )
 }
@@ -181,6 +185,14 @@ pub fn plan(plan: &Plan, json: bool) {
 pub fn rebuild(report: &RebuildReport, json: bool) {
     if json {
         return output::json(report);
+    }
+    if let Some(id) = report.rollout {
+        let runs = if report.attempt > 1 {
+            format!(" (continued: run {})", report.attempt)
+        } else {
+            String::new()
+        };
+        println!("rollout {id}{runs}: `kiln rollouts {id}` shows it again");
     }
     for o in &report.images {
         let status = match o.status {
@@ -228,4 +240,103 @@ pub fn rebuild(report: &RebuildReport, json: bool) {
             }
         }
     }
+}
+
+pub fn rollouts(list: &[Rollout], json: bool) {
+    if json {
+        return output::json(&serde_json::json!({ "rollouts": list }));
+    }
+    if list.is_empty() {
+        println!("no rollout recorded: `kiln rebuild` records one per run");
+        return;
+    }
+    println!(
+        "{:>4}  {:<20}  {:<11}  {:>4}  {:<24}  IMAGES",
+        "ID", "STARTED", "STATE", "RUNS", "TRIGGER"
+    );
+    for r in list {
+        println!(
+            "{:>4}  {:<20}  {:<11}  {:>4}  {:<24}  {}",
+            r.id,
+            rfc3339(r.started_at),
+            state(r),
+            r.attempts,
+            r.trigger,
+            counts(&r.images)
+        );
+    }
+}
+
+pub fn rollout(r: &Rollout, json: bool) {
+    if json {
+        return output::json(r);
+    }
+    println!("rollout {}: {} in {}", r.id, r.trigger, r.dir);
+    println!(
+        "started {} by {}, {} run{}; {}",
+        rfc3339(r.started_at),
+        r.who,
+        r.attempts,
+        if r.attempts == 1 { "" } else { "s" },
+        match r.finished_at {
+            Some(at) => format!("finished {}: {}", rfc3339(at), state(r)),
+            None =>
+                "not finished: killed or still running; the same `kiln rebuild` continues it".into(),
+        }
+    );
+    println!("options: {}", r.options);
+    for i in &r.images {
+        println!(
+            "wave {} {} {}  ({})",
+            i.wave,
+            i.name,
+            i.status,
+            image_notes(i).join("; ")
+        );
+        if let Some(detail) = &i.detail {
+            for line in detail.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+}
+
+fn state(r: &Rollout) -> &str {
+    r.outcome.as_deref().unwrap_or("unfinished")
+}
+
+/// `3 passed, 1 failed`, in a fixed order.
+fn counts(images: &[RolloutImage]) -> String {
+    let parts: Vec<String> = ["passed", "failed", "skipped", "started"]
+        .iter()
+        .filter_map(|s| {
+            let n = images.iter().filter(|i| i.status == *s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "none yet".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn image_notes(i: &RolloutImage) -> Vec<String> {
+    let mut notes = vec![i.reason.clone()];
+    if let Some(build) = &i.build {
+        notes.push(format!("build {}", crate::trace::short(build)));
+    }
+    if i.cached {
+        notes.push("built already".into());
+    }
+    match i.tested.as_deref() {
+        Some("passed") => notes.push("boot test passed".into()),
+        Some("reused") => notes.push("tested already".into()),
+        Some("failed") => notes.push("boot test failed".into()),
+        _ => {}
+    }
+    if let Some(env) = &i.promoted {
+        notes.push(format!("promoted to {env}"));
+    }
+    notes
 }

@@ -7,7 +7,7 @@ use crate::output::{json, mib};
 
 /// Builds are named by the first 12 hex digits of their id, as `docker
 /// images` does; every command accepts that prefix back.
-fn short(id: &str) -> &str {
+pub(crate) fn short(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     hex.get(..12).unwrap_or(hex)
 }

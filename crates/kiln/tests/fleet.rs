@@ -4,6 +4,9 @@
 
 mod common;
 mod fleet_common;
+#[allow(dead_code)]
+#[path = "../../kiln-catalog/tests/catalog/pg.rs"]
+mod pg;
 
 use std::path::Path;
 
@@ -361,6 +364,20 @@ fn rebuild_changed_since_follows_fragments_and_descendants() {
 
 #[test]
 fn rebuild_relocks_only_the_outdated_package_and_a_failure_stops_its_branch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let catalog = dir.path().join("catalog.sqlite");
+    relock_and_stop(catalog.to_str().expect("utf-8"));
+}
+
+#[test]
+fn pg_rebuild_is_one_rollout_in_a_postgresql_catalog() {
+    let server = pg::PgServer::start();
+    relock_and_stop(&server.database("kiln"));
+}
+
+/// `kiln rebuild --outdated` over the fleet, its report, and its rollout
+/// as `kiln rollouts` reads it back from `catalog`.
+fn relock_and_stop(catalog: &str) {
     let (archive, root, store) = new_fleet(true);
     let packages = |name: &str| {
         let text = std::fs::read_to_string(root.path().join(name).join("kiln.lock")).expect("lock");
@@ -372,7 +389,6 @@ fn rebuild_relocks_only_the_outdated_package_and_a_failure_stops_its_branch() {
     // The archive here has indices but no package bodies: every build fails
     // after its relock, which shows both the relock and what a failure stops.
     let d = root.path().to_str().expect("utf-8");
-    let catalog = root.path().join("catalog.sqlite");
     let run = kiln_at(
         &archive,
         &[
@@ -380,8 +396,10 @@ fn rebuild_relocks_only_the_outdated_package_and_a_failure_stops_its_branch() {
             d,
             "--outdated",
             "--json",
+            "--max-parallel",
+            "1",
             "--catalog",
-            catalog.to_str().expect("utf-8"),
+            catalog,
         ],
         store.path(),
     );
@@ -420,4 +438,81 @@ fn rebuild_relocks_only_the_outdated_package_and_a_failure_stops_its_branch() {
     assert_eq!(images[0]["relocked"][0]["name"], "libc6");
     assert_eq!(images[3]["detail"], "built on web, which was skipped");
     assert_eq!(images[1]["detail"], "built on base, which failed");
+    let id = v["rollout"].as_i64().expect("a rollout id");
+    assert_eq!(v["attempt"], 1, "{v}");
+
+    let list = kiln_at(
+        &archive,
+        &["rollouts", "--json", "--catalog", catalog],
+        store.path(),
+    );
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).expect("json");
+    let rollouts = list["rollouts"].as_array().expect("rollouts");
+    assert_eq!(rollouts.len(), 1, "{list}");
+    let r = &rollouts[0];
+    assert_eq!(r["id"], id);
+    assert_eq!(r["trigger"], "--outdated");
+    assert_eq!(r["outcome"], "failed");
+    assert_eq!(r["attempts"], 1);
+    assert!(r["finished_at"].is_i64(), "{r}");
+    let options: serde_json::Value =
+        serde_json::from_str(r["options"].as_str().expect("options")).expect("json");
+    assert_eq!(options["max_parallel"], 1, "{options}");
+    let dir = std::fs::canonicalize(root.path()).expect("canonical");
+    assert_eq!(r["dir"], dir.to_str().expect("utf-8"));
+    // The recorded rows say what the report said, image by image.
+    let summary = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array()
+            .expect("images")
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {} {} {}",
+                    i["wave"], i["name"], i["status"], i["detail"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(summary(&r["images"]), summary(&v["images"]));
+
+    let text = kiln_at(
+        &archive,
+        &["rollouts", &id.to_string(), "--catalog", catalog],
+        store.path(),
+    );
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout
+            .contains(&format!("rollout {id}: --outdated in {}", dir.display())),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("wave 2 api skipped  (built on base)\n    built on base, which failed"),
+        "{}",
+        text.stdout
+    );
+    let missing = kiln_at(
+        &archive,
+        &["rollouts", "999", "--catalog", catalog],
+        store.path(),
+    );
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("hint: `kiln rollouts`"),
+        "{}",
+        missing.stderr
+    );
+
+    // A finished rollout is not continued: the next run is a new one.
+    let again = kiln_at(
+        &archive,
+        &["rebuild", d, "base", "--json", "--catalog", catalog],
+        store.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&again.stdout).expect("json");
+    assert_ne!(v["rollout"], id, "{v}");
+    assert_eq!(v["attempt"], 1, "{v}");
 }

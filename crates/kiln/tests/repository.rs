@@ -134,16 +134,23 @@ impl AptRepo {
             dir: tempfile::tempdir().unwrap(),
             gpg: Gpg::new("kiln test repository <repo@invalid>"),
         };
-        let pool = repo.dir.path().join("pool/main");
+        repo.publish(debs);
+        repo
+    }
+
+    /// Makes `debs` the repository's whole content, signed with its key.
+    fn publish(&self, debs: &[&Path]) {
+        let pool = self.dir.path().join("pool/main");
+        let _ = std::fs::remove_dir_all(&pool);
         std::fs::create_dir_all(&pool).unwrap();
         for deb in debs {
             std::fs::copy(deb, pool.join(deb.file_name().unwrap())).unwrap();
         }
-        let dists = repo.dir.path().join("dists/stable");
+        let dists = self.dir.path().join("dists/stable");
         let binary = dists.join("main/binary-amd64");
         std::fs::create_dir_all(&binary).unwrap();
         let packages = run(Command::new("apt-ftparchive")
-            .current_dir(repo.dir.path())
+            .current_dir(self.dir.path())
             .args(["packages", "pool"]));
         common::write(&binary.join("Packages"), &packages);
         run(Command::new("gzip").arg("-kf").arg(binary.join("Packages")));
@@ -160,9 +167,8 @@ impl AptRepo {
             ".",
         ]));
         common::write(&dists.join("Release"), &release);
-        repo.gpg
+        self.gpg
             .clearsign(&dists.join("Release"), &dists.join("InRelease"));
-        repo
     }
 
     fn inrelease(&self) -> PathBuf {
@@ -391,14 +397,14 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
     assert_eq!(std::fs::read(dir.join("kiln.lock")).unwrap(), before);
 }
 
-#[test]
-fn tool_a_child_installs_from_its_parents_repository() {
-    let Vendor {
-        debs: _debs,
-        repo,
-        server,
-        debian,
-    } = vendor(false);
+/// `base` (hello, from Debian, and the vendor's repository) and `app` on
+/// it (app, from the repository it inherits), both locked: the project
+/// directory and the store.
+fn parent_and_child(
+    repo: &AptRepo,
+    server: &Server,
+    debian: &Archive,
+) -> (tempfile::TempDir, tempfile::TempDir) {
     let project = tempfile::tempdir().unwrap();
     let parent = project.path().join("base");
     let child = project.path().join("app");
@@ -419,14 +425,99 @@ fn tool_a_child_installs_from_its_parents_repository() {
     );
     let store = tempfile::tempdir().unwrap();
     for dir in [&parent, &child] {
-        let r = kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
+        let r = kiln_at(debian, &["lock", dir.to_str().unwrap()], store.path());
         assert_eq!(r.code, 0, "{}: {}", dir.display(), r.stderr);
     }
+    (project, store)
+}
+
+#[test]
+fn tool_a_child_installs_from_its_parents_repository() {
+    let Vendor {
+        debs: _debs,
+        repo,
+        server,
+        debian,
+    } = vendor(false);
+    let (project, _store) = parent_and_child(&repo, &server, &debian);
+    let child = project.path().join("app");
     let locked = lock_of(&child);
     let app = locked.package("app").expect("the child locks app");
     assert_eq!(app.origin(), "vendor");
     assert!(locked.package("hello").is_none(), "hello is the parent's");
     assert_eq!(locked.repositories[0].key, repo.gpg.fingerprint());
+}
+
+#[test]
+fn tool_outdated_names_a_newer_version_in_a_repository_with_its_origin() {
+    let Vendor {
+        debs,
+        repo,
+        server,
+        debian,
+    } = vendor(false);
+    let (project, store) = parent_and_child(&repo, &server, &debian);
+    let d = project.path().to_str().unwrap();
+    let outdated = |json: bool| {
+        let mut args = vec!["outdated", d];
+        if json {
+            args.push("--json");
+        }
+        kiln_at(&debian, &args, store.path())
+    };
+    let fresh = outdated(true);
+    assert_eq!(fresh.code, 0, "{}{}", fresh.stdout, fresh.stderr);
+
+    // The vendor publishes app 1.5.0 beside 1.4.2; the lock still says 1.4.2.
+    let newer = build_deb(debs.path(), "app", "1.5.0", "hello");
+    let older = debs.path().join("app_1.4.2_amd64.deb");
+    repo.publish(&[&older, &newer]);
+    let run = outdated(true);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let image = |name: &str| {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {v}"))
+            .clone()
+    };
+    let pending = image("child")["pending"].clone();
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "{v}");
+    let app = &pending[0];
+    assert_eq!(app["name"], "app");
+    assert_eq!(app["locked"], "1.4.2");
+    assert_eq!(app["available"], "1.5.0");
+    assert_eq!(app["origin"], "vendor");
+    assert_eq!(app["suite"], "stable");
+    assert_eq!(app["security"], false);
+    let base = image("t");
+    assert_eq!(
+        base["pending"],
+        serde_json::json!([]),
+        "hello is fresh: {v}"
+    );
+    let text = outdated(false);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout
+            .contains("app 1.4.2 -> 1.5.0  (source app, repository vendor stable)"),
+        "{}",
+        text.stdout
+    );
+    // The rebuild moves exactly that package of exactly that image.
+    let plan = kiln_at(
+        &debian,
+        &["rebuild", d, "--outdated", "--plan", "--json"],
+        store.path(),
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["waves"].as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(plan["waves"][0][0]["name"], "child");
+    assert_eq!(plan["waves"][0][0]["update"], serde_json::json!(["app"]));
 }
 
 #[test]

@@ -54,6 +54,7 @@ on_both! {
     reopen_is_noop / pg_reopen_is_noop,
     migrates_older_schema / pg_migrates_older_schema,
     pushes_recorded_per_reference / pg_pushes_recorded_per_reference,
+    rollouts_recorded_and_continued / pg_rollouts_recorded_and_continued,
     refuses_newer_schema / pg_refuses_newer_schema,
     concurrent_first_open / pg_concurrent_first_open,
     concurrent_writers / pg_concurrent_writers,

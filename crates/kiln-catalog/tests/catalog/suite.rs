@@ -748,3 +748,78 @@ pub fn concurrent_promotions(location: &str) {
     assert_eq!(now.len(), 1);
     assert_eq!(now[0].build, history.last().unwrap().build);
 }
+
+pub fn rollouts_recorded_and_continued(location: &str) {
+    use kiln_catalog::{NewRollout, RolloutImage};
+    let c = open(location);
+    let base = c.record_build(&build("base", "1", 100)).unwrap();
+    let new = |trigger: &str, at: i64| NewRollout {
+        dir: "/srv/fleet".into(),
+        trigger: trigger.into(),
+        options: r#"{"max_parallel":2}"#.into(),
+        who: "ci".into(),
+        at,
+    };
+    let image = |name: &str, wave: i64, status: &str, at: i64| RolloutImage {
+        name: name.into(),
+        wave,
+        reason: "named".into(),
+        status: status.into(),
+        at,
+        ..RolloutImage::default()
+    };
+    let first = c.start_rollout(&new("images base", 1000)).unwrap();
+    assert_eq!(first.attempts, 1);
+    assert_eq!(first.finished_at, None);
+    c.record_rollout_image(first.id, &image("web", 2, "started", 1001))
+        .unwrap();
+    let mut done = image("base", 1, "passed", 1002);
+    done.build = Some(base.id.clone());
+    done.cached = true;
+    done.tested = Some("reused".into());
+    done.promoted = Some("staging".into());
+    c.record_rollout_image(first.id, &done).unwrap();
+
+    // Killed here. The rerun of the same request continues the same row.
+    let mut rerun = new("images base", 2000);
+    rerun.options = r#"{"max_parallel":1}"#.into();
+    let again = c.start_rollout(&rerun).unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.started_at, 1000, "it started with the first run");
+    assert_eq!(again.options, rerun.options);
+    assert_eq!(
+        again.images,
+        [done.clone(), image("web", 2, "started", 1001)]
+    );
+    let mut web = image("web", 2, "failed", 2001);
+    web.detail = Some("a check failed".into());
+    c.record_rollout_image(first.id, &web).unwrap();
+    let finished = c.finish_rollout(first.id, false, 2002).unwrap();
+    assert_eq!(finished.finished_at, Some(2002));
+    assert_eq!(finished.outcome.as_deref(), Some("failed"));
+    assert_eq!(finished.images, [done, web]);
+
+    // Finished: the same request again is a new rollout; another trigger too.
+    let next = c.start_rollout(&new("images base", 3000)).unwrap();
+    assert_ne!(next.id, first.id);
+    assert!(next.images.is_empty());
+    let other = c.start_rollout(&new("--outdated", 3001)).unwrap();
+    assert_ne!(other.id, next.id);
+    let listed: Vec<i64> = c.rollouts(None).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(listed, [other.id, next.id, first.id], "newest first");
+    assert_eq!(c.rollouts(Some(1)).unwrap().len(), 1);
+    assert_eq!(c.rollout(first.id).unwrap().unwrap(), finished);
+    assert_eq!(c.rollout(9999).unwrap(), None);
+
+    let e = c
+        .record_rollout_image(9999, &image("web", 1, "passed", 1))
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownRollout { id: 9999 }), "{e}");
+    let mut unknown_build = image("web", 1, "passed", 1);
+    unknown_build.build = Some(digest("nosuch"));
+    assert!(c.record_rollout_image(next.id, &unknown_build).is_err());
+    let mut bad_status = image("web", 1, "bogus", 1);
+    bad_status.build = None;
+    assert!(c.record_rollout_image(next.id, &bad_status).is_err());
+}
