@@ -12,9 +12,12 @@ mod error;
 mod fetch;
 mod staged;
 mod store;
+mod trees;
+mod verify;
 
 pub use digest::{BadDigest, Expected, Sha256};
 pub use error::{FetchError, StoreError};
 pub use fetch::{Fetcher, Retry};
 pub use staged::{Entry, Staged};
 pub use store::{Bucket, Store, StoreLock, default_root};
+pub use verify::VerifyingReader;
