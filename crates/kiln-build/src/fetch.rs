@@ -266,3 +266,86 @@ pub(crate) fn mirrors(
         .map(Some)
         .map_err(|e| Error::Archive(e.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_rootfs::RootfsError;
+
+    /// A local package (no network needed to fetch it again) in `store`.
+    fn local_package(dir: &Path, store: &Store) -> Fetched {
+        let bytes = b"!<arch>\nnot really a package, but bytes with a digest\n";
+        fs_err::write(dir.join("app.deb"), bytes).unwrap();
+        let package = LockedPackage {
+            name: "app".into(),
+            version: "1".into(),
+            architecture: "amd64".into(),
+            suite: "local".into(),
+            path: "app.deb".into(),
+            size: bytes.len() as u64,
+            sha256: Sha256::of(bytes).hex(),
+            reason: "requested".into(),
+            needed_by: Vec::new(),
+            origin: Some(kiln_lock::LOCAL_ORIGIN.into()),
+        };
+        let got = fetch(store, &[package], None, &[], dir, &crate::Quiet).unwrap();
+        got.into_iter().next().unwrap()
+    }
+
+    fn mismatch(f: &Fetched) -> Error {
+        Error::Rootfs(RootfsError::DebMismatch {
+            package: f.package.name.clone(),
+            version: f.package.version.clone(),
+            path: f.path.clone(),
+            source: Box::new(kiln_store::StoreError::NoRoot),
+        })
+    }
+
+    #[test]
+    fn a_damaged_package_is_fetched_again_once_and_damage_twice_is_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let deb = local_package(dir.path(), &store);
+        let sources = Sources {
+            mirrors: None,
+            repositories: &[],
+            dir: dir.path(),
+            progress: &crate::Quiet,
+        };
+
+        // Damaged once: evicted, copied in again from its source, built again.
+        fs_err::write(&deb.path, b"damaged").unwrap();
+        let mut runs = 0;
+        let built = refetching(&store, vec![deb.clone()], &sources, Some(()), |debs, h| {
+            runs += 1;
+            if runs == 1 {
+                assert!(h.is_some(), "the head start goes to the first run");
+                return Err(mismatch(&debs[0]));
+            }
+            assert!(h.is_none(), "a failed run discarded the head start");
+            Ok(fs_err::read(&debs[0].path).unwrap())
+        })
+        .unwrap();
+        assert_eq!(runs, 2);
+        assert_eq!(Sha256::of(&built), deb.sha256);
+
+        // Damaged again after fetching it again: the error, naming the file.
+        let mut runs = 0;
+        let err = refetching(
+            &store,
+            vec![deb.clone()],
+            &sources,
+            None::<()>,
+            |debs, _| {
+                runs += 1;
+                Err::<(), _>(mismatch(&debs[0]))
+            },
+        )
+        .unwrap_err();
+        assert_eq!(runs, 2);
+        assert!(
+            err.to_string().contains(&deb.path.display().to_string()),
+            "{err}"
+        );
+    }
+}
