@@ -39,7 +39,7 @@ impl Ar {
 pub(crate) type VerifiedAr = Ar<VerifyingReader<fs_err::File>>;
 
 impl VerifiedAr {
-    /// Opens the `.deb` of `package` at `path`, which must hash to `sha256`:
+    /// Opens the `.deb` at `path`, which must hash to `sha256`:
     /// [`VerifiedAr::finish`] says whether it did.
     pub(crate) fn open_verified(path: &Path, sha256: Sha256) -> Result<VerifiedAr, RootfsError> {
         let file = fs_err::File::open(path)?;

@@ -16,7 +16,7 @@ pub struct VerifyingReader<R> {
     inner: R,
     /// The caller's position in `inner`.
     pos: u64,
-    /// How many bytes from the start are hashed.
+    /// The bytes from the start hashed so far; its size is how far.
     hasher: Hasher,
     expected: Expected,
     what: String,
