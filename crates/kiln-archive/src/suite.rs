@@ -512,13 +512,5 @@ fn path_safe(s: &str) -> String {
 /// damaged one is removed, so a fetch downloads it again and an offline
 /// load reports it missing.
 fn intact_blob(store: &Store, digest: &Sha256) -> Result<Option<PathBuf>, ArchiveError> {
-    let Some(path) = store.blob(digest) else {
-        return Ok(None);
-    };
-    let io = |e| ArchiveError::Store(kiln_store::StoreError::Io(e));
-    if Sha256::of(&fs_err::read(&path).map_err(io)?) == *digest {
-        return Ok(Some(path));
-    }
-    fs_err::remove_file(&path).map_err(io)?;
-    Ok(None)
+    Ok(store.intact_blob(digest)?)
 }

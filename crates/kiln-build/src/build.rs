@@ -171,18 +171,27 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
             opts.progress,
         )?;
         let parent = built.last();
-        let (rootfs, copied) = stages::rootfs(
-            &store,
-            def,
-            &debs,
-            parent,
-            &rootfs_keys[i],
-            sde,
-            opts.progress,
-            &mut stages,
-            head_start.take(),
-            rootfs_keys.get(i + 1).map(String::as_str),
-        )?;
+        let sources = fetch::Sources {
+            mirrors: mirrors.as_ref(),
+            repositories: &repositories,
+            dir: &def.dir,
+            progress: opts.progress,
+        };
+        let (rootfs, copied) =
+            fetch::refetching(&store, debs, &sources, head_start.take(), |debs, h| {
+                stages::rootfs(
+                    &store,
+                    def,
+                    debs,
+                    parent,
+                    &rootfs_keys[i],
+                    sde,
+                    opts.progress,
+                    &mut stages,
+                    h,
+                    rootfs_keys.get(i + 1).map(String::as_str),
+                )
+            })?;
         head_start = copied;
         packages.extend(lock.packages.iter().map(|p| PackageRecord {
             name: p.name.clone(),

@@ -1,7 +1,9 @@
 //! The cached stages of a build. Each looks its key up in a versioned store
 //! bucket first and, on a miss, builds into a temporary place and renames it
 //! into the store, so a killed build leaves nothing half made and two builds
-//! of the same key both succeed (the second rename finds the first's).
+//! of the same key both succeed (the second rename finds the first's). A
+//! root filesystem counts as cached only with its completion record, written
+//! last (see `kiln_store::Bucket::complete_tree`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -74,15 +76,7 @@ pub(crate) fn forget(store: &Store, keys: &[String], out: &Path) -> Result<(), E
     let trees = store.bucket(keys::ROOTFS_STAGE)?;
     let layers = store.bucket(LAYERS)?;
     for key in keys {
-        let tree = trees.dir().join(key);
-        if tree.is_dir() {
-            // Renamed first, so a build killed while removing it leaves no
-            // half tree under its key.
-            let doomed = tmp_dir(trees.dir(), &format!("{key}-forgotten"))?;
-            std::fs::rename(&tree, &doomed).map_err(fsutil::io(&tree))?;
-            fsutil::remove_tree(&doomed)?;
-            fsutil::release_tmp(&doomed);
-        }
+        remove_tree(&trees, key)?;
         let record = layers.dir().join(format!("{key}.json"));
         if std::fs::symlink_metadata(&record).is_ok() {
             std::fs::remove_file(&record).map_err(fsutil::io(&record))?;
@@ -101,6 +95,33 @@ pub(crate) fn forget(store: &Store, keys: &[String], out: &Path) -> Result<(), E
         }
     }
     Ok(())
+}
+
+/// Removes the tree of `key`, its completion record first so nobody trusts
+/// it meanwhile, then renamed aside, so a build killed while removing it
+/// leaves no half tree under its key.
+fn remove_tree(trees: &kiln_store::Bucket, key: &str) -> Result<(), Error> {
+    trees.unmark_complete(key)?;
+    let tree = trees.dir().join(key);
+    if std::fs::symlink_metadata(&tree).is_ok() {
+        let doomed = tmp_dir(trees.dir(), &format!("{key}-forgotten"))?;
+        std::fs::rename(&tree, &doomed).map_err(fsutil::io(&tree))?;
+        fsutil::remove_tree(&doomed)?;
+        fsutil::release_tmp(&doomed);
+    }
+    Ok(())
+}
+
+/// Whether the tree of `key` in place is (or within a second becomes)
+/// complete: another build writes its record right after its rename.
+fn completed_by_another(trees: &kiln_store::Bucket, key: &str) -> Result<bool, Error> {
+    for _ in 0..10 {
+        if trees.complete_tree(key)?.is_some() {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(false)
 }
 
 /// An image's root filesystem from the store, or assembled there.
@@ -130,12 +151,13 @@ pub(crate) fn rootfs(
         image: def.image.name.clone(),
         version: def.image.version.clone(),
     };
+    let cached = bucket.complete_tree(key)?.is_some();
     // A head start is this image's tree begun while its parent built, in
     // a temporary directory named for this key.
     let ours = tmp_prefix(key);
     let head_start = match head_start {
         Some(h)
-            if !dir.is_dir()
+            if !cached
                 && h.dir.parent() == Some(bucket.dir())
                 && h.dir
                     .file_name()
@@ -149,7 +171,7 @@ pub(crate) fn rootfs(
         }
         None => None,
     };
-    if dir.is_dir() {
+    if cached {
         timed(stages, "rootfs", &def.image.name, key, true, started);
         return Ok((built, None));
     }
@@ -158,10 +180,10 @@ pub(crate) fn rootfs(
         Some(h) => h.dir.clone(),
         None => tmp_dir(bucket.dir(), key)?,
     };
-    let child_tmp = child
-        .filter(|c| !bucket.dir().join(c).is_dir())
-        .map(|c| tmp_dir(bucket.dir(), c))
-        .transpose()?;
+    let child_tmp = match child {
+        Some(c) if bucket.complete_tree(c)?.is_none() => Some(tmp_dir(bucket.dir(), c)?),
+        _ => None,
+    };
     let reserved = child_tmp.clone();
     let note = head_start
         .as_ref()
@@ -209,19 +231,34 @@ pub(crate) fn rootfs(
         fsutil::release_tmp(&tmp);
         return Err(e);
     }
-    let renamed = match fs_err::rename(&tmp, &dir) {
-        Ok(()) => Ok(()),
-        // Another build of the same key finished first: theirs is as good.
-        Err(_) if dir.is_dir() => fsutil::remove_tree(&tmp),
-        Err(source) => Err(Error::Io { path: dir, source }),
-    };
+    let placed = place(&bucket, key, &tmp, &dir);
     fsutil::release_tmp(&tmp);
-    renamed?;
+    placed?;
+    // Last: only now is the tree whole and in place.
+    bucket.mark_complete(key)?;
     timed(stages, "rootfs", &def.image.name, key, false, started);
     if let Some(last) = stages.last_mut() {
         last.note = note;
     }
     Ok((built, copied))
+}
+
+/// Renames the finished tree `tmp` to `dir`, its place under `key`.
+fn place(bucket: &kiln_store::Bucket, key: &str, tmp: &Path, dir: &Path) -> Result<(), Error> {
+    if fs_err::rename(tmp, dir).is_ok() {
+        return Ok(());
+    }
+    if completed_by_another(bucket, key)? {
+        // Another build of the same key finished first: theirs is as good.
+        return fsutil::remove_tree(tmp);
+    }
+    // A tree without its record (a build killed before writing it, a
+    // directory that merely exists) is never trusted: ours replaces it.
+    remove_tree(bucket, key)?;
+    fs_err::rename(tmp, dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 fn assemble(
@@ -260,6 +297,7 @@ fn assemble(
             name: f.package.name.clone(),
             version: f.package.version.clone(),
             path: f.path.clone(),
+            sha256: f.sha256,
             essential: f.package.reason == "essential",
         })
         .collect();
@@ -336,13 +374,15 @@ pub(crate) fn layer(
     })
 }
 
-/// A recorded layer whose blob is still in the store.
+/// A recorded layer whose blob is still in the store, intact: the OCI
+/// layout copies it out (hashing it again), and a damaged one is evicted
+/// here so the layer is written again rather than the build failing.
 fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> {
     let (Some(digest), Some(diff_id)) = (parse_digest(&r.digest), parse_digest(&r.diff_id)) else {
         return Ok(None);
     };
     let Some(path) =
-        store.blob(&Sha256::from_hex(&digest.hex()).map_err(|e| Error::Internal(e.0))?)
+        store.intact_blob(&Sha256::from_hex(&digest.hex()).map_err(|e| Error::Internal(e.0))?)?
     else {
         return Ok(None);
     };

@@ -233,9 +233,9 @@ struct LayoutVersion {
 /// The layout is assembled in a temporary directory beside `out_dir` and
 /// renamed into place, so `out_dir` is never half written. An existing
 /// `out_dir` is replaced only if it is an OCI layout (or empty): kiln will
-/// not delete a directory it did not make. Layer blobs are hard-linked from
-/// where they are (the store) when on the same file system, else copied and
-/// verified.
+/// not delete a directory it did not make. Layer blobs are copied from
+/// where they are (the store) and verified as they are copied, never hard
+/// linked: editing the layout cannot change the store.
 pub fn write_oci_layout(
     layers: &[LayerInput],
     meta: &ImageMeta,

@@ -20,7 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::deb::{Control, read_control};
+use crate::deb::{Control, damaged_or, read_control};
 use crate::error::RootfsError;
 use crate::order::{Batch, batches, essential_closure, kernels_last};
 use crate::sandbox::{NoDaemons, Sandbox};
@@ -97,7 +97,7 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
         skeleton(root, &arch, merged)?;
     }
     let threads = kiln_deb::par::cores();
-    let staged = StagedDebs::new(root, &controls)?;
+    let staged = StagedDebs::new(root, &controls, debs.iter().map(|d| d.sha256).collect())?;
     let rest: Vec<usize> = (0..controls.len())
         .filter(|i| !essential.contains(i))
         .collect();
@@ -211,21 +211,25 @@ fn read_controls(debs: &[Deb]) -> Result<Vec<Control>, RootfsError> {
 }
 
 /// Reads the control file of `deb` and checks it is the package the caller
-/// (the lock) says it is.
+/// (the lock) says it is. The file is hashed when it is repacked (see
+/// `stage`); only a file that fails here is hashed now, so that damage is
+/// reported as such.
 fn read_checked(deb: &Deb) -> Result<Control, RootfsError> {
     // Binary packages never restrict relations to architectures (only source
     // packages do), so the architecture given to the parser does not matter.
-    let c = read_control(&deb.path, "")?;
-    if c.package != deb.name || c.version != deb.version {
-        return Err(RootfsError::BadDeb {
-            path: deb.path.clone(),
-            why: format!(
-                "holds {} {}, expected {} {}",
-                c.package, c.version, deb.name, deb.version
-            ),
-        });
-    }
-    Ok(c)
+    let checked = read_control(&deb.path, "").and_then(|c| {
+        if c.package != deb.name || c.version != deb.version {
+            return Err(RootfsError::BadDeb {
+                path: deb.path.clone(),
+                why: format!(
+                    "holds {} {}, expected {} {}",
+                    c.package, c.version, deb.name, deb.version
+                ),
+            });
+        }
+        Ok(c)
+    });
+    checked.map_err(|e| damaged_or(e, &deb.name, &deb.version, &deb.path, deb.sha256))
 }
 
 /// What dpkg needs before it can run in an empty root (mmdebstrap's

@@ -6,6 +6,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use kiln_deb::relation::{Relation, parse_relations};
+use kiln_store::{Expected, Sha256, VerifyingReader};
 
 use crate::error::RootfsError;
 
@@ -21,16 +22,68 @@ pub(crate) struct Member {
 }
 
 /// Walks the members of a `.deb`'s `ar` container.
-pub(crate) struct Ar {
+pub(crate) struct Ar<R: Read + Seek = fs_err::File> {
     path: PathBuf,
-    file: BufReader<fs_err::File>,
+    file: BufReader<R>,
     /// Where the next member header starts.
     next: u64,
 }
 
 impl Ar {
     pub(crate) fn open(path: &Path) -> Result<Ar, RootfsError> {
-        let mut file = BufReader::with_capacity(256 * 1024, fs_err::File::open(path)?);
+        Ar::over(path, fs_err::File::open(path)?)
+    }
+}
+
+/// A `.deb` read through a [`VerifyingReader`]: hashed as it is read.
+pub(crate) type VerifiedAr = Ar<VerifyingReader<fs_err::File>>;
+
+impl VerifiedAr {
+    /// Opens the `.deb` at `path`, which must hash to `sha256`:
+    /// [`VerifiedAr::finish`] says whether it did.
+    pub(crate) fn open_verified(path: &Path, sha256: Sha256) -> Result<VerifiedAr, RootfsError> {
+        let file = fs_err::File::open(path)?;
+        let what = path.display().to_string();
+        Ar::over(
+            path,
+            VerifyingReader::new(file, Expected::sha256(sha256), what),
+        )
+    }
+
+    /// Hashes what was not read and checks the whole file.
+    pub(crate) fn finish(self) -> Result<(), kiln_store::StoreError> {
+        self.file.into_inner().finish().map(drop)
+    }
+}
+
+/// `failed`, unless the package file at `path` does not hash to `sha256`:
+/// then the file is damaged, and that is the error to report. Called only
+/// once reading the file failed, so a good file is never read twice.
+pub(crate) fn damaged_or(
+    failed: RootfsError,
+    package: &str,
+    version: &str,
+    path: &Path,
+    sha256: Sha256,
+) -> RootfsError {
+    let what = path.display().to_string();
+    let whole = fs_err::File::open(path)
+        .map_err(kiln_store::StoreError::from)
+        .and_then(|f| VerifyingReader::new(f, Expected::sha256(sha256), what).finish());
+    match whole {
+        Ok(_) => failed,
+        Err(source) => RootfsError::DebMismatch {
+            package: package.to_string(),
+            version: version.to_string(),
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        },
+    }
+}
+
+impl<R: Read + Seek + Send + 'static> Ar<R> {
+    fn over(path: &Path, file: R) -> Result<Ar<R>, RootfsError> {
+        let mut file = BufReader::with_capacity(256 * 1024, file);
         let mut magic = [0u8; 8];
         if file.read_exact(&mut magic).is_err() || &magic != AR_MAGIC {
             return Err(RootfsError::BadDeb {
@@ -79,8 +132,23 @@ impl Ar {
     }
 
     /// The raw (still compressed) bytes of the member just returned.
-    pub(crate) fn body(&mut self, member: &Member) -> impl Read + '_ {
+    pub(crate) fn body(&mut self, member: &Member) -> impl Read + Send + '_ {
         (&mut self.file).take(member.size)
+    }
+
+    /// A reader of the decompressed contents of the member just returned,
+    /// leaving the archive usable afterwards.
+    pub(crate) fn decompressed(
+        &mut self,
+        member: &Member,
+        prefix: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, RootfsError> {
+        let ext = member.name.strip_prefix(prefix).unwrap_or("").to_string();
+        let path = self.path.clone();
+        decompress(self.body(member), &ext).map_err(|why| RootfsError::BadDeb {
+            path,
+            why: format!("member {}: {why}", member.name),
+        })
     }
 
     /// Turns the archive into a reader of `member`'s decompressed contents.
@@ -99,10 +167,10 @@ impl Ar {
 }
 
 /// A reader of `body` decompressed as its extension (`.xz`, …) says.
-pub(crate) fn decompress<R: Read + Send + 'static>(
+pub(crate) fn decompress<'a, R: Read + Send + 'a>(
     body: R,
     ext: &str,
-) -> Result<MemberReader, String> {
+) -> Result<Box<dyn Read + Send + 'a>, String> {
     Ok(match ext {
         "" => Box::new(body),
         ".gz" => Box::new(flate2::read::GzDecoder::new(body)),

@@ -10,6 +10,16 @@ pub enum RootfsError {
     Io(#[from] std::io::Error),
     #[error("{path}: not a valid .deb: {why}")]
     BadDeb { path: PathBuf, why: String },
+    /// The package file is not the one the lock pins: damaged since it
+    /// was verified into the store. The caller may fetch it again.
+    #[error("{package} {version}: {path} is not the file the lock pins ({source})")]
+    DebMismatch {
+        package: String,
+        version: String,
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_store::StoreError>,
+    },
     #[error("{deb}: refusing archive entry `{entry}`: {why}")]
     UnsafeEntry {
         deb: PathBuf,
@@ -77,6 +87,11 @@ impl RootfsError {
             RootfsError::Failed { what, .. } if what.starts_with("[[run]]") => Some(
                 "fix the step (its last lines of output are above); a step that downloads \
                  needs `network = true`"
+                    .to_string(),
+            ),
+            RootfsError::DebMismatch { .. } => Some(
+                "the store or the mirror holds a damaged copy: run `kiln build` again, \
+                 or remove the file and check the mirror"
                     .to_string(),
             ),
             RootfsError::BadDeb { .. } | RootfsError::UnsafeEntry { .. } => Some(

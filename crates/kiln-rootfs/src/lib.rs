@@ -43,12 +43,15 @@ pub use error::RootfsError;
 pub use status::Installed;
 pub use units::{in_unit_dir, require as require_units, unit_paths};
 
-/// A package file to install, already fetched and verified.
+/// A package file to install, fetched and verified on entry to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deb {
     pub name: String,
     pub version: String,
     pub path: PathBuf,
+    /// What the file must hash to (the lock's sha256): the file is hashed
+    /// as it is unpacked, and a mismatch is [`RootfsError::DebMismatch`].
+    pub sha256: kiln_store::Sha256,
     /// Bootstrap this package first (the lock's reason is `essential`).
     /// Packages whose control file says `Essential: yes` are bootstrapped
     /// first anyway, with everything they depend on.

@@ -8,13 +8,20 @@
 //! nothing about the compression: the installed result is the same.
 //!
 //! The copies are removed when the install is over, whatever its outcome.
+//!
+//! Making a copy is the one full read of a package file, so it is where the
+//! file is verified: hashed as it is read, against the lock's sha256. Every
+//! later step reads the copy, and a copy is used only once it is written,
+//! so nothing of a damaged file reaches the image.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use crate::deb::{Ar, Control};
+use kiln_store::Sha256;
+
+use crate::deb::{Control, VerifiedAr, damaged_or};
 use crate::error::RootfsError;
 
 /// Where the package files are, inside the image, while dpkg runs.
@@ -26,12 +33,26 @@ pub(crate) struct StagedDebs {
     pub inside: Vec<String>,
     /// Path on the host of each package's copy.
     pub host: Vec<PathBuf>,
+    /// What each package file must hash to.
+    sha256: Vec<Sha256>,
     removed: bool,
 }
 
 impl StagedDebs {
-    /// Names the copies; nothing is written until [`StagedDebs::repack`].
-    pub(crate) fn new(root: &Path, controls: &[Control]) -> Result<StagedDebs, RootfsError> {
+    /// Names the copies; nothing is written until a [`Repacker`] writes
+    /// them. `sha256` is what each package file must hash to, in the
+    /// order of `controls`.
+    pub(crate) fn new(
+        root: &Path,
+        controls: &[Control],
+        sha256: Vec<Sha256>,
+    ) -> Result<StagedDebs, RootfsError> {
+        if sha256.len() != controls.len() {
+            return Err(RootfsError::BadRoot {
+                root: root.to_path_buf(),
+                why: "one expected digest per package is needed".into(),
+            });
+        }
         let dir = crate::confine::host_path(root, DEBS_DIR, true)?;
         fs_err::create_dir_all(&dir)?;
         let mut inside = Vec::with_capacity(controls.len());
@@ -50,6 +71,7 @@ impl StagedDebs {
             dir,
             inside,
             host,
+            sha256,
             removed: false,
         })
     }
@@ -118,7 +140,11 @@ impl Repacker<'_> {
         let Some(&i) = self.order.get(self.next.fetch_add(1, Ordering::Relaxed)) else {
             return false;
         };
-        let result = repack(&self.controls[i].path, &self.staged.host[i]);
+        let result = repack(
+            &self.controls[i],
+            self.staged.sha256[i],
+            &self.staged.host[i],
+        );
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(()) => state.done[i] = true,
@@ -158,9 +184,24 @@ impl Repacker<'_> {
     }
 }
 
-/// Copies the `.deb` at `src` to `dest` with its `data.tar` decompressed.
-fn repack(src: &Path, dest: &Path) -> Result<(), RootfsError> {
-    let mut ar = Ar::open(src)?;
+/// Copies the `.deb` of `control` to `dest` with its `data.tar`
+/// decompressed, checking as it goes that the file hashes to `sha256`.
+fn repack(control: &Control, sha256: Sha256, dest: &Path) -> Result<(), RootfsError> {
+    let src = &control.path;
+    let damaged = |e| damaged_or(e, &control.package, &control.version, src, sha256);
+    let mut ar = VerifiedAr::open_verified(src, sha256).map_err(damaged)?;
+    // A damaged file says so by its digest, whatever else it breaks first.
+    let copied = copy_repacked(&mut ar, src, dest);
+    let verified = ar.finish().map_err(|source| RootfsError::DebMismatch {
+        package: control.package.clone(),
+        version: control.version.clone(),
+        path: src.clone(),
+        source: Box::new(source),
+    });
+    verified.and(copied)
+}
+
+fn copy_repacked(ar: &mut VerifiedAr, src: &Path, dest: &Path) -> Result<(), RootfsError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dest)?);
     out.write_all(b"!<arch>\n")?;
     while let Some(member) = ar.next_member()? {
@@ -169,7 +210,7 @@ fn repack(src: &Path, dest: &Path) -> Result<(), RootfsError> {
             // placeholder and fill it in once the stream has ended.
             let header_at = out.stream_position()?;
             out.write_all(&header("data.tar", 0))?;
-            let mut reader = ar.into_decompressed(&member, "data.tar")?;
+            let mut reader = ar.decompressed(&member, "data.tar")?;
             let size = std::io::copy(&mut reader, &mut out).map_err(|e| RootfsError::BadDeb {
                 path: src.to_path_buf(),
                 why: format!("member {}: {e}", member.name),
@@ -204,4 +245,56 @@ fn header(name: &str, size: u64) -> [u8; 60] {
     let mut h = [b' '; 60];
     h.copy_from_slice(text.as_bytes());
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deb::read_control;
+    use crate::testdeb::{Entry, craft_deb};
+
+    fn deb(dir: &Path) -> (PathBuf, Sha256) {
+        let path = craft_deb(
+            dir,
+            "app",
+            "Package: app\nVersion: 1.0\nArchitecture: amd64\n",
+            vec![Entry::File(
+                "./usr/share/app/data".into(),
+                "kiln ".repeat(20_000),
+            )],
+        );
+        let sha = Sha256::of(&fs_err::read(&path).unwrap());
+        (path, sha)
+    }
+
+    #[test]
+    fn a_package_file_is_verified_as_it_is_repacked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sha) = deb(dir.path());
+        let control = read_control(&path, "").unwrap();
+        let dest = dir.path().join("copy.deb");
+        repack(&control, sha, &dest).unwrap();
+        assert!(fs_err::metadata(&dest).unwrap().len() >= 100_000);
+
+        // A byte flipped anywhere (the ar magic, inside data.tar, the last
+        // byte) is reported as damage, naming the package and the file.
+        let len = fs_err::metadata(&path).unwrap().len() as usize;
+        for at in [0, len / 2, len - 1] {
+            let mut bytes = fs_err::read(&path).unwrap();
+            bytes[at] ^= 0x20;
+            let damaged = dir.path().join(format!("damaged-{at}.deb"));
+            fs_err::write(&damaged, &bytes).unwrap();
+            let control = Control {
+                path: damaged.clone(),
+                ..control.clone()
+            };
+            let err = repack(&control, sha, &dest).unwrap_err();
+            assert!(
+                matches!(&err, RootfsError::DebMismatch { package, path, .. }
+                    if package == "app" && path == &damaged),
+                "byte {at}: {err}"
+            );
+            assert!(err.to_string().contains(&damaged.display().to_string()));
+        }
+    }
 }

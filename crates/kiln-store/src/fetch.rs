@@ -90,7 +90,9 @@ impl Fetcher {
     }
 
     /// Downloads `url` as a blob of `store`, unless the store already holds
-    /// the expected digest.
+    /// the expected digest. A held blob is not read here (its user hashes
+    /// it as it reads it, see [`crate::VerifyingReader`]), but one whose
+    /// size is not the expected one is evicted and downloaded again.
     pub fn fetch_blob(
         &self,
         store: &Store,
@@ -101,7 +103,10 @@ impl Fetcher {
             && let Some(path) = store.blob(&sha256)
         {
             let size = fs_err::metadata(&path).map_err(StoreError::from)?.len();
-            return Ok(Entry { path, sha256, size });
+            if expected.size.is_none_or(|want| want == size) {
+                return Ok(Entry { path, sha256, size });
+            }
+            store.evict(&sha256)?;
         }
         let staged = self.fetch(url, expected, &|| store.stage_blob())?;
         Ok(store.commit_blob(staged, expected, url)?)

@@ -13,6 +13,8 @@ mod error;
 mod fetch;
 mod staged;
 mod store;
+mod trees;
+mod verify;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use digest::{BadDigest, Expected, Sha256};
@@ -20,3 +22,4 @@ pub use error::{FetchError, StoreError};
 pub use fetch::{Fetcher, Retry};
 pub use staged::{Entry, Staged};
 pub use store::{Bucket, Store, StoreLock, default_root};
+pub use verify::VerifyingReader;

@@ -67,6 +67,35 @@ impl Store {
         path.is_file().then_some(path)
     }
 
+    /// The blob's path if the store holds it and it still hashes to its
+    /// name, read whole: for content used without being read (a cached
+    /// index, a layer copied out). A damaged blob is evicted, so the
+    /// caller makes or fetches it again.
+    pub fn intact_blob(&self, sha256: &Sha256) -> Result<Option<PathBuf>, StoreError> {
+        let Some(path) = self.blob(sha256) else {
+            return Ok(None);
+        };
+        let file = fs_err::File::open(&path)?;
+        let what = path.display().to_string();
+        match crate::VerifyingReader::new(file, Expected::sha256(*sha256), what).finish() {
+            Ok(_) => Ok(Some(path)),
+            Err(StoreError::DigestMismatch { .. }) => {
+                self.evict(sha256)?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a blob found damaged on use, so the next fetch writes it
+    /// again; a blob already gone is no error.
+    pub fn evict(&self, sha256: &Sha256) -> Result<(), StoreError> {
+        match fs_err::remove_file(self.blob_path(sha256)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Starts writing content that will become a blob.
     pub fn stage_blob(&self) -> Result<Staged, StoreError> {
         Staged::new_in(&self.blob_dir())

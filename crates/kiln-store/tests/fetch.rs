@@ -188,3 +188,20 @@ fn other_schemes_are_refused() {
     let err = quick(3).fetch_bytes("ftp://x/y", 10).unwrap_err();
     assert!(matches!(err, FetchError::BadUrl { .. }), "{err}");
 }
+
+#[test]
+fn a_held_blob_of_the_wrong_size_is_fetched_again() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("app.deb");
+    std::fs::write(&file, b"payload").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let url = format!("file://{}", file.display());
+    let want = Expected::new(Sha256::of(b"payload"), 7);
+    let e = quick(3).fetch_blob(&store, &url, &want).unwrap();
+    // Cut short since it was stored: its size says so without a read.
+    std::fs::write(&e.path, b"pay").unwrap();
+    let again = quick(3).fetch_blob(&store, &url, &want).unwrap();
+    assert_eq!(again, e);
+    assert_eq!(std::fs::read(&again.path).unwrap(), b"payload");
+}

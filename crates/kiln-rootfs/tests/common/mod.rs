@@ -71,6 +71,7 @@ pub fn lock_debs(
             name: p.name.clone(),
             version: p.version.clone(),
             path: path.expect("fetched"),
+            sha256: Sha256::from_hex(&p.sha256).expect("lock digest"),
             essential: p.reason == "essential",
         })
         .collect();
