@@ -19,7 +19,7 @@ use crate::keys;
 use crate::progress::Progress;
 use std::sync::Arc;
 
-const LAYERS: &str = "layers-v1";
+pub(crate) const LAYERS: &str = "layers-v1";
 
 /// A root filesystem in the store.
 #[derive(Clone)]
@@ -52,13 +52,14 @@ fn timed(
         cached,
         seconds: started.elapsed().as_secs_f64(),
         note: None,
+        remote: false,
     });
 }
 
 /// Where a build of `key` by this process assembles its tree: unique per
 /// call too, since one process (`kiln rebuild`) may build two images of one
 /// key at once. The process id stays last, where `sweep_dead` reads it.
-fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
+pub(crate) fn tmp_dir(bucket: &Path, key: &str) -> PathBuf {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     bucket.join(format!("{}{n}-{}", tmp_prefix(key), std::process::id()))

@@ -219,6 +219,7 @@ fn steps(
         catalog: opts.catalog.clone(),
         progress: &Quiet,
         refresh_network_steps: false,
+        remote_cache: None,
     })?;
     outcome.cached = build.stages.iter().all(|s| s.cached);
     outcome.build = Some(build.build.clone());

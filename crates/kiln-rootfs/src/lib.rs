@@ -25,6 +25,7 @@ mod extract;
 mod firstboot;
 #[cfg(test)]
 mod hostile_tests;
+mod layer;
 mod normalize;
 mod order;
 mod par;
@@ -41,6 +42,7 @@ use std::time::Duration;
 
 pub use deb::control_text;
 pub use error::RootfsError;
+pub use layer::{Metadata, apply_layer, set_metadata};
 pub use par::{background_priority, cores};
 pub use status::Installed;
 pub use units::{in_unit_dir, require as require_units, unit_paths};
