@@ -169,7 +169,13 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
             .unwrap_or_else(|| chain.def.dir.join("out"));
         stages::forget(&store, &rootfs_keys[first..], &out)?;
     }
-    let mut remote = opts.remote_cache.as_ref().map(Remote::open).transpose()?;
+    // `--offline` means no network, the registry included.
+    let mut remote = opts
+        .remote_cache
+        .as_ref()
+        .filter(|_| !opts.offline)
+        .map(Remote::open)
+        .transpose()?;
     let mut head_start: Option<crate::headstart::Copied> = None;
     for (i, (def, lock)) in images.iter().enumerate() {
         let parent = built.last();

@@ -25,6 +25,7 @@ mod remote;
 mod stages;
 mod trace;
 mod treecopy;
+mod uploads;
 mod vmtest;
 
 pub use build::{
@@ -40,6 +41,7 @@ pub use kiln_catalog::{
     Build, BuildFilter, Catalog, Deployment, Promotion, PromotionKind, TestRecord,
 };
 pub use kiln_manifest::{Diff, rfc3339};
+pub use kiln_registry::interrupt as interrupt_uploads;
 pub use kiln_spec::Format;
 pub use kiln_vm::{Accel, AccelChoice, CheckFailure, DirectKernel, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};

@@ -194,6 +194,25 @@ fn parse_target(s: &str) -> Result<kiln_build::PlanTarget, String> {
         })
 }
 
+/// SIGINT and SIGTERM (Ctrl-C, a CI job cancelled) end a push at the next
+/// blob or chunk boundary (a second one at once), its upload session kept, so the next push resumes it
+/// instead of sending a disk image again.
+fn stop_uploads_on_signals() {
+    extern "C" fn on_signal(_: libc::c_int) {
+        // A second signal ends the process at once.
+        if kiln_build::interrupt_uploads() {
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(130) };
+        }
+    }
+    // SAFETY: the handler only swaps an atomic and calls _exit, both
+    // async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
 pub fn push(args: PushArgs) -> Result<u8, kiln_build::Error> {
     let PushArgs {
         dir,
@@ -203,6 +222,7 @@ pub fn push(args: PushArgs) -> Result<u8, kiln_build::Error> {
         catalog,
         json,
     } = args;
+    stop_uploads_on_signals();
     let progress = output::Progress::logged(json);
     let report = kiln_build::push(
         &dir,
