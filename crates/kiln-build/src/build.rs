@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::fetch::{self, Fetched};
 use crate::keys;
 use crate::progress::Progress;
+use crate::remote::{Remote, RemoteCache, RemoteReport};
 use crate::stages::{self, Built};
 
 pub struct BuildOptions<'a> {
@@ -34,6 +35,8 @@ pub struct BuildOptions<'a> {
     pub mirror: Option<String>,
     /// Where to record the build; default `KILN_CATALOG`, else the store's.
     pub catalog: Option<String>,
+    /// `--cache REGISTRY/REPO`: root filesystems shared through a registry.
+    pub remote_cache: Option<RemoteCache>,
     pub progress: &'a dyn Progress,
 }
 
@@ -65,6 +68,9 @@ pub struct BuildReport {
     pub packages: Vec<PackageRecord>,
     /// Which stages ran and which came from the cache.
     pub stages: Vec<StageRecord>,
+    /// What the remote cache did, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_cache: Option<RemoteReport>,
     pub seconds: f64,
 }
 
@@ -113,6 +119,9 @@ pub struct StageRecord {
     /// copy of its parent begun while the parent built).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The stage's result came from the remote cache (`--cache`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
 }
 
 pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
@@ -160,39 +169,69 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
             .unwrap_or_else(|| chain.def.dir.join("out"));
         stages::forget(&store, &rootfs_keys[first..], &out)?;
     }
-    let mut head_start = None;
+    // `--offline` means no network, the registry included.
+    let mut remote = opts
+        .remote_cache
+        .as_ref()
+        .filter(|_| !opts.offline)
+        .map(Remote::open)
+        .transpose()?;
+    let mut head_start: Option<crate::headstart::Copied> = None;
     for (i, (def, lock)) in images.iter().enumerate() {
-        let debs: Vec<Fetched> = fetch::fetch(
-            &store,
-            &lock.packages,
-            mirrors.as_ref(),
-            &repositories,
-            &def.dir,
-            opts.progress,
-        )?;
         let parent = built.last();
-        let sources = fetch::Sources {
-            mirrors: mirrors.as_ref(),
-            repositories: &repositories,
-            dir: &def.dir,
-            progress: opts.progress,
+        // From the remote cache, its packages are not even fetched.
+        let restored = match remote.as_mut() {
+            Some(r) => r.restore(
+                &store,
+                def,
+                parent,
+                &rootfs_keys[i],
+                opts.progress,
+                &mut stages,
+            )?,
+            None => None,
         };
-        let (rootfs, copied) =
-            fetch::refetching(&store, debs, &sources, head_start.take(), |debs, h| {
-                stages::rootfs(
+        let rootfs = match restored {
+            Some(rootfs) => {
+                if let Some(h) = head_start.take() {
+                    h.discard()?;
+                }
+                rootfs
+            }
+            None => {
+                let debs: Vec<Fetched> = fetch::fetch(
                     &store,
-                    def,
-                    debs,
-                    parent,
-                    &rootfs_keys[i],
-                    sde,
+                    &lock.packages,
+                    mirrors.as_ref(),
+                    &repositories,
+                    &def.dir,
                     opts.progress,
-                    &mut stages,
-                    h,
-                    rootfs_keys.get(i + 1).map(String::as_str),
-                )
-            })?;
-        head_start = copied;
+                )?;
+                let sources = fetch::Sources {
+                    mirrors: mirrors.as_ref(),
+                    repositories: &repositories,
+                    dir: &def.dir,
+                    progress: opts.progress,
+                };
+                let (rootfs, copied) =
+                    fetch::refetching(&store, debs, &sources, head_start.take(), |debs, h| {
+                        stages::rootfs(
+                            &store,
+                            def,
+                            debs,
+                            parent,
+                            &rootfs_keys[i],
+                            sde,
+                            opts.progress,
+                            &mut stages,
+                            h,
+                            rootfs_keys.get(i + 1).map(String::as_str),
+                        )
+                    })?;
+                head_start = copied;
+                rootfs
+            }
+        };
         packages.extend(lock.packages.iter().map(|p| PackageRecord {
             name: p.name.clone(),
             version: p.version.clone(),
@@ -222,6 +261,9 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                 &mut stages,
             )?);
         }
+    }
+    if let Some(r) = remote.as_mut() {
+        crate::remote::push_all(r, &store, &built, &layers, sde, opts.progress)?;
     }
     let leaf = built
         .last()
@@ -325,6 +367,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         catalog: catalog.describe(),
         packages,
         stages,
+        remote_cache: remote.map(|r| r.report),
         seconds: started.elapsed().as_secs_f64(),
     };
     write_report(&out, &report)?;

@@ -113,8 +113,6 @@ pub enum Error {
     WontReplace { path: PathBuf },
     #[error("{reference}: no such image in the registry")]
     NotInRegistry { reference: String },
-    #[error("two images are named {name}: {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and "))]
-    DuplicateImage { name: String, dirs: Vec<PathBuf> },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("repository {name}")]
@@ -168,9 +166,6 @@ impl Error {
             Error::BadLayout { .. } => Some("run `kiln build` again to rewrite the outputs".into()),
             Error::BadArtifact { .. } => None,
             Error::WontReplace { .. } => Some("move it away, or pull into another --out".into()),
-            Error::DuplicateImage { .. } => {
-                Some("a plan has one job per image name: rename one of them".into())
-            }
             Error::NotInRegistry { .. } => Some("check the tag with `skopeo list-tags`".into()),
             Error::NoManifest { .. } => Some("rebuild the image with this kiln to record its manifest".into()),
             Error::Manifest { .. } => None,
@@ -247,7 +242,6 @@ impl Error {
             | Error::NoOciImage { .. }
             | Error::NotInRegistry { .. }
             | Error::WontReplace { .. }
-            | Error::DuplicateImage { .. }
             | Error::BadLockDate { .. }
             | Error::BadLockDigest { .. }
             | Error::RepositoryKey { .. }

@@ -1,61 +1,10 @@
-//! The images under a directory and the `from` edges between them, for
-//! `kiln plan`. A stand-in for the fleet graph: `plan` reads only
-//! [`Node`]s, so it can be pointed at that graph once it exists.
+//! The one walk over a directory's definitions, shared by `kiln graph`,
+//! `rebuild`, `plan` and `gc`. The graph itself (nodes, `from` and
+//! `include` edges, waves) is kiln-fleet's `Graph`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-
-/// One image: its name, its directory relative to the root searched, and
-/// its parent's name when the parent is under that root too.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Node {
-    pub name: String,
-    pub dir: PathBuf,
-    pub from: Option<String>,
-    /// Whether it builds a disk image, so `kiln test` can boot it.
-    pub bootable: bool,
-}
-
-/// Every `kiln.toml` under `root` (not in `out/`, `target/` or hidden
-/// directories), sorted by directory.
-pub fn discover(root: &Path) -> Result<Vec<Node>, Error> {
-    let dirs = definition_dirs(root)?;
-    let mut by_dir: BTreeMap<PathBuf, (String, Option<PathBuf>)> = BTreeMap::new();
-    let mut bootable = BTreeMap::new();
-    for dir in &dirs {
-        let def = kiln_spec::load(dir)?;
-        let parent = def.parent().map(canonical);
-        bootable.insert(
-            canonical(dir),
-            def.outputs.formats.iter().any(|f| f.is_disk()),
-        );
-        by_dir.insert(canonical(dir), (def.image.name.clone(), parent));
-    }
-    let root_abs = canonical(root);
-    let mut names: BTreeMap<&str, &Path> = BTreeMap::new();
-    for (dir, (name, _)) in &by_dir {
-        if let Some(other) = names.insert(name, dir) {
-            return Err(Error::DuplicateImage {
-                name: name.clone(),
-                dirs: vec![other.to_path_buf(), dir.clone()],
-            });
-        }
-    }
-    Ok(by_dir
-        .iter()
-        .map(|(dir, (name, parent))| Node {
-            name: name.clone(),
-            dir: dir.strip_prefix(&root_abs).unwrap_or(dir).to_path_buf(),
-            from: parent
-                .as_ref()
-                .and_then(|p| by_dir.get(p))
-                .map(|(n, _)| n.clone()),
-            bootable: bootable.get(dir).copied().unwrap_or(false),
-        })
-        .collect())
-}
 
 /// Lists `IGNORE_FILE` in the fleet's root: one path per line, relative to
 /// the root, `#` comments; those directories are not searched.
@@ -111,8 +60,4 @@ fn ignored(root: &Path) -> Result<Vec<PathBuf>, Error> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| root.join(l.trim_end_matches('/')))
         .collect())
-}
-
-fn canonical(p: &Path) -> PathBuf {
-    fs_err::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }

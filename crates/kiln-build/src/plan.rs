@@ -4,12 +4,24 @@
 //! registry and cache coming from the environment. The output is a pure
 //! function of the graph: images sorted by wave, then by name.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::Error;
-use crate::graph::Node;
+
+/// One image of the graph, as a plan needs it (kiln-fleet's `Graph` gives
+/// them, with their waves).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Node {
+    pub name: String,
+    /// Relative to the directory planned (`.` for itself).
+    pub dir: String,
+    /// The parent image's name, for an image built `from` another.
+    pub from: Option<String>,
+    /// 0 for an image on a distribution, one more than its parent's.
+    pub wave: usize,
+    /// Whether it builds a disk image, so `kiln test` can boot it.
+    pub bootable: bool,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanTarget {
@@ -38,10 +50,9 @@ pub struct PlannedJob {
     pub run: String,
 }
 
-/// The plan for the images under `root`, as `target` wants it.
-pub fn plan(root: &Path, target: PlanTarget) -> Result<String, Error> {
-    let nodes = crate::graph::discover(root)?;
-    let jobs = order(&nodes)?;
+/// The plan for `nodes`, as `target` wants it.
+pub fn plan(nodes: &[Node], target: PlanTarget) -> Result<String, Error> {
+    let jobs = order(nodes);
     Ok(match target {
         PlanTarget::Json => {
             let mut s = serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs }))
@@ -55,51 +66,32 @@ pub fn plan(root: &Path, target: PlanTarget) -> Result<String, Error> {
     })
 }
 
-/// Jobs in a valid order: by wave (one more than the parent's), then name.
-pub fn order(nodes: &[Node]) -> Result<Vec<PlannedJob>, Error> {
-    let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
-    let mut jobs = Vec::new();
-    for node in nodes {
-        let mut wave = 0;
-        let mut seen = vec![node.dir.clone()];
-        let mut at = node;
-        while let Some(parent) = at.from.as_deref().and_then(|p| by_name.get(p)) {
-            if seen.contains(&parent.dir) {
-                seen.push(parent.dir.clone());
-                return Err(Error::Cycle { chain: seen });
+/// Jobs in a valid order: by wave, then name.
+pub fn order(nodes: &[Node]) -> Vec<PlannedJob> {
+    let mut jobs: Vec<PlannedJob> = nodes
+        .iter()
+        .map(|node| {
+            let dir = node.dir.clone();
+            PlannedJob {
+                name: node.name.clone(),
+                needs: node.from.iter().cloned().collect(),
+                wave: node.wave,
+                // An image without a disk has nothing `kiln test` can boot.
+                run: format!(
+                    "kiln build {dir} && {}kiln push {dir} --to \"$KILN_REGISTRY/{}\"",
+                    if node.bootable {
+                        format!("kiln test {dir} && ")
+                    } else {
+                        String::new()
+                    },
+                    node.name
+                ),
+                dir,
             }
-            seen.push(parent.dir.clone());
-            wave += 1;
-            at = parent;
-        }
-        let dir = display_dir(&node.dir);
-        jobs.push(PlannedJob {
-            name: node.name.clone(),
-            needs: node.from.iter().cloned().collect(),
-            wave,
-            // An image without a disk has nothing `kiln test` can boot.
-            run: format!(
-                "kiln build {dir} && {}kiln push {dir} --to \"$KILN_REGISTRY/{}\"",
-                if node.bootable {
-                    format!("kiln test {dir} && ")
-                } else {
-                    String::new()
-                },
-                node.name
-            ),
-            dir,
-        });
-    }
+        })
+        .collect();
     jobs.sort_by(|a, b| (a.wave, &a.name).cmp(&(b.wave, &b.name)));
-    Ok(jobs)
-}
-
-fn display_dir(dir: &Path) -> String {
-    if dir.as_os_str().is_empty() {
-        ".".to_string()
-    } else {
-        dir.to_string_lossy().into_owned()
-    }
+    jobs
 }
 
 /// A YAML scalar: JSON's string syntax is YAML's double-quoted style.
@@ -215,30 +207,29 @@ fn kubernetes(jobs: &[PlannedJob]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    fn node(name: &str, from: Option<&str>) -> Node {
+    fn node(name: &str, from: Option<&str>, wave: usize) -> Node {
         Node {
             name: name.into(),
-            dir: PathBuf::from(format!("images/{name}")),
+            dir: format!("images/{name}"),
             from: from.map(str::to_string),
+            wave,
             bootable: true,
         }
     }
 
     #[test]
-    fn jobs_come_parent_first_and_a_cycle_is_refused() {
+    fn jobs_come_by_wave_then_name() {
         let nodes = [
-            node("web", Some("base")),
-            node("api", Some("web")),
-            node("base", None),
+            node("web", Some("base"), 1),
+            node("api", Some("web"), 2),
+            node("base", None, 0),
+            node("admin", Some("base"), 1),
         ];
-        let jobs = order(&nodes).unwrap();
+        let jobs = order(&nodes);
         let got: Vec<(&str, usize)> = jobs.iter().map(|j| (j.name.as_str(), j.wave)).collect();
-        assert_eq!(got, [("base", 0), ("web", 1), ("api", 2)]);
-        assert_eq!(jobs[2].needs, ["web"]);
-        let cycle = [node("a", Some("b")), node("b", Some("a"))];
-        assert!(matches!(order(&cycle), Err(Error::Cycle { .. })));
+        assert_eq!(got, [("base", 0), ("admin", 1), ("web", 1), ("api", 2)]);
+        assert_eq!(jobs[3].needs, ["web"]);
         assert_eq!(job_id("9x"), "image-9x");
     }
 }

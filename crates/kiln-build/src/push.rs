@@ -94,6 +94,10 @@ pub fn push(
     let catalog = crate::open_catalog(catalog)?;
     let mut pusher = Pusher {
         client: &client,
+        sessions: crate::uploads::StoreSessions::open(format!(
+            "{}/{}",
+            reference.registry, reference.repository
+        )),
         mount_from: mount_source(&catalog, &build.build, &reference)?,
         layout: &oci.path,
         report: PushReport {
@@ -237,6 +241,7 @@ fn is_disk(format: &str) -> bool {
 
 struct Pusher<'a> {
     client: &'a Client,
+    sessions: crate::uploads::StoreSessions,
     mount_from: Option<String>,
     layout: &'a Path,
     report: PushReport,
@@ -245,7 +250,10 @@ struct Pusher<'a> {
 impl Pusher<'_> {
     fn blob(&mut self, digest: &Digest, size: u64, source: BlobSource<'_>) -> Result<(), Error> {
         let from = self.mount_from.as_deref();
-        match self.client.push_blob(digest, size, source, from)? {
+        match self
+            .client
+            .push_blob_resuming(digest, size, source, from, &self.sessions)?
+        {
             Upload::Present => self.report.present += 1,
             Upload::Mounted => self.report.mounted += 1,
             Upload::Uploaded { .. } => {

@@ -21,7 +21,7 @@ use crate::keys;
 use crate::progress::Progress;
 use std::sync::Arc;
 
-const LAYERS: &str = "layers-v1";
+pub(crate) const LAYERS: &str = "layers-v1";
 
 /// A root filesystem in the store.
 #[derive(Clone)]
@@ -54,13 +54,14 @@ fn timed(
         cached,
         seconds: started.elapsed().as_secs_f64(),
         note: None,
+        remote: false,
     });
 }
 
 /// Where a build of `key` assembles its tree: a new name each call (one
 /// process, `kiln rebuild`, may build two images of one key at once), held
 /// by this process until [`fsutil::release_tmp`].
-fn tmp_dir(bucket: &Path, key: &str) -> Result<PathBuf, Error> {
+pub(crate) fn tmp_dir(bucket: &Path, key: &str) -> Result<PathBuf, Error> {
     fsutil::owned_tmp(bucket, &tmp_prefix(key))
 }
 
@@ -244,7 +245,12 @@ pub(crate) fn rootfs(
 }
 
 /// Renames the finished tree `tmp` to `dir`, its place under `key`.
-fn place(bucket: &kiln_store::Bucket, key: &str, tmp: &Path, dir: &Path) -> Result<(), Error> {
+pub(crate) fn place(
+    bucket: &kiln_store::Bucket,
+    key: &str,
+    tmp: &Path,
+    dir: &Path,
+) -> Result<(), Error> {
     if fs_err::rename(tmp, dir).is_ok() {
         return Ok(());
     }

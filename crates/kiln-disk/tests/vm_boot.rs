@@ -70,6 +70,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
         out: Some(w.join("out")),
         mirror: None,
         catalog: Some(w.join("catalog.sqlite").to_string_lossy().into_owned()),
+        remote_cache: None,
         progress: &kiln_build::Quiet,
     })
     .expect("kiln build examples/base");

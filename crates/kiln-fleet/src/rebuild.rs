@@ -289,6 +289,7 @@ fn steps(
         catalog: opts.catalog.clone(),
         progress: &Quiet,
         refresh_network_steps: false,
+        remote_cache: None,
     })?;
     // The OCI layout is written on every build, from layers already in the
     // store: it rebuilds nothing, so it does not make a build "not cached".

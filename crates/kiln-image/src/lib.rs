@@ -34,3 +34,4 @@ pub use oci::{
     artifact_manifest, image_manifest_digest, read_oci_layout, write_oci_layout,
 };
 pub use tar::{TarOptions, TarSummary, write_tar};
+pub use tree::xattr_kept;

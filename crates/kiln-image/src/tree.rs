@@ -16,7 +16,7 @@ use crate::ImageError;
 /// host's policy, applied again where the image runs), `trusted.*` (overlayfs
 /// and host internals) and `system.posix_acl_*` (inherited from the build
 /// directory's default ACLs, which would make bytes depend on the host).
-fn xattr_kept(name: &[u8]) -> bool {
+pub fn xattr_kept(name: &[u8]) -> bool {
     name == b"security.capability" || name.starts_with(b"user.")
 }
 

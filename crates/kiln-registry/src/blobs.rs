@@ -35,6 +35,47 @@ pub enum Upload {
     Uploaded { requests: u32 },
 }
 
+/// Set (from a signal handler: it only stores) when the process is asked
+/// to stop: a chunked upload then ends after the chunk in flight, its
+/// session saved, so the next push resumes it. A process killed outright
+/// mid-chunk may not resume: distribution cancels an upload whose size no
+/// longer matches the offset in the session's `_state`.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks uploads to stop at the next blob or chunk boundary; `true` when
+/// they had been asked already.
+pub fn interrupt() -> bool {
+    INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst)
+}
+
+fn interrupted(digest: &Digest) -> Result<(), RegistryError> {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(RegistryError::Interrupted { digest: *digest });
+    }
+    Ok(())
+}
+
+/// Where a push keeps its upload sessions, so a push killed mid-upload
+/// resumes in the next process from the offset the registry reports
+/// (kiln keeps them in its store). A session is the upload's latest
+/// `Location`, saved after every chunk the registry accepted.
+pub trait UploadSessions {
+    fn load(&self, digest: &Digest) -> Option<String>;
+    fn save(&self, digest: &Digest, location: &str);
+    fn forget(&self, digest: &Digest);
+}
+
+/// Keeps no session: an interrupted upload starts again.
+pub struct NoSessions;
+
+impl UploadSessions for NoSessions {
+    fn load(&self, _: &Digest) -> Option<String> {
+        None
+    }
+    fn save(&self, _: &Digest, _: &str) {}
+    fn forget(&self, _: &Digest) {}
+}
+
 impl Client {
     /// Whether the repository holds the blob.
     pub fn has_blob(&self, digest: &Digest) -> Result<bool, RegistryError> {
@@ -56,8 +97,41 @@ impl Client {
         source: BlobSource<'_>,
         mount_from: Option<&str>,
     ) -> Result<Upload, RegistryError> {
+        self.push_blob_resuming(digest, size, source, mount_from, &NoSessions)
+    }
+
+    /// [`Client::push_blob`], resuming a chunked upload an earlier process
+    /// left in `sessions` when the registry still holds it.
+    pub fn push_blob_resuming(
+        &self,
+        digest: &Digest,
+        size: u64,
+        source: BlobSource<'_>,
+        mount_from: Option<&str>,
+        sessions: &dyn UploadSessions,
+    ) -> Result<Upload, RegistryError> {
+        interrupted(digest)?;
         if self.has_blob(digest)? {
+            sessions.forget(digest);
             return Ok(Upload::Present);
+        }
+        if let BlobSource::File(path) = source
+            && size > CHUNK
+            && let Some(mut location) = sessions.load(digest)
+        {
+            // A session the registry no longer knows (expired, purged) is
+            // simply started again.
+            if let Ok(offset) = self.upload_offset(&mut location)
+                && offset <= size
+            {
+                let mut file = fs_err::File::open(path)?;
+                let done = self.upload_chunks(location, digest, size, &mut file, offset, sessions);
+                if done.is_ok() {
+                    sessions.forget(digest);
+                }
+                return done;
+            }
+            sessions.forget(digest);
         }
         let start = match mount_from.filter(|from| *from != self.repository()) {
             Some(from) => {
@@ -92,7 +166,11 @@ impl Client {
                     self.finish_upload(&location, digest, &bytes)?;
                     return Ok(Upload::Uploaded { requests: 1 });
                 }
-                self.upload_chunks(location, digest, size, &mut file)
+                let done = self.upload_chunks(location, digest, size, &mut file, 0, sessions);
+                if done.is_ok() {
+                    sessions.forget(digest);
+                }
+                done
             }
         }
     }
@@ -144,20 +222,24 @@ impl Client {
         Ok(())
     }
 
-    /// PATCHes `file` in chunks of [`CHUNK`]; after a failed chunk, asks the
-    /// session how far it got and goes on from there.
+    /// PATCHes `file` from `offset` in chunks of [`CHUNK`], saving the
+    /// session after each; after a failed chunk, asks the session how far
+    /// it got and goes on from there.
     fn upload_chunks(
         &self,
         mut location: String,
         digest: &Digest,
         size: u64,
         file: &mut fs_err::File,
+        mut offset: u64,
+        sessions: &dyn UploadSessions,
     ) -> Result<Upload, RegistryError> {
-        let mut offset = 0u64;
+        sessions.save(digest, &location);
         let mut requests = 0u32;
         let mut failures = 0u32;
         let mut buf = Vec::with_capacity(CHUNK as usize);
         while offset < size {
+            interrupted(digest)?;
             buf.clear();
             file.seek(SeekFrom::Start(offset))?;
             Read::by_ref(file).take(CHUNK).read_to_end(&mut buf)?;
@@ -179,6 +261,7 @@ impl Client {
                 Ok(resp) if resp.status() == 202 => {
                     location = self.location(&resp, &location)?;
                     offset = end + 1;
+                    sessions.save(digest, &location);
                 }
                 Ok(resp) if resp.status().is_client_error() => {
                     return Err(unexpected(resp, &location));

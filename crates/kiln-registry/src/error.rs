@@ -42,6 +42,8 @@ pub enum RegistryError {
     AuthFile { path: PathBuf, why: String },
     #[error("{path}: no certificate in this file")]
     NoCertificate { path: PathBuf },
+    #[error("the upload of {digest} was interrupted; the next push resumes it")]
+    Interrupted { digest: Digest },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -17,7 +17,7 @@ mod manifests;
 mod reference;
 
 pub use auth::Credentials;
-pub use blobs::{BlobSource, Upload};
+pub use blobs::{BlobSource, NoSessions, Upload, UploadSessions, interrupt};
 pub use client::{Client, ClientOptions};
 pub use error::RegistryError;
 pub use manifests::{Fetched, manifest_descriptor};

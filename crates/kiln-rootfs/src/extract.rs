@@ -122,17 +122,7 @@ pub(crate) fn extract_data(
                     .ok_or_else(|| refuse("symlink without a target"))?
                     .into_owned();
                 let tmp = temp_name(&dest);
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &tmp)
-                    .map_err(|e| io_at(&tmp, "symlink", e))?;
-                rustix::fs::chownat(
-                    rustix::fs::CWD,
-                    &tmp,
-                    Some(uid_of(uid)),
-                    Some(gid_of(gid)),
-                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| io_at(&tmp, "chown", e))?;
-                set_mtime(&tmp, mtime, true)?;
+                make_symlink(&tmp, &target, uid, gid, mtime)?;
                 replace(&tmp, &dest)?;
             }
             tar::EntryType::Link => {
@@ -148,26 +138,10 @@ pub(crate) fn extract_data(
                 replace(&tmp, &dest)?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let file_type = match kind {
-                    tar::EntryType::Char => rustix::fs::FileType::CharacterDevice,
-                    tar::EntryType::Block => rustix::fs::FileType::BlockDevice,
-                    _ => rustix::fs::FileType::Fifo,
-                };
                 let major = header.device_major().map_err(corrupt)?.unwrap_or(0);
                 let minor = header.device_minor().map_err(corrupt)?.unwrap_or(0);
                 let tmp = temp_name(&dest);
-                rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    &tmp,
-                    file_type,
-                    rustix::fs::Mode::from_raw_mode(0o600),
-                    rustix::fs::makedev(major, minor),
-                )
-                .map_err(|e| io_at(&tmp, "mknod", e))?;
-                rustix::fs::chown(&tmp, Some(uid_of(uid)), Some(gid_of(gid)))
-                    .map_err(|e| io_at(&tmp, "chown", e))?;
-                fs_err::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-                set_mtime(&tmp, mtime, false)?;
+                make_node(&tmp, kind, (major, minor), (mode, uid, gid), mtime)?;
                 replace(&tmp, &dest)?;
             }
             tar::EntryType::XGlobalHeader => {}
@@ -220,10 +194,67 @@ pub(crate) fn make_dir(
     set_mtime(dest, mtime, false)
 }
 
+/// Makes the symlink `path` -> `target` owned by `uid`:`gid`, with `mtime`.
+pub(crate) fn make_symlink(
+    path: &Path,
+    target: &[u8],
+    uid: u32,
+    gid: u32,
+    mtime: i64,
+) -> Result<(), RootfsError> {
+    std::os::unix::fs::symlink(OsStr::from_bytes(target), path)
+        .map_err(|e| io_at(path, "symlink", e))?;
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        path,
+        Some(uid_of(uid)),
+        Some(gid_of(gid)),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| io_at(path, "chown", e))?;
+    set_mtime(path, mtime, true)
+}
+
+/// Makes the device node or fifo `path` (`kind` a tar entry type of
+/// those), with its (mode, uid, gid) and `mtime`.
+pub(crate) fn make_node(
+    path: &Path,
+    kind: tar::EntryType,
+    (major, minor): (u32, u32),
+    (mode, uid, gid): (u32, u32, u32),
+    mtime: i64,
+) -> Result<(), RootfsError> {
+    let file_type = match kind {
+        tar::EntryType::Char => rustix::fs::FileType::CharacterDevice,
+        tar::EntryType::Block => rustix::fs::FileType::BlockDevice,
+        _ => rustix::fs::FileType::Fifo,
+    };
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        file_type,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rustix::fs::makedev(major, minor),
+    )
+    .map_err(|e| io_at(path, "mknod", e))?;
+    rustix::fs::chown(path, Some(uid_of(uid)), Some(gid_of(gid)))
+        .map_err(|e| io_at(path, "chown", e))?;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    set_mtime(path, mtime, false)
+}
+
 /// Sets the modification (and access) time of `path`, or of the link
 /// itself when `link`.
 pub(crate) fn set_mtime(path: &Path, mtime: i64, link: bool) -> Result<(), RootfsError> {
-    let t = timestamp(mtime);
+    set_time(path, timestamp(mtime), link)
+}
+
+/// [`set_mtime`] to the nanosecond.
+pub(crate) fn set_time(
+    path: &Path,
+    t: rustix::fs::Timespec,
+    link: bool,
+) -> Result<(), RootfsError> {
     let flags = if link {
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW
     } else {

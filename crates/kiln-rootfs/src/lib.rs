@@ -25,6 +25,7 @@ mod extract;
 mod firstboot;
 #[cfg(test)]
 mod hostile_tests;
+mod layer;
 mod normalize;
 mod order;
 mod sandbox;
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 pub use deb::control_text;
 pub use error::RootfsError;
+pub use layer::{Metadata, apply_layer, set_metadata};
 pub use status::Installed;
 pub use units::{in_unit_dir, require as require_units, unit_paths};
 

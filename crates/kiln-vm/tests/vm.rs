@@ -63,6 +63,7 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
                 .to_string_lossy()
                 .into_owned(),
         ),
+        remote_cache: None,
         progress: &kiln_build::Quiet,
     })
     .expect("building examples/base");

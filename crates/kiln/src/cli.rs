@@ -228,6 +228,8 @@ struct BuildArgs {
     mirror: Option<String>,
     #[command(flatten)]
     catalog: CatalogArg,
+    #[command(flatten)]
+    cache: team::CacheArgs,
     /// Print a JSON report on stdout instead of text
     #[arg(long)]
     json: bool,
@@ -406,6 +408,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             out,
             mirror,
             catalog,
+            cache,
             json,
         }) => {
             let progress = output::Progress::logged(json);
@@ -417,6 +420,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 out,
                 mirror,
                 catalog: catalog.catalog,
+                remote_cache: cache.options(),
                 progress: &progress,
             })?;
             output::build(&report, json);

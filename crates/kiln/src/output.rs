@@ -149,6 +149,14 @@ pub fn check(r: &CheckReport, as_json: bool) {
     }
 }
 
+fn list_or_none(images: &[String]) -> String {
+    if images.is_empty() {
+        "none".into()
+    } else {
+        images.join(", ")
+    }
+}
+
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -158,7 +166,11 @@ pub fn build(r: &BuildReport, as_json: bool) {
         return json(r);
     }
     for s in &r.stages {
-        let how = if s.cached { "cached" } else { "built" };
+        let how = match (s.remote, s.cached) {
+            (true, _) => "remote",
+            (false, true) => "cached",
+            (false, false) => "built",
+        };
         let note = s
             .note
             .as_ref()
@@ -168,6 +180,17 @@ pub fn build(r: &BuildReport, as_json: bool) {
             "  {:<7} {:<12} {how:<6} {:.1}s{note}",
             s.stage, s.image, s.seconds
         );
+    }
+    if let Some(c) = &r.remote_cache {
+        println!(
+            "remote cache {}: {} from it, {} pushed",
+            c.cache,
+            list_or_none(&c.restored),
+            list_or_none(&c.pushed)
+        );
+        for note in &c.notes {
+            println!("  note: {note}");
+        }
     }
     println!("built {} {} in {:.1}s", r.image, r.version, r.seconds);
     outputs(r);

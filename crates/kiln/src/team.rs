@@ -25,6 +25,55 @@ impl RegistryArgs {
     }
 }
 
+/// `kiln build --cache`: the remote cache.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// A registry repository shared as a build cache (REGISTRY/REPO, no
+    /// tag). Before building an image's root filesystem kiln looks its cache
+    /// key up there (tag rootfs-KEY) and, when present, unpacks the image's
+    /// layer instead of fetching packages and running dpkg; after building,
+    /// it pushes what it built (see --cache-mode). A miss or an unreachable
+    /// registry is a note: the build goes on locally. An entry whose digests
+    /// do not match is refused and the image built locally
+    #[arg(
+        long = "cache",
+        env = "KILN_REMOTE_CACHE",
+        value_name = "REGISTRY/REPO"
+    )]
+    cache: Option<String>,
+    /// `readwrite` (the default): use the cache and push what this build
+    /// made; `read`: use it, push nothing (for builds of untrusted changes)
+    #[arg(long, value_name = "MODE", default_value = "readwrite", value_parser = parse_cache_mode)]
+    cache_mode: kiln_build::CacheMode,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+impl CacheArgs {
+    pub fn options(self) -> Option<kiln_build::RemoteCache> {
+        let CacheArgs {
+            cache,
+            cache_mode,
+            registry,
+        } = self;
+        cache
+            .filter(|c| !c.is_empty())
+            .map(|reference| kiln_build::RemoteCache {
+                reference,
+                mode: cache_mode,
+                registry: registry.options(),
+            })
+    }
+}
+
+fn parse_cache_mode(s: &str) -> Result<kiln_build::CacheMode, String> {
+    match s {
+        "read" => Ok(kiln_build::CacheMode::Read),
+        "readwrite" => Ok(kiln_build::CacheMode::Readwrite),
+        _ => Err(format!("`{s}`: the cache mode is read or readwrite")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// Directory holding kiln.toml (its last build is pushed)
@@ -145,6 +194,25 @@ fn parse_target(s: &str) -> Result<kiln_build::PlanTarget, String> {
         })
 }
 
+/// SIGINT and SIGTERM (Ctrl-C, a CI job cancelled) end a push at the next
+/// blob or chunk boundary (a second one at once), its upload session kept, so the next push resumes it
+/// instead of sending a disk image again.
+fn stop_uploads_on_signals() {
+    extern "C" fn on_signal(_: libc::c_int) {
+        // A second signal ends the process at once.
+        if kiln_build::interrupt_uploads() {
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(130) };
+        }
+    }
+    // SAFETY: the handler only swaps an atomic and calls _exit, both
+    // async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
 pub fn push(args: PushArgs) -> Result<u8, kiln_build::Error> {
     let PushArgs {
         dir,
@@ -154,6 +222,7 @@ pub fn push(args: PushArgs) -> Result<u8, kiln_build::Error> {
         catalog,
         json,
     } = args;
+    stop_uploads_on_signals();
     let progress = output::Progress::logged(json);
     let report = kiln_build::push(
         &dir,
@@ -218,8 +287,21 @@ pub fn pull(args: PullArgs) -> Result<u8, kiln_build::Error> {
     Ok(0)
 }
 
-pub fn plan(args: PlanArgs) -> Result<u8, kiln_build::Error> {
+/// The fleet's graph (the one `kiln graph` and `kiln rebuild` read) as CI jobs.
+pub fn plan(args: PlanArgs) -> Result<u8, crate::failure::Failure> {
     let PlanArgs { dir, target } = args;
-    print!("{}", kiln_build::plan(&dir, target)?);
+    let graph = kiln_fleet::Graph::discover(&dir)?;
+    let nodes: Vec<kiln_build::PlanNode> = graph
+        .images
+        .iter()
+        .map(|image| kiln_build::PlanNode {
+            name: image.name.clone(),
+            dir: image.dir.clone(),
+            from: image.parent.clone(),
+            wave: image.wave,
+            bootable: image.definition.outputs.formats.iter().any(|f| f.is_disk()),
+        })
+        .collect();
+    print!("{}", kiln_build::plan(&nodes, target)?);
     Ok(0)
 }

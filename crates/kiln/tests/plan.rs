@@ -103,7 +103,7 @@ fn plan_refuses_two_images_of_one_name() {
     let r = common::kiln(&["plan", t.path().to_str().unwrap(), "--for", "json"], &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
-        r.stderr.contains("two images are named web"),
+        r.stderr.contains("two images are named `web`"),
         "{}",
         r.stderr
     );

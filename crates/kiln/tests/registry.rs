@@ -274,14 +274,7 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
     assert_eq!(registry.count("PUT", "/"), puts);
 
     // A blob the registry corrupts is refused, and nothing is written.
-    let hex = blob_digest.trim_start_matches("sha256:");
-    let data = registry
-        .dir
-        .path()
-        .join("data/docker/registry/v2/blobs/sha256")
-        .join(&hex[..2])
-        .join(hex)
-        .join("data");
+    let data = registry.blob_data(&blob_digest);
     let mut bytes = std::fs::read(&data).unwrap();
     bytes[1 << 20] ^= 0xff;
     std::fs::write(&data, &bytes).unwrap();

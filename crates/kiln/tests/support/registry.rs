@@ -162,11 +162,30 @@ impl Registry {
             .filter(|l| {
                 l.contains("msg=\"response completed\"")
                     && l.contains(&format!("http.request.method={method} "))
-                    && l.split("http.request.uri=\"")
+                    && l.split("http.request.uri=")
                         .nth(1)
+                        .map(|u| {
+                            // Quoted only when it holds `?`, `=` or `&`.
+                            match u.strip_prefix('"') {
+                                Some(q) => q.split('"').next().unwrap_or_default(),
+                                None => u.split(' ').next().unwrap_or_default(),
+                            }
+                        })
                         .is_some_and(|u| u.contains(path))
             })
             .count()
+    }
+
+    /// Where the registry keeps the bytes of blob `digest` (`sha256:…`):
+    /// tests corrupt it there.
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
     }
 
     /// A containers auth file holding this registry's login.
