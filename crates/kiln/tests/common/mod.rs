@@ -167,14 +167,19 @@ pub fn seeded_store() -> tempfile::TempDir {
     let from = self::store().join("blobs/sha256");
     let to = store.path().join("blobs/sha256");
     std::fs::create_dir_all(&to).unwrap();
-    for e in std::fs::read_dir(&from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let dst = to.join(e.file_name());
-        if std::fs::hard_link(e.path(), &dst).is_err() {
-            std::fs::copy(e.path(), &dst).unwrap();
+    // Only what the locks pin: the shared store also holds layers other
+    // tests built, which a cold store must not have.
+    for ex in ["base", "web"] {
+        let lock = std::fs::read_to_string(repo().join("examples").join(ex).join("kiln.lock"))
+            .unwrap();
+        let lock: toml::Table = toml::from_str(&lock).unwrap();
+        let packages = lock["package"].as_array().unwrap();
+        for p in packages {
+            let name = p["sha256"].as_str().unwrap();
+            let dst = to.join(name);
+            if std::fs::hard_link(from.join(name), &dst).is_err() {
+                std::fs::copy(from.join(name), &dst).unwrap();
+            }
         }
     }
     store
