@@ -49,7 +49,8 @@ impl KeyHasher {
 
 /// The rootfs of one image in a chain: its parent's rootfs key, the locked
 /// packages, the files' contents, modes and owners, users, run steps (the
-/// scripts' contents, not their paths), services, and the build time.
+/// scripts' contents, not their paths), services, the initramfs kind, and
+/// the build time.
 pub(crate) fn rootfs_key(
     parent: Option<&str>,
     def: &Definition,
@@ -93,7 +94,17 @@ pub(crate) fn rootfs_key(
     }
     h.text("services");
     h.text(&json(&def.services)?);
+    // Written into the image before the kernel's package builds the
+    // initramfs, so only where this image names the kernel.
+    h.text("initramfs");
+    h.text(initramfs(def).map_or("", |i| i.as_str()));
     Ok(h.finish())
+}
+
+/// The initramfs this image's rootfs builds: only an image that names a
+/// kernel installs one.
+pub(crate) fn initramfs(def: &Definition) -> Option<kiln_spec::Initramfs> {
+    def.disk.kernel.as_ref().map(|_| def.disk.initramfs)
 }
 
 /// An output derived from a rootfs: its key and the format's name.
@@ -138,6 +149,8 @@ name = "app"
 system = true
 [services]
 enable = ["nginx.service"]
+[disk]
+kernel = "linux-image-cloud-amd64"
 "#;
 
     fn lock() -> Lock {
@@ -196,6 +209,10 @@ enable = ["nginx.service"]
             (
                 "service",
                 Box::new(|_, t, _| *t = t.replace("nginx.service", "ssh.service")),
+            ),
+            (
+                "initramfs kind",
+                Box::new(|_, t, _| *t = t.replace("kernel = ", "initramfs = \"full\"\nkernel = ")),
             ),
             (
                 "package version",

@@ -202,6 +202,9 @@ pub(crate) fn rootfs(
         });
         let name = def.image.name.clone();
         let mut env = kiln_rootfs::BuildEnv::new(sde);
+        if let Some(kind) = keys::initramfs(def) {
+            env.initramfs = kind;
+        }
         let (copy, from) = (copy.clone(), tmp.clone());
         env.on_event = Some(Box::new(move |e| match e {
             kiln_rootfs::Event::Step(step) => {

@@ -624,6 +624,49 @@ fn tool_an_archive_names_its_image_as_container_tools_load_it() {
     assert_eq!(read_oci_layout(&out).unwrap(), vec![info]);
 }
 
+/// `podman load -i web-2.1.0.oci.tar` names the image `web:2.1.0` (podman
+/// puts short names under `localhost/`), with the archive's layers. podman
+/// runs without a daemon, on its own storage under target/tmp (vfs: no
+/// overlay mount needed).
+#[test]
+fn tool_podman_loads_the_archive_as_name_and_version() {
+    let f = fixture();
+    let (base, diff) = layers(&f, &store(&f, "store"));
+    let out = f.dir.join("oci");
+    write_oci_layout(&inputs(&base, &diff), &meta(), &out).unwrap();
+    let archive = f.dir.join("web-2.1.0.oci.tar");
+    write_oci_archive(&out, &archive, Some("web:2.1.0")).unwrap();
+    let storage = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let podman = |args: &[&str]| {
+        let s = storage.path();
+        run(Command::new("podman")
+            .arg("--root")
+            .arg(s.join("root"))
+            .arg("--runroot")
+            .arg(s.join("run"))
+            .arg("--tmpdir")
+            .arg(s.join("tmp"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "none",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
+            .env("XDG_RUNTIME_DIR", s.join("xdg"))
+            .args(args))
+    };
+    let loaded = podman(&["load", "-i", &archive.to_string_lossy()]);
+    assert!(loaded.contains("localhost/web:2.1.0"), "{loaded}");
+    let names = podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(names.lines().collect::<Vec<_>>(), ["localhost/web:2.1.0"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&podman(&["image", "inspect", "web:2.1.0"])).unwrap();
+    let layers = inspect[0]["RootFS"]["Layers"].as_array().unwrap().len();
+    assert_eq!(layers, 2, "{inspect}");
+}
+
 /// out/ holds copies: a byte flipped in an output blob leaves the store's
 /// layer alone, and the next layout written is the clean one again. A
 /// byte flipped in the store's blob is caught while it is copied.

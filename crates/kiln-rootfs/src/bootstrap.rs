@@ -109,10 +109,10 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
     };
     let rest: BTreeSet<usize> = rest.into_iter().collect();
     let (early, late) = kernels_last(&controls, &rest);
-    let plan: Vec<Batch> = batches(&controls, &early)
-        .into_iter()
-        .chain(batches(&controls, &late))
-        .collect();
+    let early = batches(&controls, &early);
+    // The first batch with a kernel: its postinst builds the initramfs.
+    let kernel_batch = (!late.is_empty()).then_some(early.len());
+    let plan: Vec<Batch> = early.into_iter().chain(batches(&controls, &late)).collect();
     // One queue decompresses everything: the essential set first, largest
     // first so no big package finishes alone; then the rest in install
     // order, so each batch waits for its own packages only.
@@ -166,6 +166,9 @@ pub(crate) fn install(root: &Path, debs: &[Deb], env: &BuildEnv) -> Result<Repor
                 env.emit(Event::Step("installing the remaining packages"));
             }
             for (n, batch) in plan.iter().enumerate() {
+                if kernel_batch == Some(n) {
+                    crate::initramfs::configure(root, env.initramfs)?;
+                }
                 queue.wait_for(&batch.members)?;
                 install_batch(
                     &sandbox,

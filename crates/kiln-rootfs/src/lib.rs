@@ -25,6 +25,7 @@ mod extract;
 mod firstboot;
 #[cfg(test)]
 mod hostile_tests;
+mod initramfs;
 mod layer;
 mod normalize;
 mod order;
@@ -87,6 +88,10 @@ pub struct BuildEnv {
     pub on_event: Option<OnEvent>,
     /// Who unpacks the packages; dpkg configures them either way.
     pub unpacker: Unpacker,
+    /// The initramfs a kernel installed by this build gets; written into
+    /// the image before the kernel's package builds it. Default
+    /// [`kiln_spec::Initramfs::Full`]: Debian's, the image left as is.
+    pub initramfs: kiln_spec::Initramfs,
 }
 
 /// Who unpacks packages new to the image.
@@ -108,6 +113,7 @@ impl BuildEnv {
             source_date_epoch,
             on_event: None,
             unpacker: Unpacker::default(),
+            initramfs: kiln_spec::Initramfs::Full,
         }
     }
 
@@ -123,6 +129,7 @@ impl std::fmt::Debug for BuildEnv {
         f.debug_struct("BuildEnv")
             .field("source_date_epoch", &self.source_date_epoch)
             .field("unpacker", &self.unpacker)
+            .field("initramfs", &self.initramfs)
             .finish_non_exhaustive()
     }
 }

@@ -408,8 +408,9 @@ fn net_root_install_examples_base_with_its_kernel() {
     let dir = scratch("kernel");
     let root = dir.path().join("root");
     let t = Instant::now();
-    let report =
-        kiln_rootfs::install(&root, &debs, &verbose_env(epoch)).unwrap_or_else(|e| panic!("{e}"));
+    let mut env = verbose_env(epoch);
+    env.initramfs = kiln_spec::Initramfs::Minimal;
+    let report = kiln_rootfs::install(&root, &debs, &env).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("with the kernel: {:?}: {:?}", t.elapsed(), report.timings);
     assert!(report.packages.iter().all(|p| p.is_ok()));
     let boot: Vec<String> = fs_err::read_dir(root.join("boot"))
@@ -417,8 +418,58 @@ fn net_root_install_examples_base_with_its_kernel() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(boot.iter().any(|f| f.starts_with("vmlinuz-")), "{boot:?}");
-    assert!(
-        boot.iter().any(|f| f.starts_with("initrd.img-")),
-        "{boot:?}"
-    );
+    let initrd = boot
+        .iter()
+        .find(|f| f.starts_with("initrd.img-"))
+        .unwrap_or_else(|| panic!("no initrd: {boot:?}"));
+    // The minimal initramfs: the drivers of every disk kiln ships, and not
+    // what Debian's MODULES=most adds (other file systems, network roots).
+    let modules = initramfs_modules(&root.join("boot").join(initrd));
+    for m in [
+        "virtio_blk.ko",
+        "virtio_pci.ko",
+        "virtio_scsi.ko",
+        "sd_mod.ko",
+        "hv_storvsc.ko",
+        "vmw_pvscsi.ko",
+        "xen-blkfront.ko",
+    ] {
+        assert!(modules.iter().any(|n| n == m), "{m} missing: {modules:?}");
+    }
+    for m in ["btrfs.ko", "xfs.ko", "nfs.ko", "virtio_net.ko"] {
+        assert!(!modules.iter().any(|n| n == m), "{m} is there: {modules:?}");
+    }
+}
+
+/// The kernel modules (file names) in an initramfs-tools initrd: an
+/// optional uncompressed cpio (CPU microcode), then a zstd-compressed one.
+fn initramfs_modules(initrd: &Path) -> Vec<String> {
+    let bytes = fs_err::read(initrd).unwrap();
+    let magic = [0x28, 0xb5, 0x2f, 0xfd];
+    let start = bytes
+        .windows(4)
+        .position(|w| w == magic)
+        .expect("a zstd-compressed cpio (COMPRESS=zstd)");
+    let cpio = zstd::decode_all(&bytes[start..]).unwrap();
+    // newc: "070701", 13 eight-digit hex fields, the name, the data; the
+    // name and the data each padded to 4 bytes.
+    let field = |at: usize, i: usize| {
+        let hex = std::str::from_utf8(&cpio[at + 6 + 8 * i..at + 14 + 8 * i]).unwrap();
+        usize::from_str_radix(hex, 16).unwrap()
+    };
+    let mut names = Vec::new();
+    let mut at = 0;
+    while at + 110 <= cpio.len() && &cpio[at..at + 6] == b"070701" {
+        let (size, name_len) = (field(at, 6), field(at, 11));
+        let name = String::from_utf8_lossy(&cpio[at + 110..at + 110 + name_len - 1]).into_owned();
+        if name == "TRAILER!!!" {
+            break;
+        }
+        if let Some(file) = name.rsplit('/').next().filter(|f| f.ends_with(".ko")) {
+            names.push(file.to_string());
+        }
+        let data = (at + 110 + name_len).next_multiple_of(4);
+        at = (data + size).next_multiple_of(4);
+    }
+    names
 }

@@ -208,6 +208,17 @@ word_enum! {
 }
 
 word_enum! {
+    /// What initramfs the kernel's package builds (`[disk].initramfs`).
+    Initramfs {
+        /// Only the drivers that mount the root on the disks kiln ships
+        /// and the UEFI machines they boot on: smaller, faster to boot.
+        Minimal = "minimal",
+        /// Debian's default (`MODULES=most`): nearly every storage driver.
+        Full = "full",
+    }
+}
+
+word_enum! {
     /// An output of `kiln build`.
     Format {
         /// OCI image layout directory.
@@ -356,6 +367,9 @@ pub struct Disk {
     /// The package that makes `/sbin/init`; implied with a kernel too.
     pub init: String,
     pub filesystem: Filesystem,
+    /// Default [`Initramfs::Minimal`]; it acts where the kernel is
+    /// installed, so only beside `kernel`.
+    pub initramfs: Initramfs,
 }
 
 impl Disk {

@@ -85,6 +85,7 @@ size = "2G"
 kernel = "linux-image-cloud-amd64"
 # bootloader = "systemd-boot"   # the default
 # init = "systemd-sysv"         # the default
+# initramfs = "minimal"         # the default; "full" keeps Debian's (every driver)
 
 [outputs]
 formats = ["oci", "tar", "raw", "qcow2"]   # also: vmdk, vhd

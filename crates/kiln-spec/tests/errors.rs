@@ -208,6 +208,28 @@ fn bad_disk_size() {
 }
 
 #[test]
+fn unknown_initramfs_kind() {
+    snapshot!(
+        "unknown_initramfs",
+        error_for(
+            "kernel = \"linux-image-cloud-amd64\"\n",
+            "kernel = \"linux-image-cloud-amd64\"\ninitramfs = \"tiny\"\n"
+        )
+    );
+}
+
+#[test]
+fn initramfs_without_kernel() {
+    snapshot!(
+        "initramfs_without_kernel",
+        error_for(
+            "kernel = \"linux-image-cloud-amd64\"\n",
+            "initramfs = \"full\"\n"
+        )
+    );
+}
+
+#[test]
 fn unit_without_suffix() {
     snapshot!(
         "unit_without_suffix",

@@ -528,7 +528,19 @@ fn disk() {
         ok("[disk]\nsize = \"512M\"\nkernel = \"linux-image-cloud-amd64\"\nfilesystem = \"ext4\"");
     assert_eq!(def.disk.size, 512 << 20);
     assert_eq!(def.disk.kernel.as_deref(), Some("linux-image-cloud-amd64"));
+    assert_eq!(def.disk.initramfs, Initramfs::Minimal, "minimal by default");
+    let full = ok("[disk]\nkernel = \"linux-image-amd64\"\ninitramfs = \"full\"");
+    assert_eq!(full.disk.initramfs, Initramfs::Full);
     for (text, expected) in [
+        (
+            "[disk]\nkernel = \"linux-image-amd64\"\ninitramfs = \"none\"",
+            ErrorKind::InvalidValue,
+        ),
+        ("[disk]\ninitramfs = \"full\"", ErrorKind::InvalidValue),
+        (
+            "[disk]\nkernel = \"linux-image-amd64\"\ninitramfs = 1",
+            ErrorKind::WrongType,
+        ),
         ("[disk]\nsize = \"2GB\"", ErrorKind::InvalidValue),
         ("[disk]\nsize = \"1.5G\"", ErrorKind::InvalidValue),
         ("[disk]\nsize = \"100M\"", ErrorKind::InvalidValue),

@@ -3,12 +3,20 @@
 use crate::dom::{At, Result, Table};
 use crate::error::ErrorKind;
 use crate::model::{
-    DEFAULT_BOOTLOADER, DEFAULT_DISK_SIZE, DEFAULT_INIT, Disk, Filesystem, MIB, MIN_DISK_SIZE,
+    DEFAULT_BOOTLOADER, DEFAULT_DISK_SIZE, DEFAULT_INIT, Disk, Filesystem, Initramfs, MIB,
+    MIN_DISK_SIZE,
 };
 use crate::names;
 use crate::validate::{shape, word};
 
-pub(super) const FIELDS: &[&str] = &["size", "kernel", "bootloader", "init", "filesystem"];
+pub(super) const FIELDS: &[&str] = &[
+    "size",
+    "kernel",
+    "bootloader",
+    "init",
+    "filesystem",
+    "initramfs",
+];
 
 pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Disk> {
     let Some(t) = t else {
@@ -18,6 +26,7 @@ pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Disk> {
             bootloader: DEFAULT_BOOTLOADER.to_owned(),
             init: DEFAULT_INIT.to_owned(),
             filesystem: Filesystem::Ext4,
+            initramfs: Initramfs::Minimal,
         });
     };
     t.deny_unknown(FIELDS)?;
@@ -51,12 +60,36 @@ pub(super) fn validate(t: Option<&Table<'_>>) -> Result<Disk> {
         )?,
         None => Filesystem::Ext4,
     };
+    let initramfs = match t.string("initramfs")? {
+        // The kernel's package builds the initramfs: set anywhere else, the
+        // choice would silently do nothing.
+        Some(i) if kernel.is_none() => {
+            return Err(i.error(
+                ctx,
+                ErrorKind::InvalidValue,
+                format!("`{}` without `disk.kernel` does nothing", i.path),
+                Some(
+                    "the initramfs is built where the kernel is installed: set it in the [disk] that names `kernel`"
+                        .to_owned(),
+                ),
+            ));
+        }
+        Some(i) => word(
+            ctx,
+            &i,
+            "initramfs kind",
+            &Initramfs::words(),
+            Initramfs::from_word,
+        )?,
+        None => Initramfs::Minimal,
+    };
     Ok(Disk {
         size,
         kernel: kernel.map(|k| k.value.to_owned()),
         bootloader,
         init,
         filesystem,
+        initramfs,
     })
 }
 

@@ -170,8 +170,8 @@ pub fn seeded_store() -> tempfile::TempDir {
     // Only what the locks pin: the shared store also holds layers other
     // tests built, which a cold store must not have.
     for ex in ["base", "web"] {
-        let lock = std::fs::read_to_string(repo().join("examples").join(ex).join("kiln.lock"))
-            .unwrap();
+        let lock =
+            std::fs::read_to_string(repo().join("examples").join(ex).join("kiln.lock")).unwrap();
         let lock: toml::Table = toml::from_str(&lock).unwrap();
         let packages = lock["package"].as_array().unwrap();
         for p in packages {
