@@ -91,29 +91,10 @@ pub(crate) fn extract_data(
                     dest = parent.join(name);
                 }
                 let tmp = temp_name(&dest);
-                let mut file = fs_err::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&tmp)?;
-                std::io::copy(&mut entry, &mut file).map_err(corrupt)?;
-                file.flush()?;
-                let file = file.into_parts().0;
-                // chown first: it clears setuid bits that chmod then sets.
-                rustix::fs::fchown(&file, Some(uid_of(uid)), Some(gid_of(gid)))
-                    .map_err(|e| io_at(&tmp, "chown", e))?;
-                file.set_permissions(std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| io_at(&tmp, "chmod", e))?;
-                let t = timestamp(mtime);
-                rustix::fs::futimens(
-                    &file,
-                    &rustix::fs::Timestamps {
-                        last_access: t,
-                        last_modification: t,
-                    },
-                )
-                .map_err(|e| io_at(&tmp, "set mtime of", e))?;
-                drop(file);
+                write_file(&tmp, &mut entry, uid, gid, mode, &[], mtime).map_err(|e| match e {
+                    WriteError::Content(e) => corrupt(e),
+                    WriteError::Rootfs(e) => e,
+                })?;
                 replace(&tmp, &dest)?;
             }
             tar::EntryType::Symlink => {
@@ -272,9 +253,59 @@ pub(crate) fn set_time(
     .map_err(|e| io_at(path, "set mtime of", e))
 }
 
+/// Why [`write_file`] failed: the content could not be read (the caller
+/// says whose), or the file could not be written.
+pub(crate) enum WriteError {
+    Content(std::io::Error),
+    Rootfs(RootfsError),
+}
+
+/// Writes a new regular file at `tmp` (never through a link) with the
+/// content `from` gives, then its owner (first: chown clears setuid bits
+/// and capabilities), mode, extended attributes and mtime, as a package or
+/// a layer says.
+pub(crate) fn write_file(
+    tmp: &Path,
+    from: &mut dyn std::io::Read,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+    mtime: i64,
+) -> Result<(), WriteError> {
+    let rootfs = |e: RootfsError| WriteError::Rootfs(e);
+    let mut file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(tmp)
+        .map_err(|e| rootfs(e.into()))?;
+    std::io::copy(from, &mut file).map_err(WriteError::Content)?;
+    file.flush().map_err(|e| rootfs(e.into()))?;
+    let file = file.into_parts().0;
+    rustix::fs::fchown(&file, Some(uid_of(uid)), Some(gid_of(gid)))
+        .map_err(|e| rootfs(io_at(tmp, "chown", e)))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| rootfs(io_at(tmp, "chmod", e)))?;
+    for (k, v) in xattrs {
+        rustix::fs::fsetxattr(&file, k.as_slice(), v, rustix::fs::XattrFlags::empty())
+            .map_err(|e| rootfs(io_at(tmp, "set an xattr of", e)))?;
+    }
+    let t = timestamp(mtime);
+    rustix::fs::futimens(
+        &file,
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+    )
+    .map_err(|e| rootfs(io_at(tmp, "set mtime of", e)))
+}
+
 /// A sibling name to write to before renaming into place, unique per thread,
 /// so two threads writing the same path never see each other's half file.
-fn temp_name(dest: &Path) -> PathBuf {
+pub(crate) fn temp_name(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".kiln-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
     dest.with_file_name(name)
@@ -282,7 +313,7 @@ fn temp_name(dest: &Path) -> PathBuf {
 
 /// Renames `tmp` over `dest`, as dpkg does. A directory in the way is an
 /// error: replacing it would lose what other packages put there.
-fn replace(tmp: &Path, dest: &Path) -> Result<(), RootfsError> {
+pub(crate) fn replace(tmp: &Path, dest: &Path) -> Result<(), RootfsError> {
     if let Err(e) = std::fs::rename(tmp, dest) {
         let _ = std::fs::remove_file(tmp);
         return Err(io_at(dest, "replace", e));

@@ -16,17 +16,18 @@
 //! itself, sub-second times, xattrs layers leave out) the caller sets
 //! afterwards with [`set_metadata`].
 
-use fs_err::os::unix::fs::OpenOptionsExt;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::confine::entry_components;
 use crate::error::RootfsError;
-use crate::extract::{io_at, make_node, make_symlink, set_mtime, set_time};
+use crate::extract::{
+    WriteError, io_at, make_node, make_symlink, replace, set_mtime, set_time, temp_name, write_file,
+};
 
 /// An OCI whiteout: the named entry of the lower layers is gone.
 const WHITEOUT: &[u8] = b".wh.";
@@ -213,25 +214,10 @@ impl Applier<'_> {
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let tmp = temp_name(&dest);
-                let mut file = fs_err::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                    .open(&tmp)?;
-                std::io::copy(entry, &mut file).map_err(Failure::Io)?;
-                file.flush()?;
-                let file = file.into_parts().0;
-                // chown first: it clears setuid bits and capabilities.
-                rustix::fs::fchown(&file, owner.0, owner.1).map_err(|e| io_at(&tmp, "chown", e))?;
-                file.set_permissions(std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| io_at(&tmp, "chmod", e))?;
-                for (k, v) in &xattrs {
-                    rustix::fs::fsetxattr(&file, k.as_slice(), v, rustix::fs::XattrFlags::empty())
-                        .map_err(|e| io_at(&tmp, "set an xattr of", e))?;
-                }
-                drop(file);
-                set_mtime(&tmp, mtime, false)?;
+                write_file(&tmp, entry, uid, gid, mode, &xattrs, mtime).map_err(|e| match e {
+                    WriteError::Content(e) => Failure::Io(e),
+                    WriteError::Rootfs(e) => Failure::Rootfs(e),
+                })?;
                 self.replace(&tmp, &dest)?;
             }
             tar::EntryType::Symlink => {
@@ -309,11 +295,7 @@ impl Applier<'_> {
         if fs_err::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
             fs_err::remove_dir_all(dest)?;
         }
-        if let Err(e) = std::fs::rename(tmp, dest) {
-            let _ = std::fs::remove_file(tmp);
-            return Err(io_at(dest, "replace", e));
-        }
-        Ok(())
+        replace(tmp, dest)
     }
 
     fn finish(mut self) -> Result<(), RootfsError> {
@@ -381,12 +363,6 @@ fn remove_any(path: &Path) -> Result<(), RootfsError> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-fn temp_name(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".kiln-layer");
-    dest.with_file_name(name)
 }
 
 #[cfg(test)]
