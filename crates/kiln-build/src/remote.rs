@@ -311,29 +311,27 @@ fn fetch_tree(
         return Err(refused("its entry does not match its key"));
     }
     // The layer goes into the store's blobs, where the layer stage and the
-    // OCI image read it; checked against its digest there before use.
+    // OCI image read it: a held copy is re-hashed (and evicted if damaged),
+    // a pulled one is verified as it streams in.
     let sha = kiln_store::Sha256::from_hex(&layer.digest.hex()).map_err(|e| refused(e.0))?;
-    let blob = store.blob_path(&sha);
-    if store.blob(&sha).is_none() {
-        progress.step(&format!(
-            "rootfs {image}: fetching its layer ({} MiB)",
-            layer.size >> 20
-        ));
-        if let Some(dir) = blob.parent() {
-            fs_err::create_dir_all(dir).map_err(refused)?;
+    let blob = match store.intact_blob(&sha).map_err(refused)? {
+        Some(path) => path,
+        None => {
+            progress.step(&format!(
+                "rootfs {image}: fetching its layer ({} MiB)",
+                layer.size >> 20
+            ));
+            let mut staged = store.stage_blob().map_err(refused)?;
+            client
+                .pull_blob(&layer.digest, Some(layer.size), &mut staged)
+                .map_err(registry)?;
+            let expected = kiln_store::Expected::new(sha, layer.size);
+            store
+                .commit_blob(staged, &expected, &layer.digest.to_string())
+                .map_err(refused)?
+                .path
         }
-        client
-            .pull_blob_to(&layer.digest, Some(layer.size), &blob)
-            .map_err(registry)?;
-    }
-    let digest = kiln_disk::sha256_file(&blob).map_err(refused)?;
-    if digest != layer.digest.to_string() {
-        let _ = fs_err::remove_file(&blob);
-        return Err(refused(format!(
-            "its layer {} hashes to {digest}",
-            layer.digest
-        )));
-    }
+    };
     progress.step(&format!("rootfs {image}: unpacking its layer"));
     match parent {
         Some(p) => fsutil::copy_tree(&p.root, tmp).map_err(refused)?,
