@@ -15,7 +15,7 @@ mod spdx_validator;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{examples, kiln_with_store, seeded_store};
+use common::{build_report, examples, kiln_with_store, output, seeded_store};
 use registry::Registry;
 
 /// kiln-registry's chunk size.
@@ -35,28 +35,13 @@ fn net_root_tool_a_stopped_push_resumes_from_the_offset_the_registry_holds() {
     let ex = examples();
     let base = ex.path().join("base");
     let store = seeded_store();
-    let r = kiln_with_store(
-        &[
-            "build",
-            base.to_str().unwrap(),
-            "--format",
-            "oci",
-            "--format",
-            "raw",
-            "--json",
-        ],
+    let report = build_report(
+        &base,
+        &["--format", "oci", "--format", "raw"],
         &[],
         store.path(),
     );
-    assert_eq!(r.code, 0, "kiln build: {}", r.stderr);
-    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let raw = report["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["format"] == "raw")
-        .unwrap()
-        .clone();
+    let raw = output(&report, "raw").clone();
     let disk_chunks = chunks(raw["size"].as_u64().unwrap());
     assert!(disk_chunks >= 32, "the disk must span many chunks");
     // The image's blobs go first; the layer may be chunked too.

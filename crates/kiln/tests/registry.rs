@@ -12,7 +12,7 @@ mod spdx_validator;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{examples, store};
+use common::{examples, output, store};
 use registry::Registry;
 use spdx_validator::run;
 
@@ -43,15 +43,6 @@ fn build(dir: &Path, formats: &[&str]) -> serde_json::Value {
     let r = kiln(&args, &[]);
     assert_eq!(r.code, 0, "kiln build: {}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap()
-}
-
-fn output<'a>(report: &'a serde_json::Value, format: &str) -> &'a serde_json::Value {
-    report["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["format"] == format)
-        .unwrap_or_else(|| panic!("no {format} output"))
 }
 
 /// The digest `index.json` of an OCI layout names.

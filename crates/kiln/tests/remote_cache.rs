@@ -17,28 +17,18 @@ mod spdx_validator;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{examples, kiln_with_store, seeded_store};
+use common::{build_report, examples, kiln_with_store, seeded_store};
 use registry::Registry;
 
 /// A build of `dir` into `out` with the store `store`, as JSON.
 fn build(dir: &Path, out: &Path, store: &Path, env: &[(&str, &str)]) -> serde_json::Value {
-    let r = kiln_with_store(
-        &[
-            "build",
-            dir.to_str().unwrap(),
-            "--format",
-            "oci",
-            "--format",
-            "qcow2",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
+    let out = out.to_str().unwrap();
+    build_report(
+        dir,
+        &["--format", "oci", "--format", "qcow2", "--out", out],
         env,
         store,
-    );
-    assert_eq!(r.code, 0, "kiln build {}: {}", dir.display(), r.stderr);
-    serde_json::from_str(&r.stdout).unwrap()
+    )
 }
 
 /// The digests of the OCI image manifest and the qcow2 disk.

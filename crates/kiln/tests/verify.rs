@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{examples, kiln, kiln_with_store, write};
+use common::{build_report, examples, kiln, kiln_with_store, output, write};
 
 /// `sha256:<hex>` of a file, as reports write digests.
 fn digest(path: &Path) -> String {
@@ -55,32 +55,13 @@ fn store_with_copies(hexes: &[String]) -> tempfile::TempDir {
 }
 
 fn build(dir: &Path, store: &Path, out: &Path) -> serde_json::Value {
-    let r = kiln_with_store(
-        &[
-            "build",
-            dir.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--format",
-            "oci",
-            "--format",
-            "raw",
-            "--json",
-        ],
+    let out = out.to_str().unwrap();
+    build_report(
+        dir,
+        &["--out", out, "--format", "oci", "--format", "raw"],
         &[],
         store,
-    );
-    assert_eq!(r.code, 0, "kiln build {}: {}", dir.display(), r.stderr);
-    serde_json::from_str(&r.stdout).expect("--json report")
-}
-
-fn output<'a>(report: &'a serde_json::Value, format: &str) -> &'a serde_json::Value {
-    report["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["format"] == format)
-        .unwrap_or_else(|| panic!("no {format} output: {report}"))
+    )
 }
 
 fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

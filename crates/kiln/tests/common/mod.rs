@@ -184,3 +184,28 @@ pub fn seeded_store() -> tempfile::TempDir {
     }
     store
 }
+
+/// `kiln build DIR --json` and `args` in `store`, with `env` on top: the
+/// report, once the build succeeded.
+pub fn build_report(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    store: &Path,
+) -> serde_json::Value {
+    let mut all = vec!["build", dir.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    let r = kiln_with_store(&all, env, store);
+    assert_eq!(r.code, 0, "kiln build {}: {}", dir.display(), r.stderr);
+    serde_json::from_str(&r.stdout).expect("--json report")
+}
+
+/// The output of `format` in a build report.
+pub fn output<'a>(report: &'a serde_json::Value, format: &str) -> &'a serde_json::Value {
+    report["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["format"] == format)
+        .unwrap_or_else(|| panic!("no {format} output: {report}"))
+}
