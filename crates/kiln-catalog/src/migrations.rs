@@ -15,54 +15,33 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// The schema version this kiln writes.
-pub const SCHEMA_VERSION: i64 = 4;
+/// Each migration once, in both dialects: the two lists cannot drift apart.
+/// Files are `000N_NAME.sql`; migration 10 will need the prefix shortened
+/// (a missing file is a compile error, not a surprise).
+macro_rules! migrations {
+    ($($version:literal $name:literal,)*) => {
+        pub(crate) const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/sqlite/000", $version, "_", $name, ".sql")),
+        }),*];
+        pub(crate) const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/postgres/000", $version, "_", $name, ".sql")),
+        }),*];
+    };
+}
 
-pub(crate) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "builds",
-        sql: include_str!("../migrations/sqlite/0001_builds.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "promotions",
-        sql: include_str!("../migrations/sqlite/0002_promotions.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "pushes",
-        sql: include_str!("../migrations/sqlite/0003_pushes.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "rollouts",
-        sql: include_str!("../migrations/sqlite/0004_rollouts.sql"),
-    },
-];
+migrations! {
+    1 "builds",
+    2 "promotions",
+    3 "pushes",
+    4 "rollouts",
+}
 
-pub(crate) const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "builds",
-        sql: include_str!("../migrations/postgres/0001_builds.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "promotions",
-        sql: include_str!("../migrations/postgres/0002_promotions.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "pushes",
-        sql: include_str!("../migrations/postgres/0003_pushes.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "rollouts",
-        sql: include_str!("../migrations/postgres/0004_rollouts.sql"),
-    },
-];
+/// The schema version this kiln writes: its last migration's.
+pub const SCHEMA_VERSION: i64 = SQLITE.len() as i64;
 
 /// Brings the catalog up to `target` and gives the version it is at.
 pub(crate) fn migrate(
