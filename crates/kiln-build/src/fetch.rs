@@ -1,7 +1,6 @@
 //! The fetch stage: every `.deb` a lock pins, verified into the store.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kiln_archive::Mirrors;
@@ -75,46 +74,28 @@ pub(crate) fn fetch(
     let total: u64 = missing.iter().map(|(p, _)| p.size).sum();
     let count = missing.len();
     let done_bytes = AtomicU64::new(0);
-    let queue = Mutex::new(missing.into_iter());
-    let results = Mutex::new(Vec::new());
     let fetcher = Fetcher::new(Retry::default());
     progress.counter("fetching packages", 0, total);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
-                    let Some((p, sha)) = next else { break };
-                    let r = package_url(mirrors, repositories, p)
-                        .and_then(|url| {
-                            fetcher
-                                .fetch_blob(store, &url, &Expected::new(sha, p.size))
-                                .map_err(|source| Error::Fetch {
-                                    package: format!("{} {}", p.name, p.version),
-                                    source,
-                                })
-                        })
-                        .map(|entry| Fetched {
-                            package: p.clone(),
-                            path: entry.path,
-                            sha256: sha,
-                        });
-                    let failed = r.is_err();
-                    let bytes = done_bytes.fetch_add(p.size, Ordering::Relaxed) + p.size;
-                    progress.counter("fetching packages", bytes, total);
-                    if let Ok(mut all) = results.lock() {
-                        all.push(r);
-                    }
-                    if failed {
-                        break;
-                    }
-                }
+    // Downloads wait on the network: PARALLEL at once, off the CPU pool.
+    let results = kiln_deb::par::bounded(&missing, PARALLEL, |&(p, sha)| {
+        let r = package_url(mirrors, repositories, p)
+            .and_then(|url| {
+                fetcher
+                    .fetch_blob(store, &url, &Expected::new(sha, p.size))
+                    .map_err(|source| Error::Fetch {
+                        package: format!("{} {}", p.name, p.version),
+                        source,
+                    })
+            })
+            .map(|entry| Fetched {
+                package: p.clone(),
+                path: entry.path,
+                sha256: sha,
             });
-        }
+        let bytes = done_bytes.fetch_add(p.size, Ordering::Relaxed) + p.size;
+        progress.counter("fetching packages", bytes, total);
+        r
     });
-    let results = results
-        .into_inner()
-        .map_err(|_| Error::Internal("a fetch worker panicked".into()))?;
     for r in results {
         have.push(r?);
     }
