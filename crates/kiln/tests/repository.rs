@@ -222,6 +222,26 @@ fn repository_section(uri: &str, key: &str) -> String {
     )
 }
 
+/// `debian`'s definition installing `install`, using the vendor's
+/// repository (its key exported to `dir/keys/vendor.asc`), with `extra`
+/// (a pin, say) after the repository section.
+fn vendored(
+    dir: &Path,
+    repo: &AptRepo,
+    server: &Server,
+    debian: &Archive,
+    install: &[&str],
+    extra: &str,
+) -> String {
+    repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
+    let section = repository_section(&server.uri(), "keys/vendor.asc");
+    debian.definition("essential", install).replacen(
+        "[packages]",
+        &format!("{section}{extra}[packages]"),
+        1,
+    )
+}
+
 fn lock_of(dir: &Path) -> kiln_lock::Lock {
     kiln_lock::read(&dir.join("kiln.lock")).expect("a kiln.lock")
 }
@@ -273,15 +293,7 @@ fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked()
     } = vendor(false);
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
-    repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
-    let definition = debian.definition("essential", &["app"]).replacen(
-        "[packages]",
-        &format!(
-            "{}[packages]",
-            repository_section(&server.uri(), "keys/vendor.asc")
-        ),
-        1,
-    );
+    let definition = vendored(dir, &repo, &server, &debian, &["app"], "");
     common::write(&dir.join("kiln.toml"), &definition);
     let store = tempfile::tempdir().unwrap();
     let lock = |store: &Path| kiln_at(&debian, &["lock", dir.to_str().unwrap()], store);
@@ -342,14 +354,8 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
     } = vendor(true);
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
-    repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
     let write = |pin: &str| {
-        let section = repository_section(&server.uri(), "keys/vendor.asc");
-        let definition = debian.definition("essential", &["app"]).replacen(
-            "[packages]",
-            &format!("{section}{pin}[packages]"),
-            1,
-        );
+        let definition = vendored(dir, &repo, &server, &debian, &["app"], pin);
         common::write(&dir.join("kiln.toml"), &definition);
     };
     let store = tempfile::tempdir().unwrap();
@@ -408,15 +414,9 @@ fn parent_and_child(
     let project = tempfile::tempdir().unwrap();
     let parent = project.path().join("base");
     let child = project.path().join("app");
-    repo.gpg.export_armored(&parent.join("keys/vendor.asc"));
-    let section = repository_section(&server.uri(), "keys/vendor.asc");
     common::write(
         &parent.join("kiln.toml"),
-        &debian.definition("essential", &["hello"]).replacen(
-            "[packages]",
-            &format!("{section}[packages]"),
-            1,
-        ),
+        &vendored(&parent, repo, server, debian, &["hello"], ""),
     );
     common::write(
         &child.join("kiln.toml"),
