@@ -63,15 +63,20 @@ fn walk(dir: &Path) -> usize {
         .sum()
 }
 
-#[test]
-fn file_urls_stream_into_verified_blobs() {
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("Packages.xz");
+/// A 7-byte file `name` in `src`, its `file://` URL, what it must be, and
+/// an empty store in `dir`.
+fn payload(src: &Path, name: &str, dir: &Path) -> (std::path::PathBuf, Store, String, Expected) {
+    let file = src.join(name);
     std::fs::write(&file, b"payload").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
     let url = format!("file://{}", file.display());
     let want = Expected::new(Sha256::of(b"payload"), 7);
+    (file, Store::open(dir).unwrap(), url, want)
+}
+
+#[test]
+fn file_urls_stream_into_verified_blobs() {
+    let (src, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (file, store, url, want) = payload(src.path(), "Packages.xz", dir.path());
     let e = quick(3).fetch_blob(&store, &url, &want).unwrap();
     assert_eq!(std::fs::read(&e.path).unwrap(), b"payload");
     // Once held, the blob is not fetched again: the source may even be gone.
@@ -191,13 +196,8 @@ fn other_schemes_are_refused() {
 
 #[test]
 fn a_held_blob_of_the_wrong_size_is_fetched_again() {
-    let src = tempfile::tempdir().unwrap();
-    let file = src.path().join("app.deb");
-    std::fs::write(&file, b"payload").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let url = format!("file://{}", file.display());
-    let want = Expected::new(Sha256::of(b"payload"), 7);
+    let (src, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_file, store, url, want) = payload(src.path(), "app.deb", dir.path());
     let e = quick(3).fetch_blob(&store, &url, &want).unwrap();
     // Cut short since it was stored: its size says so without a read.
     std::fs::write(&e.path, b"pay").unwrap();
