@@ -9,6 +9,7 @@ use kiln_spec::Repository;
 use kiln_store::{Expected, Fetcher, Retry, Sha256, Store};
 
 use crate::error::Error;
+use crate::fsutil;
 use crate::progress::Progress;
 
 /// Downloads at once: enough to hide latency, few enough to be polite.
@@ -133,12 +134,7 @@ fn stored_blob(store: &Store, sha: &Sha256, size: u64) -> Result<Option<PathBuf>
     let Some(path) = store.blob(sha) else {
         return Ok(None);
     };
-    let len = fs_err::metadata(&path)
-        .map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?
-        .len();
+    let len = fs_err::metadata(&path).map_err(fsutil::io(&path))?.len();
     if len == size {
         return Ok(Some(path));
     }

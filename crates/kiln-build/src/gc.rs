@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use kiln_store::Store;
 use serde::Serialize;
 
+use crate::fsutil::io;
 use crate::{Error, Progress};
 
 /// Buckets whose entries are named by a rootfs key (a build id's hex).
@@ -109,13 +110,13 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
         let entries = match fs_err::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io(dir, e)),
+            Err(e) => return Err(io(dir)(e)),
         };
         for entry in entries {
-            let entry = entry.map_err(|e| io(dir, e))?;
+            let entry = entry.map_err(io(dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            let meta = fs_err::symlink_metadata(&path).map_err(|e| io(&path, e))?;
+            let meta = fs_err::symlink_metadata(&path).map_err(io(&path))?;
             let recent = meta.modified().is_ok_and(|m| m >= cutoff);
             // Temporary names belong to whoever is writing them.
             if name.starts_with('.') || recent || wanted.contains(name.trim_end_matches(strip)) {
@@ -129,7 +130,7 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
                 } else {
                     fs_err::remove_file(&path)
                 };
-                removed.map_err(|e| io(&path, e))?;
+                removed.map_err(io(&path))?;
             }
             report.bytes += bytes;
             report.removed.push(Removed { path, bytes });
@@ -152,22 +153,15 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
 
 /// Bytes under `path`, not following symlinks.
 fn size(path: &Path) -> Result<u64, Error> {
-    let meta = fs_err::symlink_metadata(path).map_err(|e| io(path, e))?;
+    let meta = fs_err::symlink_metadata(path).map_err(io(path))?;
     if !meta.is_dir() {
         return Ok(meta.len());
     }
     let mut total = 0;
-    for entry in fs_err::read_dir(path).map_err(|e| io(path, e))? {
-        total += size(&entry.map_err(|e| io(path, e))?.path())?;
+    for entry in fs_err::read_dir(path).map_err(io(path))? {
+        total += size(&entry.map_err(io(path))?.path())?;
     }
     Ok(total)
-}
-
-fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
 }
 
 /// `30d`, `12h`, `90m`, `45s`: how long gc keeps what was used.

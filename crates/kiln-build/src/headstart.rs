@@ -132,10 +132,7 @@ impl Copied {
                 skip: &[],
             },
         )
-        .map_err(|source| Error::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        .map_err(fsutil::io(&self.dir))?;
         self.finished = true;
         Ok(())
     }

@@ -12,6 +12,7 @@ use kiln_spec::{DebianBase, Repository};
 use kiln_store::{Fetcher, Retry, Store};
 
 use crate::error::Error;
+use crate::fsutil;
 use crate::origins::Origins;
 use crate::progress::Progress;
 
@@ -140,10 +141,7 @@ pub(crate) fn read_suite(
     };
     let mut packages = Vec::new();
     for c in &index.components {
-        let text = fs_err::read_to_string(&c.path).map_err(|source| Error::Io {
-            path: c.path.clone(),
-            source,
-        })?;
+        let text = fs_err::read_to_string(&c.path).map_err(fsutil::io(&c.path))?;
         let name = format!("{}/{}/binary-{}/Packages", index.suite, c.component, c.arch);
         packages.extend(
             kiln_deb::packages::parse_packages(&text, &name, &c.arch).map_err(|source| {

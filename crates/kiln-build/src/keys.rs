@@ -9,6 +9,7 @@ use kiln_spec::{Definition, RunStep};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::fsutil;
 
 /// Bumped whenever the rootfs stage would produce different bytes from the
 /// same inputs (a new normalisation, a different dpkg invocation): old
@@ -117,10 +118,7 @@ pub(crate) fn output_key(rootfs: &str, what: &str, extra: &str) -> String {
 }
 
 fn file_digest(path: &Path) -> Result<Vec<u8>, Error> {
-    let bytes = fs_err::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs_err::read(path).map_err(fsutil::io(path))?;
     Ok(Sha256::digest(&bytes).to_vec())
 }
 

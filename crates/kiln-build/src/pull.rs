@@ -14,6 +14,7 @@ use kiln_image::{
 use kiln_registry::{Client, Reference, Target};
 use serde::Serialize;
 
+use crate::fsutil::io;
 use crate::push::{DISK_ARTIFACT_PREFIX, RegistryOptions};
 use crate::{Error, Format, Progress};
 
@@ -60,7 +61,7 @@ pub fn pull(
     });
     let version = version.unwrap_or_else(|| digest.hex()[..12].to_string());
     let stem = safe_name(&url, &format!("{name}-{version}"))?;
-    fs_err::create_dir_all(out).map_err(|e| io(out, e))?;
+    fs_err::create_dir_all(out).map_err(io(out))?;
 
     progress.step(&format!("pulling {reference} ({digest})"));
     let mut total = 0;
@@ -73,9 +74,9 @@ pub fn pull(
     let temp = tempfile::Builder::new()
         .prefix(".tmp-pull-")
         .tempdir_in(out)
-        .map_err(|e| io(out, e))?;
+        .map_err(io(out))?;
     let blobs = temp.path().join("blobs/sha256");
-    fs_err::create_dir_all(&blobs).map_err(|e| io(&blobs, e))?;
+    fs_err::create_dir_all(&blobs).map_err(io(&blobs))?;
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         total += client.pull_blob_to(
             &blob.digest,
@@ -154,10 +155,10 @@ pub fn pull(
         return Err(Error::WontReplace { path: layout });
     }
     if layout.exists() {
-        fs_err::remove_dir_all(&layout).map_err(|e| io(&layout, e))?;
+        fs_err::remove_dir_all(&layout).map_err(io(&layout))?;
     }
     let kept = temp.keep();
-    fs_err::rename(&kept, &layout).map_err(|e| io(&layout, e))?;
+    fs_err::rename(&kept, &layout).map_err(io(&layout))?;
     Ok(PullReport {
         reference: url,
         image: name,
@@ -224,14 +225,7 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    fs_err::write(path, bytes).map_err(|e| io(path, e))
-}
-
-fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
+    fs_err::write(path, bytes).map_err(io(path))
 }
 
 #[cfg(test)]

@@ -264,10 +264,7 @@ pub(crate) fn place(
     // A tree without its record (a build killed before writing it, a
     // directory that merely exists) is never trusted: ours replaces it.
     remove_tree(bucket, key)?;
-    fs_err::rename(tmp, dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
+    fs_err::rename(tmp, dir).map_err(fsutil::io(dir))
 }
 
 fn assemble(
@@ -295,10 +292,7 @@ fn assemble(
                 None => fsutil::copy_tree(&p.root, tmp)?,
             }
         }
-        None => fs_err::create_dir_all(tmp).map_err(|source| Error::Io {
-            path: tmp.to_path_buf(),
-            source,
-        })?,
+        None => fs_err::create_dir_all(tmp).map_err(fsutil::io(tmp))?,
     }
     let debs: Vec<kiln_rootfs::Deb> = debs
         .iter()
@@ -361,10 +355,7 @@ pub(crate) fn layer(
         None => LayerSource::Tree(&built.root),
     };
     let blobs = store.root().join("blobs/sha256");
-    fs_err::create_dir_all(&blobs).map_err(|source| Error::Io {
-        path: blobs.clone(),
-        source,
-    })?;
+    fs_err::create_dir_all(&blobs).map_err(fsutil::io(&blobs))?;
     let layer = kiln_image::write_layer(source, &TarOptions::new(sde.max(0) as u64), &blobs)?;
     let record = LayerRecord {
         image: built.image.clone(),
@@ -428,10 +419,7 @@ pub(crate) fn outputs(
     attach: &mut Attach<'_>,
 ) -> Result<Vec<OutputRecord>, Error> {
     let stem = format!("{}-{}", def.image.name, def.image.version);
-    fs_err::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    fs_err::create_dir_all(out).map_err(fsutil::io(out))?;
     let mut records = Vec::new();
     if formats.contains(&Format::Tar) {
         let started = Instant::now();
@@ -511,10 +499,7 @@ fn oci_outputs(
     let name = format!("{}:{}", def.image.name, def.image.version);
     let digest = kiln_image::write_oci_archive(&layout, &archive, Some(&name))?;
     let size = fs_err::metadata(&archive)
-        .map_err(|source| Error::Io {
-            path: archive.clone(),
-            source,
-        })?
+        .map_err(fsutil::io(&archive))?
         .len();
     Ok(vec![
         image,
@@ -682,12 +667,7 @@ fn remember(output: &Path, key: &str, what: &str, digest: &str) -> Result<(), Er
 }
 
 fn file_size(path: &Path) -> Result<u64, Error> {
-    Ok(fs_err::metadata(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len())
+    Ok(fs_err::metadata(path).map_err(fsutil::io(path))?.len())
 }
 
 /// The whole root filesystem as one deterministic tar at `dest`, kept when
