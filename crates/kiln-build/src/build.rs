@@ -177,6 +177,8 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         .map(Remote::open)
         .transpose()?;
     let mut head_start: Option<crate::headstart::Copied> = None;
+    // A child's copy of a parent that came from the remote cache.
+    let mut copying: Option<crate::headstart::HeadStart> = None;
     for (i, (def, lock)) in images.iter().enumerate() {
         let parent = built.last();
         // From the remote cache, its packages are not even fetched.
@@ -193,8 +195,15 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         };
         let rootfs = match restored {
             Some(rootfs) => {
-                if let Some(h) = head_start.take() {
+                if let Some(h) = head_start.take().or_else(|| copying.take()?.stop()) {
                     h.discard()?;
+                }
+                // The child, unless the registry has it too, begins from a
+                // copy of this tree made while its packages download.
+                if let Some(child) = rootfs_keys.get(i + 1)
+                    && remote.as_ref().is_some_and(|r| !r.holds(child))
+                {
+                    copying = stages::copy_for_child(&store, &rootfs, child)?;
                 }
                 rootfs
             }
@@ -207,6 +216,9 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                     &def.dir,
                     opts.progress,
                 )?;
+                if let Some(copy) = copying.take() {
+                    head_start = copy.stop();
+                }
                 let sources = fetch::Sources {
                     mirrors: mirrors.as_ref(),
                     repositories: &repositories,

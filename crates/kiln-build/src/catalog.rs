@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::stages::Built;
 
 /// Manifests of root filesystems, by rootfs key.
-const MANIFESTS: &str = "manifests-v1";
+pub(crate) const MANIFESTS: &str = "manifests-v1";
 pub const SBOM_MEDIA_TYPE: &str = "application/spdx+json";
 pub const PROVENANCE_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
 pub const KILN_VERSION: &str = env!("CARGO_PKG_VERSION");

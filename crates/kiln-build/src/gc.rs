@@ -3,7 +3,8 @@
 //!   catalog saw within `keep`, and of each of its ancestors;
 //! - the layer blobs those records name;
 //! - every `.deb` a `kiln.lock` under the given directories pins;
-//! - anything written within `keep` (an index, a fetch not built yet).
+//! - anything written within `keep` (an index, a fetch not built yet, a
+//!   `kiln push` upload session to resume).
 //!
 //! Everything else in the store's known buckets goes. gc holds the store
 //! lock exclusively while builds hold it shared, so it waits for running
@@ -21,7 +22,11 @@ use crate::fsutil::io;
 use crate::{Error, Progress};
 
 /// Buckets whose entries are named by a rootfs key (a build id's hex).
-const KEYED_BUCKETS: &[&str] = &["rootfs-v2", "layers-v1", "manifests-v1"];
+const KEYED_BUCKETS: &[&str] = &[
+    crate::keys::ROOTFS_STAGE,
+    crate::stages::LAYERS,
+    crate::catalog::MANIFESTS,
+];
 
 /// A temporary file this old was left by a killed process; younger ones
 /// may belong to a command that writes without the store lock.
@@ -147,6 +152,12 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
         sweep(&store.root().join(bucket), &keys, ".json")?;
     }
     sweep(&store.root().join("blobs/sha256"), &blobs, "")?;
+    // An upload session only saves a resend; registries expire theirs too.
+    sweep(
+        &store.root().join(crate::uploads::BUCKET),
+        &BTreeSet::new(),
+        "",
+    )?;
     report.removed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }

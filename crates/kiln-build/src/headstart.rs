@@ -111,6 +111,13 @@ impl HeadStart {
     }
 }
 
+/// A copy nobody took over (its build failed on the way) stops and goes.
+impl Drop for HeadStart {
+    fn drop(&mut self) {
+        drop(self.stop());
+    }
+}
+
 impl Copied {
     /// Makes the copy exactly what `from`, its source now final, is.
     pub(crate) fn finish(mut self, from: &Path) -> Result<(), Error> {

@@ -139,6 +139,14 @@ impl Remote {
         })
     }
 
+    /// Whether the registry has an entry for `key` (a lookup only; the
+    /// entry is checked when restored).
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        self.client
+            .as_ref()
+            .is_some_and(|c| matches!(c.manifest(&Target::Tag(tag(key))), Ok(Some(_))))
+    }
+
     pub(crate) fn was_restored(&self, key: &str) -> bool {
         self.restored_keys.iter().any(|k| k == key)
     }
@@ -312,36 +320,79 @@ fn fetch_tree(
     }
     // The layer goes into the store's blobs, where the layer stage and the
     // OCI image read it: a held copy is re-hashed (and evicted if damaged),
-    // a pulled one is verified as it streams in.
+    // a pulled one is verified as it streams in. It is unpacked as it
+    // streams too (download, inflate, unpack: three threads), into a
+    // temporary tree that is placed only once both its digest and its
+    // diff_id matched.
     let sha = kiln_store::Sha256::from_hex(&layer.digest.hex()).map_err(|e| refused(e.0))?;
-    let blob = match store.intact_blob(&sha).map_err(refused)? {
-        Some(path) => path,
-        None => {
-            progress.step(&format!(
-                "rootfs {image}: fetching its layer ({} MiB)",
-                layer.size >> 20
-            ));
-            let mut staged = store.stage_blob().map_err(refused)?;
-            client
-                .pull_blob(&layer.digest, Some(layer.size), &mut staged)
-                .map_err(registry)?;
-            let expected = kiln_store::Expected::new(sha, layer.size);
-            store
-                .commit_blob(staged, &expected, &layer.digest.to_string())
-                .map_err(refused)?
-                .path
-        }
-    };
-    progress.step(&format!("rootfs {image}: unpacking its layer"));
+    let held = store.intact_blob(&sha).map_err(refused)?;
+    progress.step(&format!(
+        "rootfs {image}: {} its layer ({} MiB)",
+        if held.is_some() {
+            "unpacking"
+        } else {
+            "fetching and unpacking"
+        },
+        layer.size >> 20
+    ));
     match parent {
         Some(p) => fsutil::copy_tree(&p.root, tmp).map_err(refused)?,
         None => fs_err::create_dir_all(tmp).map_err(refused)?,
     }
-    let file = fs_err::File::open(&blob).map_err(refused)?;
-    let mut tar = HashingReader::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
-    kiln_rootfs::apply_layer(tmp, &mut tar, &blob).map_err(refused)?;
-    std::io::copy(&mut tar, &mut std::io::sink()).map_err(refused)?;
-    let diff_id = tar.finish();
+    let blob = store.blob_path(&sha);
+    let unpack = |tar: &mut kiln_deb::pipe::PipeReader| -> Result<(), Miss> {
+        kiln_rootfs::apply_layer(tmp, tar, &blob).map_err(refused)?;
+        std::io::copy(tar, &mut std::io::sink()).map_err(refused)?;
+        Ok(())
+    };
+    let inflate = |gz: Box<dyn Read + Send>| HashingReader::new(flate2::read::GzDecoder::new(gz));
+    let diff_id = match held {
+        Some(path) => {
+            let file = fs_err::File::open(&path).map_err(refused)?;
+            let (unpacked, tar) = kiln_deb::pipe::read_ahead(
+                inflate(Box::new(std::io::BufReader::new(file))),
+                unpack,
+            );
+            unpacked?;
+            tar.finish()
+        }
+        None => {
+            let mut staged = store.stage_blob().map_err(refused)?;
+            let (to_unpack, from_download) = kiln_deb::pipe::pipe();
+            let (pulled, unpacked, diff_id) = std::thread::scope(|scope| {
+                let download = scope.spawn(|| {
+                    let mut tee = Tee {
+                        file: &mut staged,
+                        pipe: Some(to_unpack),
+                    };
+                    let pulled = client.pull_blob(&layer.digest, Some(layer.size), &mut tee);
+                    match (&pulled, tee.pipe.take()) {
+                        (Ok(_), Some(pipe)) => drop(pipe.finish()),
+                        (Err(e), Some(pipe)) => pipe.fail(std::io::Error::other(e.to_string())),
+                        (_, None) => {}
+                    }
+                    pulled
+                });
+                let (unpacked, tar) =
+                    kiln_deb::pipe::read_ahead(inflate(Box::new(from_download)), unpack);
+                // Drops the download's reading end: a download still running
+                // after the unpack stopped early ends, not waits.
+                let diff_id = tar.finish();
+                (download.join(), unpacked, diff_id)
+            });
+            // A broken or corrupt download explains a failed unpack: its
+            // error goes first.
+            pulled
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .map_err(registry)?;
+            let expected = kiln_store::Expected::new(sha, layer.size);
+            store
+                .commit_blob(staged, &expected, &layer.digest.to_string())
+                .map_err(refused)?;
+            unpacked?;
+            diff_id
+        }
+    };
     if diff_id.to_string() != config.layer.diff_id {
         return Err(refused(format!(
             "its layer unpacks to {diff_id}, not {}",
@@ -530,6 +581,30 @@ fn extra_xattrs(path: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// What a download writes: the store's staged blob, and the unpacking.
+/// An unpack that stopped (a corrupt layer) lets the download go on to its
+/// end, where its digest is checked: that verdict names what was wrong.
+struct Tee<'a, W> {
+    file: &'a mut W,
+    pipe: Option<kiln_deb::pipe::PipeWriter>,
+}
+
+impl<W: std::io::Write> std::io::Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write_all(buf)?;
+        if let Some(pipe) = &mut self.pipe
+            && pipe.write_all(buf).is_err()
+        {
+            self.pipe = None;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Hashes what is read through it: a layer's diff_id while it unpacks.

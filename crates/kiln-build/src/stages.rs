@@ -65,6 +65,27 @@ pub(crate) fn tmp_dir(bucket: &Path, key: &str) -> Result<PathBuf, Error> {
     fsutil::owned_tmp(bucket, &tmp_prefix(key))
 }
 
+/// Begins the tree of `child` as a copy of `parent`'s, which is final (it
+/// came from the remote cache), so the copy runs while the child's
+/// packages download; `None` when the store has the child already. The
+/// child's rootfs stage takes it over (`HeadStart::stop`, then
+/// `Copied::finish`), exactly as a copy begun while a parent built.
+pub(crate) fn copy_for_child(
+    store: &Store,
+    parent: &Built,
+    child: &str,
+) -> Result<Option<HeadStart>, Error> {
+    let bucket = store.bucket(keys::ROOTFS_STAGE)?;
+    if bucket.complete_tree(child)?.is_some() {
+        return Ok(None);
+    }
+    let to = tmp_dir(bucket.dir(), child)?;
+    let copy = HeadStart::default();
+    // Nothing to leave out: no dpkg scratch in a finished tree.
+    copy.start(&parent.root, &to, "");
+    Ok(Some(copy))
+}
+
 /// What every temporary tree of `key` is named from.
 fn tmp_prefix(key: &str) -> String {
     format!(".tmp-{key}-")

@@ -11,7 +11,7 @@ use kiln_image::Digest;
 use kiln_registry::UploadSessions;
 use kiln_store::{Bucket, Sha256};
 
-const BUCKET: &str = "uploads-v1";
+pub(crate) const BUCKET: &str = "uploads-v1";
 
 pub(crate) struct StoreSessions {
     bucket: Option<Bucket>,

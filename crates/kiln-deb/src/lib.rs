@@ -5,6 +5,7 @@ pub mod control;
 pub mod names;
 pub mod packages;
 pub mod par;
+pub mod pipe;
 pub mod relation;
 pub mod release;
 pub mod signature;

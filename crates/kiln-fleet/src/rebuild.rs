@@ -34,6 +34,9 @@ pub struct RebuildOptions<'a> {
     /// What chose the images, as the rollout records it:
     /// [`Selection::trigger`](crate::Selection::trigger).
     pub trigger: String,
+    /// Each build reads (and, `readwrite`, fills) this registry cache, as
+    /// `kiln build --cache` does.
+    pub remote_cache: Option<kiln_build::RemoteCache>,
 }
 
 #[derive(Debug, Serialize)]
@@ -289,7 +292,7 @@ fn steps(
         catalog: opts.catalog.clone(),
         progress: &Quiet,
         refresh_network_steps: false,
-        remote_cache: None,
+        remote_cache: opts.remote_cache.clone(),
     })?;
     // The OCI layout is written on every build, from layers already in the
     // store: it rebuilds nothing, so it does not make a build "not cached".

@@ -147,6 +147,8 @@ pub struct RebuildArgs {
     /// [default: the store's catalog.sqlite]
     #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION")]
     catalog: Option<String>,
+    #[command(flatten)]
+    cache: crate::team::CacheArgs,
     /// Print a JSON report (or plan) on stdout instead of text
     #[arg(long)]
     json: bool,
@@ -166,6 +168,7 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
         accel,
         timeout,
         catalog,
+        cache,
         json,
     } = args;
     let graph = kiln_fleet::Graph::discover(&dir)?;
@@ -201,6 +204,7 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
             timeout: std::time::Duration::from_secs(timeout),
             progress: &progress,
             trigger: selection.trigger(),
+            remote_cache: cache.options(),
         },
     )?;
     fleet_output::rebuild(&report, json);

@@ -103,6 +103,21 @@ fn net_root_gc_frees_what_only_the_oldest_build_used_and_keeps_the_newest_warm()
     for p in only_first.iter().chain(&newest) {
         assert!(p.exists(), "{} missing before gc", p.display());
     }
+    // Upload sessions of `kiln push`: one a killed push left long ago, one
+    // from a push that may resume.
+    let sessions = s.join("uploads-v1");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let (stale, live) = (sessions.join("0".repeat(64)), sessions.join("1".repeat(64)));
+    for p in [&stale, &live] {
+        std::fs::write(p, "/v2/team/blobs/uploads/session").unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
 
     // --dry-run names what would go and removes nothing.
     let dry = gc(ex.path(), s, &keep, true);
@@ -135,6 +150,8 @@ fn net_root_gc_frees_what_only_the_oldest_build_used_and_keeps_the_newest_warm()
         String::from_utf8_lossy(&out.stderr)
     );
     let gone = removed(&done);
+    assert!(!stale.exists() && gone.contains(&stale.display().to_string()));
+    assert!(live.exists(), "a recent upload session stays");
     for p in &only_first {
         assert!(!p.exists(), "{} survived gc", p.display());
         assert!(gone.contains(&p.display().to_string()));

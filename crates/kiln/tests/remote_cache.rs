@@ -162,6 +162,24 @@ fn pg_net_root_tool_two_stores_share_one_registry_cache_and_one_catalog() {
     // One catalog: the build B made is the build A made.
     assert_eq!(b_web["build"], single["build"]);
     assert_eq!(c_web["build"], single["build"]);
+
+    // Machine D: `kiln rebuild` reads the same cache (base alone in its
+    // fleet: it has no disk to boot). Its rollout builds base from the
+    // registry's layer, with none of base's packages fetched.
+    let fleet = tempfile::tempdir().unwrap();
+    common::copy_dir(&base, &fleet.path().join("base"));
+    let d = tempfile::tempdir().unwrap();
+    let fleet_dir = fleet.path().to_str().unwrap();
+    let run = kiln_with_store(&["rebuild", fleet_dir, "base", "--json"], &env, d.path());
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let image = &report["images"][0];
+    assert_eq!(image["name"], "base", "{report}");
+    assert_eq!(image["build"], a_base["build"], "{report}");
+    assert!(
+        held(d.path(), &base_debs).is_empty(),
+        "machine D fetched none of base's packages"
+    );
 }
 
 /// The cache is never a reason for a build to fail: a registry nobody
