@@ -49,6 +49,8 @@ struct Job {
 /// Dropped unfinished (a build that failed on the way), it is removed.
 pub(crate) struct Copied {
     pub dir: PathBuf,
+    /// When the copy ran, for the stage's note: "while it built".
+    pub during: &'static str,
     wall: SystemTime,
     started: Instant,
     finished: bool,
@@ -60,7 +62,7 @@ impl HeadStart {
     /// does anything. Call it while nothing else changes `from`: what
     /// changed before is kept as copied, what changes after its return is
     /// copied again.
-    pub(crate) fn start(&self, from: &Path, to: &Path, skip: &str) {
+    pub(crate) fn start(&self, from: &Path, to: &Path, skip: &str, during: &'static str) {
         let mut job = self.job.lock().unwrap_or_else(|e| e.into_inner());
         if job.is_some() {
             return;
@@ -68,6 +70,7 @@ impl HeadStart {
         // Taken before the first read: what changes after it is copied again.
         let copied = Copied {
             dir: to.to_path_buf(),
+            during,
             wall: SystemTime::now(),
             started: Instant::now(),
             finished: false,

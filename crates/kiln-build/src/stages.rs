@@ -82,7 +82,12 @@ pub(crate) fn copy_for_child(
     let to = tmp_dir(bucket.dir(), child)?;
     let copy = HeadStart::default();
     // Nothing to leave out: no dpkg scratch in a finished tree.
-    copy.start(&parent.root, &to, "");
+    copy.start(
+        &parent.root,
+        &to,
+        "",
+        "while this image's packages downloaded",
+    );
     Ok(Some(copy))
 }
 
@@ -210,7 +215,7 @@ pub(crate) fn rootfs(
     let note = head_start
         .as_ref()
         .zip(parent)
-        .map(|(_, p)| format!("began from a copy of {} made while it built", p.image));
+        .map(|(h, p)| format!("began from a copy of {} made {}", p.image, h.during));
     let copy = Arc::new(HeadStart::default());
     // The rootfs steps report from their own threads; their events come
     // back over a channel so the caller's progress needs no 'static bound.
@@ -233,7 +238,7 @@ pub(crate) fn rootfs(
             }
             kiln_rootfs::Event::LastDpkgRun { scratch } => {
                 if let Some(to) = &child_tmp {
-                    copy.start(&from, to, scratch);
+                    copy.start(&from, to, scratch, "while it built");
                 }
             }
             kiln_rootfs::Event::Output(_) => {}

@@ -131,6 +131,16 @@ fn pg_net_root_tool_two_stores_share_one_registry_cache_and_one_catalog() {
     assert_eq!(strings(&remote["pushed"]), ["web"], "{remote}");
     assert!(rootfs_from_remote(&b_web, "base"));
     assert!(!rootfs_from_remote(&b_web, "web"));
+    let web_rootfs = b_web["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "rootfs" && s["image"] == "web")
+        .unwrap();
+    assert_eq!(
+        web_rootfs["note"], "began from a copy of base made while this image's packages downloaded",
+        "{web_rootfs}"
+    );
     // The layer and the entry's config, nothing else.
     assert_eq!(registry.count("GET", "/blobs/sha256:") - blob_gets, 2);
     assert_eq!(
