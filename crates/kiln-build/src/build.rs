@@ -305,6 +305,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         leaf,
         &layers,
         &formats,
+        chain.distro().architecture,
         &out,
         sde,
         opts.progress,

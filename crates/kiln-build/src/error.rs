@@ -57,6 +57,12 @@ pub enum Error {
     Vm(#[from] kiln_vm::VmError),
     #[error(transparent)]
     Runtime(#[from] kiln_vm::RuntimeConfigError),
+    #[error("{definition}: {arch} is not built yet")]
+    ArchitectureNotBuilt {
+        arch: kiln_spec::Architecture,
+        /// The chain's distribution base, where the architecture is named.
+        definition: PathBuf,
+    },
     #[error("{image}: a `{format}` disk needs a kernel, and no image of its chain names one")]
     DiskWithoutKernel {
         image: String,
@@ -171,6 +177,11 @@ impl Error {
             Error::Manifest { .. } => None,
             Error::Rootfs(e) => e.hint(),
             Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
+            Error::ArchitectureNotBuilt { .. } => Some(
+                "kiln runs each package's maintainer scripts while it builds, so it builds amd64 \
+                 images only for now; remove `architecture` from [base] to build one"
+                    .into(),
+            ),
             Error::DiskWithoutKernel { base, .. } => Some(format!(
                 "add `kernel = \"linux-image-cloud-amd64\"` to [disk] in {}, then run `kiln lock`",
                 base.display()
@@ -233,6 +244,7 @@ impl Error {
             | Error::StaleLock { .. }
             | Error::Runtime(_)
             | Error::NoDiskImage { .. }
+            | Error::ArchitectureNotBuilt { .. }
             | Error::DiskWithoutKernel { .. }
             | Error::DiskNeeds { .. }
             | Error::CheckUnitMissing { .. }

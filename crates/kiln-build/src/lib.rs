@@ -44,7 +44,7 @@ pub use kiln_catalog::{
 };
 pub use kiln_manifest::{Diff, rfc3339};
 pub use kiln_registry::interrupt as interrupt_uploads;
-pub use kiln_spec::Format;
+pub use kiln_spec::{Architecture, Format};
 pub use kiln_vm::{Accel, AccelChoice, CheckFailure, DirectKernel, Report as TestReport};
 pub use lock::{CheckReport, LockOptions, LockReport, PackageChange, check, lock};
 pub use outdated::{Freshness, OutdatedOptions, Pending, Running, outdated, outdated_running};

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use kiln_lock::Lock;
-use kiln_spec::Format;
+use kiln_spec::{Architecture, Format};
 
 use crate::chain::{Chain, LOCKFILE};
 use crate::error::Error;
@@ -14,6 +14,17 @@ use crate::error::Error;
 /// Fails when the leaf's definition, or `formats`, asks for what the
 /// chain's locks (the leaf's being `leaf`) do not install.
 pub(crate) fn check(chain: &Chain, leaf: &Lock, formats: &[Format]) -> Result<(), Error> {
+    // Maintainer scripts run natively while the root filesystem is
+    // assembled, so kiln builds only for the machine it runs on. The
+    // definition may still name another (and lock it): it is a value.
+    let arch = chain.distro().architecture;
+    if arch != Architecture::Amd64 {
+        let base = chain.ancestors.last().map(|a| &a.def).unwrap_or(&chain.def);
+        return Err(Error::ArchitectureNotBuilt {
+            arch,
+            definition: base.path.clone(),
+        });
+    }
     let locked: BTreeSet<&str> = chain
         .ancestors
         .iter()

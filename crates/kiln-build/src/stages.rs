@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use kiln_image::{Attachment, ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
-use kiln_spec::{Definition, Format};
+use kiln_spec::{Architecture, Definition, Format};
 use kiln_store::{Sha256, Store};
 
 use crate::build::{LayerRecord, OutputRecord, StageRecord};
@@ -412,6 +412,7 @@ pub(crate) fn outputs(
     leaf: &Built,
     layers: &[BuiltLayer],
     formats: &[Format],
+    arch: Architecture,
     out: &Path,
     sde: i64,
     progress: &dyn Progress,
@@ -441,6 +442,7 @@ pub(crate) fn outputs(
             def,
             leaf,
             &disks,
+            arch,
             &out.join(&stem),
             sde,
             progress,
@@ -450,21 +452,39 @@ pub(crate) fn outputs(
     if formats.contains(&Format::Oci) {
         let started = Instant::now();
         progress.step(&format!("{}: writing the OCI image", def.image.name));
-        records.extend(oci_outputs(def, layers, out, &stem, sde, &records, attach)?);
+        let image = OciImage {
+            def,
+            arch,
+            sde,
+            layers,
+        };
+        records.extend(oci_outputs(&image, out, &stem, &records, attach)?);
         timed(stages, "oci", &def.image.name, &leaf.key, false, started);
     }
     Ok(records)
 }
 
+/// What the OCI image is made of.
+struct OciImage<'a> {
+    def: &'a Definition,
+    arch: Architecture,
+    sde: i64,
+    layers: &'a [BuiltLayer],
+}
+
 fn oci_outputs(
-    def: &Definition,
-    layers: &[BuiltLayer],
+    image: &OciImage<'_>,
     out: &Path,
     stem: &str,
-    sde: i64,
     before: &[OutputRecord],
     attach: &mut Attach<'_>,
 ) -> Result<Vec<OutputRecord>, Error> {
+    let OciImage {
+        def,
+        arch,
+        sde,
+        layers,
+    } = *image;
     let inputs: Vec<LayerInput> = layers
         .iter()
         .map(|l| LayerInput {
@@ -474,7 +494,7 @@ fn oci_outputs(
             comment: None,
         })
         .collect();
-    let mut meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64);
+    let mut meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64, arch);
     let layout = out.join(format!("{stem}.oci"));
     // The image manifest does not depend on its referrers: its digest comes
     // first, then the documents that name it, then the layout with them.
@@ -515,10 +535,12 @@ fn oci_outputs(
 /// Raw, qcow2, vmdk and vhd from the leaf's rootfs, with kiln's test agent
 /// (inert unless `kiln test` attaches its port). A disk already in `out`
 /// whose digest the previous build recorded for the same key is kept.
+#[allow(clippy::too_many_arguments)]
 fn disk_outputs(
     def: &Definition,
     leaf: &Built,
     disks: &[Format],
+    arch: Architecture,
     stem: &Path,
     sde: i64,
     progress: &dyn Progress,
@@ -550,6 +572,7 @@ fn disk_outputs(
         image_digest: key.clone(),
         source_date_epoch: sde,
         title: format!("{} {}", def.image.name, def.image.version),
+        architecture: arch,
         extra_files,
         extra_links,
     };

@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         image_digest: digest.clone(),
         source_date_epoch: epoch.parse()?,
         title: "kiln".into(),
+        architecture: kiln_deb::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };

@@ -6,6 +6,8 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
+use kiln_deb::Architecture;
+
 use crate::error::DiskError;
 use crate::layout::DiskLayout;
 
@@ -13,13 +15,22 @@ use crate::layout::DiskLayout;
 /// signed for Secure Boot (`systemd-boot-efi-amd64-signed`, which trixie's
 /// `systemd-boot` pulls in first) or unsigned (`systemd-boot-efi`). Firmware
 /// with Secure Boot off runs either; the signed one also boots where it is on.
-pub const SYSTEMD_BOOT: &[&str] = &[
-    "usr/lib/systemd/boot/efi/systemd-bootx64.efi.signed",
-    "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
-];
+pub fn systemd_boot(arch: Architecture) -> [String; 2] {
+    let efi = format!(
+        "usr/lib/systemd/boot/efi/systemd-boot{}.efi",
+        arch.efi_suffix()
+    );
+    [format!("{efi}.signed"), efi]
+}
+
 /// Where UEFI firmware looks on removable media, and so on any disk that
-/// has no boot entry in the firmware's variables yet.
-pub const ESP_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+/// has no boot entry in the firmware's variables yet: `EFI/BOOT/BOOTX64.EFI`.
+pub fn esp_loader(arch: Architecture) -> String {
+    format!(
+        "EFI/BOOT/BOOT{}.EFI",
+        arch.efi_suffix().to_ascii_uppercase()
+    )
+}
 /// The root file system mounts the ESP here.
 pub const ESP_MOUNT: &str = "boot/efi";
 
@@ -42,7 +53,7 @@ impl BootFiles {
     /// The newest kernel in `root/boot` that has an initrd, and
     /// systemd-boot. Symbolic links are refused: they would resolve on the
     /// host, not in the image.
-    pub fn find(root: &Path) -> Result<BootFiles, DiskError> {
+    pub fn find(root: &Path, arch: Architecture) -> Result<BootFiles, DiskError> {
         let boot = root.join("boot");
         let mut versions = Vec::new();
         // Not `is_dir()`: it follows a symlink, and an image's `/boot ->
@@ -69,12 +80,13 @@ impl BootFiles {
             return Err(DiskError::NoInitrd { path: kernel });
         }
         let initrd = regular_file(initrd)?;
-        let loader = SYSTEMD_BOOT
+        let [signed, unsigned] = systemd_boot(arch);
+        let loader = [&signed, &unsigned]
             .iter()
             .map(|p| root.join(p))
             .find(|p| fs_err::symlink_metadata(p).is_ok())
             .ok_or_else(|| DiskError::NoBootloader {
-                path: root.join(SYSTEMD_BOOT[SYSTEMD_BOOT.len() - 1]),
+                path: root.join(&unsigned),
             })?;
         let loader = regular_file(loader)?;
         for file in [&kernel, &initrd, &loader] {
@@ -213,6 +225,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn efi_names_follow_the_architecture() {
+        assert_eq!(esp_loader(Architecture::Amd64), "EFI/BOOT/BOOTX64.EFI");
+        assert_eq!(esp_loader(Architecture::Arm64), "EFI/BOOT/BOOTAA64.EFI");
+        assert_eq!(
+            systemd_boot(Architecture::Arm64)[1],
+            "usr/lib/systemd/boot/efi/systemd-bootaa64.efi"
+        );
+    }
+
+    #[test]
     fn versions_compare_numerically() {
         assert_eq!(
             version_cmp("6.10.0-1-amd64", "6.9.0-1-amd64"),
@@ -243,33 +265,39 @@ mod tests {
 
     #[test]
     fn the_loader_is_found_signed_or_not() {
-        let [signed, unsigned] = [SYSTEMD_BOOT[0], SYSTEMD_BOOT[1]];
-        assert!(signed.ends_with(".efi.signed") && unsigned.ends_with(".efi"));
+        let [signed, unsigned] = systemd_boot(Architecture::Amd64);
+        let [signed, unsigned] = [signed.as_str(), unsigned.as_str()];
+        assert_eq!(unsigned, "usr/lib/systemd/boot/efi/systemd-bootx64.efi");
+        assert!(signed.ends_with(".efi.signed"));
         // trixie: systemd-boot-efi-amd64-signed alone.
         let t = boot_tree(&[signed]);
-        let b = BootFiles::find(t.path()).unwrap();
+        let b = BootFiles::find(t.path(), Architecture::Amd64).unwrap();
         assert_eq!(b.loader, t.path().join(signed));
         // bookworm: systemd-boot-efi alone.
         let t = boot_tree(&[unsigned]);
         assert_eq!(
-            BootFiles::find(t.path()).unwrap().loader,
+            BootFiles::find(t.path(), Architecture::Amd64)
+                .unwrap()
+                .loader,
             t.path().join(unsigned)
         );
         // Both: the signed one, which also boots with Secure Boot on.
         let t = boot_tree(&[unsigned, signed]);
         assert_eq!(
-            BootFiles::find(t.path()).unwrap().loader,
+            BootFiles::find(t.path(), Architecture::Amd64)
+                .unwrap()
+                .loader,
             t.path().join(signed)
         );
         // Neither: the error names the package to install.
         let t = boot_tree(&[]);
-        let e = BootFiles::find(t.path()).unwrap_err();
+        let e = BootFiles::find(t.path(), Architecture::Amd64).unwrap_err();
         assert!(matches!(e, DiskError::NoBootloader { .. }), "{e}");
     }
 
     #[test]
     fn entry_and_fstab_name_the_root_by_uuid() {
-        let l = DiskLayout::plan(2 << 30, "sha256:x").unwrap();
+        let l = DiskLayout::plan(2 << 30, "sha256:x", Architecture::Amd64).unwrap();
         let b = BootFiles {
             kernel_version: "6.1.0-56-cloud-amd64".into(),
             kernel: "/r/boot/vmlinuz-6.1.0-56-cloud-amd64".into(),
@@ -315,10 +343,10 @@ mod tests {
         let image = tempfile::tempdir().unwrap();
         let root = image.path();
         std::os::unix::fs::symlink(&hboot, root.join("boot")).unwrap();
-        let loader = root.join(SYSTEMD_BOOT[1]);
+        let loader = root.join(&systemd_boot(Architecture::Amd64)[1]);
         fs_err::create_dir_all(loader.parent().unwrap().parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(&loader_dir, loader.parent().unwrap()).unwrap();
-        let err = BootFiles::find(root).unwrap_err();
+        let err = BootFiles::find(root, Architecture::Amd64).unwrap_err();
         assert!(matches!(err, DiskError::NoKernel { .. }), "{err}");
 
         // A real /boot, but the loader reached through the symlinked directory.
@@ -326,14 +354,14 @@ mod tests {
         fs_err::create_dir_all(root.join("boot")).unwrap();
         fs_err::write(root.join("boot/vmlinuz-1.0"), "k").unwrap();
         fs_err::write(root.join("boot/initrd.img-1.0"), "i").unwrap();
-        let err = BootFiles::find(root).unwrap_err();
+        let err = BootFiles::find(root, Architecture::Amd64).unwrap_err();
         assert!(matches!(err, DiskError::NotAFile { .. }), "{err}");
 
         // The same files in real directories are found.
         fs_err::remove_file(loader.parent().unwrap()).unwrap();
         fs_err::create_dir_all(loader.parent().unwrap()).unwrap();
         fs_err::write(&loader, "l").unwrap();
-        let found = BootFiles::find(root).unwrap();
+        let found = BootFiles::find(root, Architecture::Amd64).unwrap();
         assert_eq!(found.kernel_version, "1.0");
         assert_eq!(found.loader, loader);
     }

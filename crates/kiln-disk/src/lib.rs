@@ -29,13 +29,14 @@ mod tool;
 
 use std::path::{Path, PathBuf};
 
+use kiln_deb::Architecture;
 use serde::{Deserialize, Serialize};
 
 pub use boot::{BootFiles, CMDLINE};
 pub use convert::{Converted, DiskFormat, convert};
 pub use error::DiskError;
 pub use ids::{FatSerial, Uuid};
-pub use layout::{DiskLayout, ESP_SIZE, Partition, TYPE_ESP, TYPE_ROOT_X86_64};
+pub use layout::{DiskLayout, ESP_SIZE, Partition, TYPE_ESP, root_type};
 pub use sparse::sha256_file;
 pub use tool::versions as tool_versions;
 
@@ -50,6 +51,8 @@ pub struct DiskSpec {
     pub source_date_epoch: i64,
     /// The boot menu's title, e.g. `web 1.0.0`.
     pub title: String,
+    /// The machine the disk boots on: its loader's name, its root's type.
+    pub architecture: Architecture,
     /// Files kiln adds to the root file system of the disk only (its test
     /// agent), as `(absolute path, mode, contents)`; owned by root.
     pub extra_files: Vec<(String, u32, Vec<u8>)>,
@@ -73,8 +76,8 @@ pub struct RawDisk {
 /// file system through `debugfs` after `mke2fs -d` has copied the tree.
 /// Scratch files live beside `out`, and `out` appears whole or not at all.
 pub fn write_raw(root: &Path, spec: &DiskSpec, out: &Path) -> Result<RawDisk, DiskError> {
-    let layout = DiskLayout::plan(spec.size, &spec.image_digest)?;
-    let boot = BootFiles::find(root)?;
+    let layout = DiskLayout::plan(spec.size, &spec.image_digest, spec.architecture)?;
+    let boot = BootFiles::find(root, spec.architecture)?;
     let work = work_dir(out)?;
     let w = work.path();
 
@@ -140,7 +143,7 @@ fn stage_files(
         Ok(p)
     };
     let esp = vec![
-        (boot::ESP_LOADER.to_string(), boot.loader.clone()),
+        (boot::esp_loader(spec.architecture), boot.loader.clone()),
         (
             "loader/loader.conf".into(),
             put("loader.conf", boot::loader_conf())?,

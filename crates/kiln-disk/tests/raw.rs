@@ -20,6 +20,7 @@ fn spec() -> DiskSpec {
         image_digest: "sha256:5eed".into(),
         source_date_epoch: EPOCH,
         title: "test 1.0".into(),
+        architecture: kiln_deb::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     }

@@ -87,6 +87,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
         image_digest: format!("sha256:{key}"),
         source_date_epoch: report.source_date_epoch,
         title: format!("{} {}", report.image, report.version),
+        architecture: kiln_deb::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };

@@ -138,6 +138,7 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
         image_digest: report.lock.clone(),
         source_date_epoch: report.source_date_epoch,
         title: "kiln-vm test".into(),
+        architecture: kiln_spec::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };
@@ -279,6 +280,7 @@ fn vm_a_failed_check_is_a_verdict_with_its_output() {
         image_digest: "unused".into(),
         source_date_epoch: 0,
         title: "unused".into(),
+        architecture: kiln_spec::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };
