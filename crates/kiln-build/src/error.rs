@@ -57,6 +57,15 @@ pub enum Error {
     Vm(#[from] kiln_vm::VmError),
     #[error(transparent)]
     Runtime(#[from] kiln_vm::RuntimeConfigError),
+    #[error("{root}: no kernel: expected boot/vmlinuz-<version> with boot/initrd.img-<version>")]
+    NoKernel {
+        root: PathBuf,
+        arch: kiln_spec::Architecture,
+    },
+    #[error("{path}: the kernel has no initrd beside it")]
+    NoInitrd { path: PathBuf },
+    #[error("{path}: missing: the disk boots with systemd-boot")]
+    NoBootloader { path: PathBuf },
     #[error("{definition}: {arch} is not built yet")]
     ArchitectureNotBuilt {
         arch: kiln_spec::Architecture,
@@ -177,6 +186,13 @@ impl Error {
             Error::Manifest { .. } => None,
             Error::Rootfs(e) => e.hint(),
             Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
+            Error::NoKernel { arch, .. } => Some(format!(
+                "set [disk].kernel (e.g. linux-image-cloud-{arch}) so the image installs one"
+            )),
+            Error::NoInitrd { .. } => Some("install initramfs-tools in the image".into()),
+            Error::NoBootloader { .. } => {
+                Some("add \"systemd-boot\" to [packages].install".into())
+            }
             Error::ArchitectureNotBuilt { .. } => Some(
                 "kiln runs each package's maintainer scripts while it builds, so it builds amd64 \
                  images only for now; remove `architecture` from [base] to build one"

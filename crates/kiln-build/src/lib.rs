@@ -1,6 +1,7 @@
 //! The one pipeline. Each public function is a command of the CLI, and
 //! reads as the list of stages it runs; the stages live in their crates.
 
+mod bootfiles;
 mod build;
 mod catalog;
 mod chain;
@@ -28,6 +29,7 @@ mod treecopy;
 mod uploads;
 mod vmtest;
 
+pub use bootfiles::find as boot_files;
 pub use build::unix_now;
 pub use build::{
     BuildOptions, BuildReport, FetchReport, LayerRecord, OutputRecord, PackageRecord, StageRecord,

@@ -604,7 +604,8 @@ fn disk_outputs(
                 def.image.name,
                 def.disk.size >> 20
             ));
-            let disk = kiln_disk::write_raw(&leaf.root, &spec, &raw)?;
+            let boot = crate::bootfiles::find(&leaf.root, arch)?;
+            let disk = kiln_disk::write_raw(&leaf.root, &boot, &spec, &raw)?;
             remember(&raw, &key, "raw", &disk.digest)?;
             Some(disk.digest)
         }

@@ -19,7 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let out = PathBuf::from(out);
     let t = std::time::Instant::now();
-    let raw = kiln_disk::write_raw(root.as_ref(), &spec, &out)?;
+    let boot = kiln_build::boot_files(root.as_ref(), spec.architecture)?;
+    let raw = kiln_disk::write_raw(root.as_ref(), &boot, &spec, &out)?;
     println!(
         "{} {} ({:.1}s)",
         raw.digest,

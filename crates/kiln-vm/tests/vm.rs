@@ -143,7 +143,8 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
         extra_links: Vec::new(),
     };
     let raw = out.path().join("disk.raw");
-    kiln_disk::write_raw(&root, &spec, &raw).expect("writing the disk");
+    let boot = kiln_build::boot_files(&root, spec.architecture).expect("boot files");
+    kiln_disk::write_raw(&root, &boot, &spec, &raw).expect("writing the disk");
     let _ = fs_err::remove_dir_all(&root);
     (out, raw)
 }
