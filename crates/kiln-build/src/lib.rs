@@ -31,10 +31,7 @@ mod vmtest;
 
 pub use bootfiles::find as boot_files;
 pub use build::unix_now;
-pub use build::{
-    BuildOptions, BuildReport, FetchReport, LayerRecord, OutputRecord, PackageRecord, StageRecord,
-    build, fetch, inspect,
-};
+pub use build::{BuildOptions, BuildReport, FetchReport, PackageRecord, build, fetch, inspect};
 pub use catalog::{open as open_catalog, who};
 pub use error::Error;
 pub use gc::{GcOptions, GcReport, Removed, gc, parse_keep};
@@ -55,5 +52,6 @@ pub use progress::{Progress, Quiet};
 pub use pull::{PullReport, pull};
 pub use push::{PushReport, PushedArtifact, RegistryOptions, push};
 pub use remote::{ARTIFACT_TYPE as CACHE_ARTIFACT_TYPE, CacheMode, RemoteCache, RemoteReport};
+pub use stages::{LayerRecord, OutputRecord, StageRecord};
 pub use trace::{DiffReport, ShowReport, diff, promote, rollback, show};
 pub use vmtest::{TestOptions, run as run_vm, test};
