@@ -602,35 +602,26 @@ fn disk_outputs(
         ..
     } = *input;
     let started = Instant::now();
-    let extra_files: Vec<(String, u32, Vec<u8>)> = kiln_vm::agent_files()
+    let extra_files = kiln_vm::agent_files()
         .into_iter()
         .map(|f| (f.path, f.mode, f.contents))
         .collect();
-    let extra_links: Vec<(String, String)> = kiln_vm::agent_links()
+    let extra_links = kiln_vm::agent_links()
         .into_iter()
         .map(|l| (l.path, l.target))
         .collect();
-    let mut inputs = format!("size {}\n", def.disk.size);
-    for (path, mode, contents) in &extra_files {
-        inputs.push_str(&format!(
-            "{path} {mode:o} {}\n",
-            kiln_store::Sha256::of(contents)
-        ));
-    }
-    for (path, target) in &extra_links {
-        inputs.push_str(&format!("{path} -> {target}\n"));
-    }
-    inputs.push_str(&kiln_disk::tool_versions());
-    let key = keys::output_key(&leaf.key, "disk", &inputs);
-    let spec = kiln_disk::DiskSpec {
+    let mut spec = kiln_disk::DiskSpec {
         size: def.disk.size,
-        image_digest: key.clone(),
+        image_digest: String::new(),
         source_date_epoch: sde,
         title: format!("{} {}", def.image.name, def.image.version),
         architecture: arch,
         extra_files,
         extra_links,
     };
+    // Every identifier on the disk derives from its key.
+    let key = keys::disk_key(&leaf.key, &spec, &kiln_disk::tool_versions());
+    spec.image_digest = key.clone();
     let raw = with_suffix(stem, "raw");
     let raw_wanted = disks.contains(&Format::Raw);
     let conversions: Vec<(kiln_disk::DiskFormat, &str, PathBuf, Option<String>)> = disks
