@@ -96,6 +96,7 @@ fn debian_origin() -> String {
 pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let started = Instant::now();
     let chain = Chain::load(&opts.dir)?;
+    crate::needs::architecture(&chain)?;
     let leaf_lock = fresh_lock(&chain)?;
     let formats = opts
         .formats

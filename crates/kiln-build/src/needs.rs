@@ -14,17 +14,6 @@ use crate::error::Error;
 /// Fails when the leaf's definition, or `formats`, asks for what the
 /// chain's locks (the leaf's being `leaf`) do not install.
 pub(crate) fn check(chain: &Chain, leaf: &Lock, formats: &[Format]) -> Result<(), Error> {
-    // Maintainer scripts run natively while the root filesystem is
-    // assembled, so kiln builds only for the machine it runs on. The
-    // definition may still name another (and lock it): it is a value.
-    let arch = chain.distro().architecture;
-    if arch != Architecture::Amd64 {
-        let base = chain.ancestors.last().map(|a| &a.def).unwrap_or(&chain.def);
-        return Err(Error::ArchitectureNotBuilt {
-            arch,
-            definition: base.path.clone(),
-        });
-    }
     let locked: BTreeSet<&str> = chain
         .ancestors
         .iter()
@@ -53,6 +42,21 @@ pub(crate) fn check(chain: &Chain, leaf: &Lock, formats: &[Format]) -> Result<()
         }
     }
     disk(chain, &locked, formats)
+}
+
+/// Maintainer scripts run natively while the root filesystem is assembled,
+/// so kiln builds only for the machine it runs on (amd64). The definition
+/// may still name another, and lock it: it is a value, refused here first.
+pub(crate) fn architecture(chain: &Chain) -> Result<(), Error> {
+    let arch = chain.distro().architecture;
+    if arch == Architecture::Amd64 {
+        return Ok(());
+    }
+    let base = chain.ancestors.last().map(|a| &a.def).unwrap_or(&chain.def);
+    Err(Error::ArchitectureNotBuilt {
+        arch,
+        definition: base.path.clone(),
+    })
 }
 
 /// A disk in `formats` must be bootable from what the chain installs.
