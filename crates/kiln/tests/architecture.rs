@@ -3,18 +3,27 @@
 
 mod common;
 
-use common::{kiln_with_store, write};
+use std::path::Path;
+
+use common::{Run, kiln_with_store, write};
+
+/// `kiln build` of a one-image definition for `arch`, in `dir`.
+fn build(dir: &Path, arch: &str, store: &Path) -> Run {
+    write(
+        &dir.join("kiln.toml"),
+        &format!(
+            "[image]\nname = \"arm\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\n\
+             suite = \"bookworm\"\narchitecture = \"{arch}\"\n"
+        ),
+    );
+    kiln_with_store(&["build", dir.to_str().unwrap()], &[], store)
+}
 
 #[test]
 fn an_arm64_image_is_refused_by_build_before_any_work() {
     let root = tempfile::tempdir().unwrap();
     let store = tempfile::tempdir().unwrap();
-    let dir = root.path().join("arm");
-    write(
-        &dir.join("kiln.toml"),
-        "[image]\nname = \"arm\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\narchitecture = \"arm64\"\n",
-    );
-    let r = kiln_with_store(&["build", dir.to_str().unwrap()], &[], store.path());
+    let r = build(root.path(), "arm64", store.path());
     assert_eq!(r.code, 1, "a user error: {}", r.stderr);
     assert!(r.stderr.contains("arm64 is not built yet"), "{}", r.stderr);
     assert!(r.stderr.contains("hint:"), "{}", r.stderr);
@@ -24,11 +33,7 @@ fn an_arm64_image_is_refused_by_build_before_any_work() {
     );
 
     // An architecture kiln does not know is the definition's error.
-    write(
-        &dir.join("kiln.toml"),
-        "[image]\nname = \"arm\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\narchitecture = \"aarch64\"\n",
-    );
-    let r = kiln_with_store(&["build", dir.to_str().unwrap()], &[], store.path());
+    let r = build(root.path(), "aarch64", store.path());
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("did you mean `arm64`?"), "{}", r.stderr);
 }
