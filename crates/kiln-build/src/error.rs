@@ -78,6 +78,8 @@ pub enum Error {
         format: String,
         /// The chain's distribution base, where a kernel belongs.
         base: PathBuf,
+        /// Its architecture, which the suggested kernel package is for.
+        arch: kiln_spec::Architecture,
     },
     #[error(
         "{image}: a `{format}` disk boots with {}, which {lockfile} does not pin",
@@ -198,8 +200,8 @@ impl Error {
                  images only for now; remove `architecture` from [base] to build one"
                     .into(),
             ),
-            Error::DiskWithoutKernel { base, .. } => Some(format!(
-                "add `kernel = \"linux-image-cloud-amd64\"` to [disk] in {}, then run `kiln lock`",
+            Error::DiskWithoutKernel { base, arch, .. } => Some(format!(
+                "add `kernel = \"linux-image-cloud-{arch}\"` to [disk] in {}, then run `kiln lock`",
                 base.display()
             )),
             Error::DiskNeeds { lockfile, .. } => Some(format!(

@@ -74,6 +74,7 @@ fn disk(chain: &Chain, locked: &BTreeSet<&str>, formats: &[Format]) -> Result<()
             image: chain.def.image.name.clone(),
             format: disk.to_string(),
             base: base.path.clone(),
+            arch: chain.distro().architecture,
         });
     };
     let missing: Vec<String> = owner
