@@ -31,17 +31,18 @@ pub struct SuiteRequest {
     /// `bookworm`, `bookworm-updates`, `bookworm-security`, `stable`, …
     pub suite: String,
     pub components: Vec<String>,
+    /// Debian's name: the `binary-<arch>` indices read.
     pub arch: String,
 }
 
 impl SuiteRequest {
-    /// `main` for `amd64`.
-    pub fn new(mirror: &str, suite: &str) -> SuiteRequest {
+    /// `main` for the image's architecture.
+    pub fn new(mirror: &str, suite: &str, arch: kiln_deb::Architecture) -> SuiteRequest {
         SuiteRequest {
             mirror: mirror.trim_end_matches('/').to_string(),
             suite: suite.to_string(),
             components: vec!["main".to_string()],
-            arch: "amd64".to_string(),
+            arch: arch.debian().to_string(),
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kiln_archive::{DEBIAN_KEYRING, Keyring, Mirrors, SuiteRequest, fetch_suite, load_suite};
+use kiln_deb::Architecture;
 use kiln_deb::release::parse_release;
 use kiln_deb::signature::{SignatureError, verify_clearsigned};
 use kiln_store::{Fetcher, Store};
@@ -67,8 +68,8 @@ fn net_bookworm_updates_and_security_fetch_into_the_store_and_load_offline() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     for req in [
-        SuiteRequest::new(&mirrors.debian, "bookworm-updates"),
-        SuiteRequest::new(&mirrors.security, "bookworm-security"),
+        SuiteRequest::new(&mirrors.debian, "bookworm-updates", Architecture::Amd64),
+        SuiteRequest::new(&mirrors.security, "bookworm-security", Architecture::Amd64),
     ] {
         let index = fetch_suite(
             &store,

@@ -54,7 +54,7 @@ impl World {
     }
 
     fn request(&self) -> SuiteRequest {
-        SuiteRequest::new(&self.url(), "bookworm")
+        SuiteRequest::new(&self.url(), "bookworm", kiln_deb::Architecture::Amd64)
     }
 
     fn fetch(&self) -> Result<SuiteIndex, ArchiveError> {

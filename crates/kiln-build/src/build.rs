@@ -18,7 +18,9 @@ use crate::fetch::{self, Fetched};
 use crate::keys;
 use crate::progress::Progress;
 use crate::remote::{Remote, RemoteCache, RemoteReport};
-use crate::stages::{self, Built};
+use crate::stages::{
+    self, Built, LayerRecord, OutputRecord, OutputsInput, RootfsInput, StageRecord, records_dir,
+};
 
 pub struct BuildOptions<'a> {
     pub dir: PathBuf,
@@ -75,23 +77,6 @@ pub struct BuildReport {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LayerRecord {
-    pub image: String,
-    pub digest: String,
-    pub size: u64,
-    pub diff_id: String,
-    pub uncompressed_size: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutputRecord {
-    pub format: String,
-    pub path: PathBuf,
-    pub digest: String,
-    pub size: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PackageRecord {
     pub name: String,
     pub version: String,
@@ -108,25 +93,10 @@ fn debian_origin() -> String {
     kiln_lock::DEBIAN_ORIGIN.to_owned()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StageRecord {
-    pub stage: String,
-    pub image: String,
-    pub key: String,
-    pub cached: bool,
-    pub seconds: f64,
-    /// How a built stage went, when that is worth knowing (e.g. a child's
-    /// copy of its parent begun while the parent built).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// The stage's result came from the remote cache (`--cache`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub remote: bool,
-}
-
 pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let started = Instant::now();
     let chain = Chain::load(&opts.dir)?;
+    crate::needs::architecture(&chain)?;
     let leaf_lock = fresh_lock(&chain)?;
     let formats = opts
         .formats
@@ -227,18 +197,16 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                 };
                 let (rootfs, copied) =
                     fetch::refetching(&store, debs, &sources, head_start.take(), |debs, h| {
-                        stages::rootfs(
-                            &store,
+                        let input = RootfsInput {
                             def,
                             debs,
                             parent,
-                            &rootfs_keys[i],
+                            key: &rootfs_keys[i],
                             sde,
-                            opts.progress,
-                            &mut stages,
-                            h,
-                            rootfs_keys.get(i + 1).map(String::as_str),
-                        )
+                            head_start: h,
+                            child: rootfs_keys.get(i + 1).map(String::as_str),
+                        };
+                        stages::rootfs(&store, input, opts.progress, &mut stages)
                     })?;
                 head_start = copied;
                 rootfs
@@ -312,31 +280,30 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     };
     let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
     let mut documents = None;
-    let outputs = stages::outputs(
+    let input = OutputsInput {
         def,
         leaf,
-        &layers,
-        &formats,
-        &out,
+        layers: &layers,
+        formats: &formats,
+        arch: chain.distro().architecture,
+        out: &out,
         sde,
-        opts.progress,
-        &mut stages,
-        &mut |subjects| {
-            let docs = catalog::documents(&doc_input, subjects)?;
-            let attachments = vec![
-                Attachment {
-                    media_type: catalog::SBOM_MEDIA_TYPE.into(),
-                    bytes: docs.sbom.clone(),
-                },
-                Attachment {
-                    media_type: catalog::PROVENANCE_MEDIA_TYPE.into(),
-                    bytes: docs.provenance.clone(),
-                },
-            ];
-            documents = Some(docs);
-            Ok(attachments)
-        },
-    )?;
+    };
+    let outputs = stages::outputs(&input, opts.progress, &mut stages, &mut |subjects| {
+        let docs = catalog::documents(&doc_input, subjects)?;
+        let attachments = vec![
+            Attachment {
+                media_type: catalog::SBOM_MEDIA_TYPE.into(),
+                bytes: docs.sbom.clone(),
+            },
+            Attachment {
+                media_type: catalog::PROVENANCE_MEDIA_TYPE.into(),
+                bytes: docs.provenance.clone(),
+            },
+        ];
+        documents = Some(docs);
+        Ok(attachments)
+    })?;
     let documents = match documents {
         Some(d) => d,
         None => catalog::documents(&doc_input, &outputs)?,
@@ -473,13 +440,6 @@ fn source_date_epoch(lock: &Lock) -> Result<i64, Error> {
             })
         })
         .try_fold(0, |max, d| d.map(|d| max.max(d)))
-}
-
-/// kiln's own records in an output directory (what each output was built
-/// from, the last build's report): one hidden directory, so the rest of
-/// `out/` is exactly what ships.
-pub(crate) fn records_dir(out: &Path) -> PathBuf {
-    out.join(".kiln")
 }
 
 fn report_path(out: &Path, image: &str) -> PathBuf {

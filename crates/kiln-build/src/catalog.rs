@@ -19,9 +19,9 @@ use kiln_manifest::spdx::{self, SbomInput};
 use kiln_spec::Definition;
 use kiln_store::Store;
 
-use crate::build::OutputRecord;
 use crate::error::Error;
 use crate::stages::Built;
+use crate::stages::OutputRecord;
 
 /// Manifests of root filesystems, by rootfs key.
 pub(crate) const MANIFESTS: &str = "manifests-v1";

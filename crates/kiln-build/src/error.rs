@@ -57,12 +57,29 @@ pub enum Error {
     Vm(#[from] kiln_vm::VmError),
     #[error(transparent)]
     Runtime(#[from] kiln_vm::RuntimeConfigError),
+    #[error("{root}: no kernel: expected boot/vmlinuz-<version> with boot/initrd.img-<version>")]
+    NoKernel {
+        root: PathBuf,
+        arch: kiln_spec::Architecture,
+    },
+    #[error("{path}: the kernel has no initrd beside it")]
+    NoInitrd { path: PathBuf },
+    #[error("{path}: missing: the disk boots with systemd-boot")]
+    NoBootloader { path: PathBuf },
+    #[error("{definition}: {arch} is not built yet")]
+    ArchitectureNotBuilt {
+        arch: kiln_spec::Architecture,
+        /// The chain's distribution base, where the architecture is named.
+        definition: PathBuf,
+    },
     #[error("{image}: a `{format}` disk needs a kernel, and no image of its chain names one")]
     DiskWithoutKernel {
         image: String,
         format: String,
         /// The chain's distribution base, where a kernel belongs.
         base: PathBuf,
+        /// Its architecture, which the suggested kernel package is for.
+        arch: kiln_spec::Architecture,
     },
     #[error(
         "{image}: a `{format}` disk boots with {}, which {lockfile} does not pin",
@@ -171,8 +188,20 @@ impl Error {
             Error::Manifest { .. } => None,
             Error::Rootfs(e) => e.hint(),
             Error::Image(_) | Error::Disk(_) | Error::Vm(_) | Error::Runtime(_) => None,
-            Error::DiskWithoutKernel { base, .. } => Some(format!(
-                "add `kernel = \"linux-image-cloud-amd64\"` to [disk] in {}, then run `kiln lock`",
+            Error::NoKernel { arch, .. } => Some(format!(
+                "set [disk].kernel (e.g. linux-image-cloud-{arch}) so the image installs one"
+            )),
+            Error::NoInitrd { .. } => Some("install initramfs-tools in the image".into()),
+            Error::NoBootloader { .. } => {
+                Some("add \"systemd-boot\" to [packages].install".into())
+            }
+            Error::ArchitectureNotBuilt { .. } => Some(
+                "kiln runs each package's maintainer scripts while it builds, so it builds amd64 \
+                 images only for now; remove `architecture` from [base] to build one"
+                    .into(),
+            ),
+            Error::DiskWithoutKernel { base, arch, .. } => Some(format!(
+                "add `kernel = \"linux-image-cloud-{arch}\"` to [disk] in {}, then run `kiln lock`",
                 base.display()
             )),
             Error::DiskNeeds { lockfile, .. } => Some(format!(
@@ -233,6 +262,7 @@ impl Error {
             | Error::StaleLock { .. }
             | Error::Runtime(_)
             | Error::NoDiskImage { .. }
+            | Error::ArchitectureNotBuilt { .. }
             | Error::DiskWithoutKernel { .. }
             | Error::DiskNeeds { .. }
             | Error::CheckUnitMissing { .. }

@@ -62,7 +62,7 @@ pub(crate) fn load(
     .into_iter()
     .map(|(m, s)| SuiteRequest {
         components: components.clone(),
-        ..SuiteRequest::new(m, &s)
+        ..SuiteRequest::new(m, &s, distro.architecture)
     })
     .collect();
 
@@ -78,12 +78,7 @@ pub(crate) fn load(
         read_suite(&access, &keyring, req)
     });
 
-    let extra = crate::origins::load(
-        &access,
-        repositories,
-        local_debs,
-        distro.architecture.as_str(),
-    )?;
+    let extra = crate::origins::load(&access, repositories, local_debs, distro.architecture)?;
     let mut suites = Vec::new();
     // Suites in preference order for equal versions: local files, Debian's
     // archive, then third-party repositories.

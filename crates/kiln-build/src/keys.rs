@@ -117,6 +117,26 @@ pub(crate) fn output_key(rootfs: &str, what: &str, extra: &str) -> String {
     h.finish()
 }
 
+/// A disk of the rootfs `rootfs`: its size, the files and links kiln adds
+/// to it, and the versions of the tools that write it (`tools`, from
+/// `kiln_disk::tool_versions`). The title, build time and architecture are
+/// not hashed here: the rootfs key covers the build time and the packages
+/// (so the architecture), and the title is the output's file name.
+pub(crate) fn disk_key(rootfs: &str, spec: &kiln_disk::DiskSpec, tools: &str) -> String {
+    let mut inputs = format!("size {}\n", spec.size);
+    for (path, mode, contents) in &spec.extra_files {
+        inputs.push_str(&format!(
+            "{path} {mode:o} {}\n",
+            kiln_store::Sha256::of(contents)
+        ));
+    }
+    for (path, target) in &spec.extra_links {
+        inputs.push_str(&format!("{path} -> {target}\n"));
+    }
+    inputs.push_str(tools);
+    output_key(rootfs, "disk", &inputs)
+}
+
 fn file_digest(path: &Path) -> Result<Vec<u8>, Error> {
     let bytes = fs_err::read(path).map_err(fsutil::io(path))?;
     Ok(Sha256::digest(&bytes).to_vec())
@@ -282,5 +302,143 @@ kernel = "linux-image-cloud-amd64"
         let a = rootfs_key(Some("p1"), &def, &lock(), 1).unwrap();
         assert_ne!(a, rootfs_key(Some("p2"), &def, &lock(), 1).unwrap());
         assert_ne!(a, rootfs_key(Some("p1"), &def, &lock(), 2).unwrap());
+    }
+
+    /// A child image's layer is the difference between its tree and its
+    /// parent's, written at the build time; its record is stored under the
+    /// child's rootfs key (`stages::layer`), which must so change with the
+    /// parent's packages, the child's own inputs and the build time, and
+    /// with nothing else.
+    #[test]
+    fn every_input_changes_the_layer_key_and_nothing_else_does() {
+        let layer_key = |parent_lock: &Lock, edit: &dyn Fn(&Path, &mut String, &mut Lock), sde| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("site.conf"), "server {}\n").unwrap();
+            std::fs::write(dir.path().join("setup.sh"), "#!/bin/sh\ntrue\n").unwrap();
+            let mut text = DEF.to_string();
+            let mut child_lock = lock();
+            child_lock.packages[0].name = "nginx".into();
+            edit(dir.path(), &mut text, &mut child_lock);
+            let def = kiln_spec::parse(&text, &dir.path().join("kiln.toml")).unwrap();
+            let base = kiln_spec::parse(
+                "[image]\nname = \"base\"\nversion = \"1\"\n[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\n",
+                &dir.path().join("base.toml"),
+            )
+            .unwrap();
+            let parent = rootfs_key(None, &base, parent_lock, sde).unwrap();
+            rootfs_key(Some(&parent), &def, &child_lock, sde).unwrap()
+        };
+        let none = |_: &Path, _: &mut String, _: &mut Lock| {};
+        let before = layer_key(&lock(), &none, 1);
+        assert_eq!(before, layer_key(&lock(), &none, 1), "the key is stable");
+
+        let mut newer_parent = lock();
+        newer_parent.packages[0].version = "2".into();
+        assert_ne!(
+            layer_key(&newer_parent, &none, 1),
+            before,
+            "the parent's packages"
+        );
+        assert_ne!(layer_key(&lock(), &none, 2), before, "the build time");
+        let changes: Vec<(&str, Edit)> = vec![
+            (
+                "a package of its own",
+                Box::new(|_, _, l| l.packages[0].sha256 = "cd".repeat(32)),
+            ),
+            (
+                "a file's content",
+                Box::new(|d, _, _| std::fs::write(d.join("site.conf"), "x\n").unwrap()),
+            ),
+            (
+                "a script's content",
+                Box::new(|d, _, _| std::fs::write(d.join("setup.sh"), "#!/bin/sh\n").unwrap()),
+            ),
+        ];
+        for (what, edit) in changes {
+            assert_ne!(layer_key(&lock(), &*edit, 1), before, "{what}");
+        }
+        let unrelated: Vec<(&str, Edit)> = vec![
+            (
+                "a comment in kiln.toml",
+                Box::new(|_, t, _| t.insert_str(0, "# the web server\n")),
+            ),
+            (
+                "a file beside kiln.toml that is not in [[files]]",
+                Box::new(|d, _, _| std::fs::write(d.join("notes.txt"), "todo\n").unwrap()),
+            ),
+            (
+                "a check",
+                Box::new(|_, t, _| t.push_str("[[check]]\nunit = \"nginx.service\"\n")),
+            ),
+        ];
+        for (what, edit) in unrelated {
+            assert_eq!(layer_key(&lock(), &*edit, 1), before, "{what}");
+        }
+    }
+
+    fn disk_spec() -> kiln_disk::DiskSpec {
+        kiln_disk::DiskSpec {
+            size: 2 << 30,
+            image_digest: String::new(),
+            source_date_epoch: 1,
+            title: "web 1".into(),
+            architecture: kiln_spec::Architecture::Amd64,
+            extra_files: vec![("/usr/bin/agent".into(), 0o755, b"agent".to_vec())],
+            extra_links: vec![("/etc/a.wants/agent".into(), "/etc/agent".into())],
+        }
+    }
+
+    #[test]
+    fn every_input_changes_the_disk_key_and_nothing_else_does() {
+        const TOOLS: &str = "mke2fs 1.47.0\n";
+        let before = disk_key("rootfs", &disk_spec(), TOOLS);
+        assert_eq!(before, disk_key("rootfs", &disk_spec(), TOOLS));
+        type SpecEdit = Box<dyn Fn(&mut kiln_disk::DiskSpec)>;
+        let changes: Vec<(&str, SpecEdit)> = vec![
+            ("size", Box::new(|s| s.size = 3 << 30)),
+            (
+                "an added file's path",
+                Box::new(|s| s.extra_files[0].0 = "/usr/bin/b".into()),
+            ),
+            (
+                "an added file's mode",
+                Box::new(|s| s.extra_files[0].1 = 0o700),
+            ),
+            (
+                "an added file's content",
+                Box::new(|s| s.extra_files[0].2 = b"v2".to_vec()),
+            ),
+            (
+                "a link's target",
+                Box::new(|s| s.extra_links[0].1 = "/etc/other".into()),
+            ),
+            (
+                "one more link",
+                Box::new(|s| s.extra_links.push(("/x".into(), "/y".into()))),
+            ),
+        ];
+        for (what, edit) in changes {
+            let mut spec = disk_spec();
+            edit(&mut spec);
+            assert_ne!(disk_key("rootfs", &spec, TOOLS), before, "{what}");
+        }
+        assert_ne!(
+            disk_key("other rootfs", &disk_spec(), TOOLS),
+            before,
+            "the tree"
+        );
+        assert_ne!(
+            disk_key("rootfs", &disk_spec(), "mke2fs 1.47.1\n"),
+            before,
+            "a tool's version"
+        );
+        // Not the disk's own inputs: the title is the output's file name,
+        // the build time is in the rootfs key, as is the architecture
+        // (through the locked packages' digests).
+        let mut spec = disk_spec();
+        spec.title = "web 2".into();
+        spec.source_date_epoch = 2;
+        spec.image_digest = "ignored".into();
+        assert_eq!(disk_key("rootfs", &spec, TOOLS), before);
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use kiln_lock::Lock;
-use kiln_spec::Format;
+use kiln_spec::{Architecture, Format};
 
 use crate::chain::{Chain, LOCKFILE};
 use crate::error::Error;
@@ -44,6 +44,21 @@ pub(crate) fn check(chain: &Chain, leaf: &Lock, formats: &[Format]) -> Result<()
     disk(chain, &locked, formats)
 }
 
+/// Maintainer scripts run natively while the root filesystem is assembled,
+/// so kiln builds only for the machine it runs on (amd64). The definition
+/// may still name another, and lock it: it is a value, refused here first.
+pub(crate) fn architecture(chain: &Chain) -> Result<(), Error> {
+    let arch = chain.distro().architecture;
+    if arch == Architecture::Amd64 {
+        return Ok(());
+    }
+    let base = chain.ancestors.last().map(|a| &a.def).unwrap_or(&chain.def);
+    Err(Error::ArchitectureNotBuilt {
+        arch,
+        definition: base.path.clone(),
+    })
+}
+
 /// A disk in `formats` must be bootable from what the chain installs.
 fn disk(chain: &Chain, locked: &BTreeSet<&str>, formats: &[Format]) -> Result<(), Error> {
     let Some(disk) = formats.iter().find(|f| f.is_disk()) else {
@@ -59,6 +74,7 @@ fn disk(chain: &Chain, locked: &BTreeSet<&str>, formats: &[Format]) -> Result<()
             image: chain.def.image.name.clone(),
             format: disk.to_string(),
             base: base.path.clone(),
+            arch: chain.distro().architecture,
         });
     };
     let missing: Vec<String> = owner

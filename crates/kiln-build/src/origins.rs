@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use kiln_archive::{Keyring, SuiteIndex, SuiteRequest};
+use kiln_deb::Architecture;
 use kiln_deb::Package;
 use kiln_lock::{LOCAL_ORIGIN, RepositoryPin};
 use kiln_spec::{LocalDeb, Repository};
@@ -95,7 +96,7 @@ pub(crate) fn load(
     access: &Access<'_>,
     repositories: &[&Repository],
     local_debs: &[LocalDeb],
-    arch: &str,
+    arch: Architecture,
 ) -> Result<Extra, Error> {
     let mut extra = Extra {
         repositories: Vec::new(),
@@ -151,7 +152,7 @@ pub(crate) fn load(
 fn repository(
     access: &Access<'_>,
     repo: &Repository,
-    arch: &str,
+    arch: Architecture,
 ) -> Result<(SuiteIndex, Vec<Package>), Error> {
     let in_repo = |source: Error| match source {
         Error::Archive(source) => Error::Repository {
@@ -167,8 +168,7 @@ fn repository(
     })?;
     let req = SuiteRequest {
         components: repo.components.clone(),
-        arch: arch.to_owned(),
-        ..SuiteRequest::new(&repo.uri, &repo.suite)
+        ..SuiteRequest::new(&repo.uri, &repo.suite, arch)
     };
     let (index, packages) = crate::indices::read_suite(access, &keyring, &req).map_err(in_repo)?;
     let packages = packages
@@ -180,7 +180,7 @@ fn repository(
 
 /// A local `.deb` as an index stanza: its control file, plus where it is
 /// (the path as the definition writes it) and its digest and size.
-fn local(deb: &LocalDeb, arch: &str) -> Result<Package, Error> {
+fn local(deb: &LocalDeb, arch: Architecture) -> Result<Package, Error> {
     let bad = |why: String| Error::LocalDeb {
         path: deb.file.path.clone(),
         why,
@@ -201,7 +201,7 @@ fn local(deb: &LocalDeb, arch: &str) -> Result<Package, Error> {
         "{first}\nFilename: {}\nSize: {}\nSHA256: {hex}\n",
         deb.file.written, deb.size
     );
-    let mut parsed = kiln_deb::packages::parse_packages(&stanza, &deb.file.written, arch)
+    let mut parsed = kiln_deb::packages::parse_packages(&stanza, &deb.file.written, arch.debian())
         .map_err(|e| bad(format!("its control file: {e}")))?;
     match parsed.pop() {
         Some(p) if parsed.is_empty() => Ok(p),

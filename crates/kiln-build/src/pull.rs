@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::fsutil::io;
 use crate::push::{DISK_ARTIFACT_PREFIX, RegistryOptions};
-use crate::{Error, Format, Progress};
+use crate::{Architecture, Error, Format, Progress};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PullReport {
@@ -30,8 +30,10 @@ pub struct PullReport {
     pub bytes: u64,
 }
 
+/// From an index of several platforms, the image for `arch` is taken.
 pub fn pull(
     reference: &str,
+    arch: Architecture,
     out: &Path,
     formats: &[Format],
     options: &RegistryOptions,
@@ -39,7 +41,7 @@ pub fn pull(
 ) -> Result<PullReport, Error> {
     let reference = Reference::parse(reference)?;
     let client = options.client(&reference)?;
-    let (digest, bytes) = image_manifest(&client, &reference)?;
+    let (digest, bytes) = image_manifest(&client, &reference, arch)?;
     let url = reference.with(Target::Digest(digest)).to_string();
     let manifest: Manifest = parse(&url, &bytes)?;
     let title = manifest.annotations.get(ANNOTATION_TITLE);
@@ -171,7 +173,11 @@ pub fn pull(
 
 /// The digest and bytes of the image manifest at `reference`: an index is
 /// followed to its linux/amd64 image.
-fn image_manifest(client: &Client, reference: &Reference) -> Result<(Digest, Vec<u8>), Error> {
+fn image_manifest(
+    client: &Client,
+    reference: &Reference,
+    arch: Architecture,
+) -> Result<(Digest, Vec<u8>), Error> {
     let missing = || Error::NotInRegistry {
         reference: reference.to_string(),
     };
@@ -187,7 +193,7 @@ fn image_manifest(client: &Client, reference: &Reference) -> Result<(Digest, Vec
             d.media_type == MEDIA_TYPE_MANIFEST
                 && d.platform
                     .as_ref()
-                    .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+                    .is_some_and(|p| p.os == "linux" && p.architecture == arch.oci())
         })
         .ok_or_else(missing)?;
     let fetched = client

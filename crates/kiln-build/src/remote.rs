@@ -30,11 +30,11 @@ use kiln_store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::build::{LayerRecord, StageRecord};
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::push::RegistryOptions;
 use crate::stages::{self, Built, BuiltLayer};
+use crate::stages::{LayerRecord, StageRecord};
 use crate::{fsutil, keys};
 
 /// The `artifactType` of a cache entry.

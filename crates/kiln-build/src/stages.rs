@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use kiln_image::{Attachment, ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
-use kiln_spec::{Definition, Format};
+use kiln_spec::{Architecture, Definition, Format};
 use kiln_store::{Sha256, Store};
 
-use crate::build::{LayerRecord, OutputRecord, StageRecord};
 use crate::error::Error;
 use crate::fetch::Fetched;
 use crate::fsutil;
@@ -20,6 +19,8 @@ use crate::headstart::{Copied, HeadStart};
 use crate::keys;
 use crate::progress::Progress;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 pub(crate) const LAYERS: &str = "layers-v1";
 
@@ -32,11 +33,36 @@ pub(crate) struct Built {
     pub version: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerRecord {
+    pub image: String,
+    pub digest: String,
+    pub size: u64,
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+}
+
 /// One image's layer in the store.
 pub(crate) struct BuiltLayer {
     pub record: LayerRecord,
     pub layer: Layer,
     pub created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub image: String,
+    pub key: String,
+    pub cached: bool,
+    pub seconds: f64,
+    /// How a built stage went, when that is worth knowing (e.g. a child's
+    /// copy of its parent begun while the parent built).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The stage's result came from the remote cache (`--cache`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
 }
 
 fn timed(
@@ -110,7 +136,7 @@ pub(crate) fn forget(store: &Store, keys: &[String], out: &Path) -> Result<(), E
         }
     }
     // An output's record names the key it was built from: drop those.
-    let records = crate::build::records_dir(out);
+    let records = records_dir(out);
     if let Ok(entries) = std::fs::read_dir(&records) {
         for e in entries {
             let path = e.map_err(fsutil::io(&records))?.path();
@@ -151,24 +177,38 @@ fn completed_by_another(trees: &kiln_store::Bucket, key: &str) -> Result<bool, E
     Ok(false)
 }
 
+/// What one image's root filesystem is made from.
+pub(crate) struct RootfsInput<'a> {
+    pub def: &'a Definition,
+    pub debs: &'a [Fetched],
+    /// The previous image of the chain, which this one starts from.
+    pub parent: Option<&'a Built>,
+    /// Its cache key (`keys::rootfs_key`).
+    pub key: &'a str,
+    pub sde: i64,
+    /// A copy of the parent made while the parent built (see `headstart`).
+    pub head_start: Option<Copied>,
+    /// The key of the next image of the chain: asks for a copy of this
+    /// image, returned beside it when the child is not cached.
+    pub child: Option<&'a str>,
+}
+
 /// An image's root filesystem from the store, or assembled there.
-///
-/// `head_start` is a copy of the parent made while the parent built (see
-/// `headstart`); `child`, the key of the next image of the chain, asks for
-/// one of this image, returned beside it when the child is not cached.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn rootfs(
     store: &Store,
-    def: &Definition,
-    debs: &[Fetched],
-    parent: Option<&Built>,
-    key: &str,
-    sde: i64,
+    input: RootfsInput<'_>,
     progress: &dyn Progress,
     stages: &mut Vec<StageRecord>,
-    head_start: Option<Copied>,
-    child: Option<&str>,
 ) -> Result<(Built, Option<Copied>), Error> {
+    let RootfsInput {
+        def,
+        debs,
+        parent,
+        key,
+        sde,
+        head_start,
+        child,
+    } = input;
     let started = Instant::now();
     let bucket = store.bucket(keys::ROOTFS_STAGE)?;
     let dir = bucket.dir().join(key);
@@ -425,25 +465,54 @@ fn parse_digest(s: &str) -> Option<kiln_image::Digest> {
     s.parse().ok()
 }
 
-#[allow(clippy::too_many_arguments)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputRecord {
+    pub format: String,
+    pub path: PathBuf,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// kiln's own records in an output directory (what each output was built
+/// from, the last build's report): one hidden directory, so the rest of
+/// `out/` is exactly what ships.
+pub(crate) fn records_dir(out: &Path) -> PathBuf {
+    out.join(".kiln")
+}
+
 /// The SBOM and provenance to attach to the OCI image, made from the
 /// outputs written before it.
 pub(crate) type Attach<'a> = dyn FnMut(&[OutputRecord]) -> Result<Vec<Attachment>, Error> + 'a;
 
+/// What the outputs of the leaf image are made from.
+#[derive(Clone, Copy)]
+pub(crate) struct OutputsInput<'a> {
+    pub def: &'a Definition,
+    pub leaf: &'a Built,
+    /// One per image of the chain, base first (empty without `oci`).
+    pub layers: &'a [BuiltLayer],
+    pub formats: &'a [Format],
+    pub arch: Architecture,
+    pub out: &'a Path,
+    pub sde: i64,
+}
+
 /// Writes the outputs asked for: the tar and the disks first, the OCI image
 /// last, so the documents attached to it can name the others.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn outputs(
-    def: &Definition,
-    leaf: &Built,
-    layers: &[BuiltLayer],
-    formats: &[Format],
-    out: &Path,
-    sde: i64,
+    input: &OutputsInput<'_>,
     progress: &dyn Progress,
     stages: &mut Vec<StageRecord>,
     attach: &mut Attach<'_>,
 ) -> Result<Vec<OutputRecord>, Error> {
+    let OutputsInput {
+        def,
+        leaf,
+        formats,
+        out,
+        sde,
+        ..
+    } = *input;
     let stem = format!("{}-{}", def.image.name, def.image.version);
     fs_err::create_dir_all(out).map_err(fsutil::io(out))?;
     let mut records = Vec::new();
@@ -464,11 +533,9 @@ pub(crate) fn outputs(
     let disks: Vec<Format> = formats.iter().copied().filter(|f| f.is_disk()).collect();
     if !disks.is_empty() {
         records.extend(disk_outputs(
-            def,
-            leaf,
+            input,
             &disks,
             &out.join(&stem),
-            sde,
             progress,
             stages,
         )?);
@@ -476,21 +543,26 @@ pub(crate) fn outputs(
     if formats.contains(&Format::Oci) {
         let started = Instant::now();
         progress.step(&format!("{}: writing the OCI image", def.image.name));
-        records.extend(oci_outputs(def, layers, out, &stem, sde, &records, attach)?);
+        records.extend(oci_outputs(input, &stem, &records, attach)?);
         timed(stages, "oci", &def.image.name, &leaf.key, false, started);
     }
     Ok(records)
 }
 
 fn oci_outputs(
-    def: &Definition,
-    layers: &[BuiltLayer],
-    out: &Path,
+    input: &OutputsInput<'_>,
     stem: &str,
-    sde: i64,
     before: &[OutputRecord],
     attach: &mut Attach<'_>,
 ) -> Result<Vec<OutputRecord>, Error> {
+    let OutputsInput {
+        def,
+        layers,
+        arch,
+        out,
+        sde,
+        ..
+    } = *input;
     let inputs: Vec<LayerInput> = layers
         .iter()
         .map(|l| LayerInput {
@@ -500,7 +572,7 @@ fn oci_outputs(
             comment: None,
         })
         .collect();
-    let mut meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64);
+    let mut meta = ImageMeta::new(&def.image.name, &def.image.version, sde.max(0) as u64, arch);
     let layout = out.join(format!("{stem}.oci"));
     // The image manifest does not depend on its referrers: its digest comes
     // first, then the documents that name it, then the layout with them.
@@ -542,43 +614,40 @@ fn oci_outputs(
 /// (inert unless `kiln test` attaches its port). A disk already in `out`
 /// whose digest the previous build recorded for the same key is kept.
 fn disk_outputs(
-    def: &Definition,
-    leaf: &Built,
+    input: &OutputsInput<'_>,
     disks: &[Format],
     stem: &Path,
-    sde: i64,
     progress: &dyn Progress,
     stages: &mut Vec<StageRecord>,
 ) -> Result<Vec<OutputRecord>, Error> {
+    let OutputsInput {
+        def,
+        leaf,
+        arch,
+        sde,
+        ..
+    } = *input;
     let started = Instant::now();
-    let extra_files: Vec<(String, u32, Vec<u8>)> = kiln_vm::agent_files()
+    let extra_files = kiln_vm::agent_files()
         .into_iter()
         .map(|f| (f.path, f.mode, f.contents))
         .collect();
-    let extra_links: Vec<(String, String)> = kiln_vm::agent_links()
+    let extra_links = kiln_vm::agent_links()
         .into_iter()
         .map(|l| (l.path, l.target))
         .collect();
-    let mut inputs = format!("size {}\n", def.disk.size);
-    for (path, mode, contents) in &extra_files {
-        inputs.push_str(&format!(
-            "{path} {mode:o} {}\n",
-            kiln_store::Sha256::of(contents)
-        ));
-    }
-    for (path, target) in &extra_links {
-        inputs.push_str(&format!("{path} -> {target}\n"));
-    }
-    inputs.push_str(&kiln_disk::tool_versions());
-    let key = keys::output_key(&leaf.key, "disk", &inputs);
-    let spec = kiln_disk::DiskSpec {
+    let mut spec = kiln_disk::DiskSpec {
         size: def.disk.size,
-        image_digest: key.clone(),
+        image_digest: String::new(),
         source_date_epoch: sde,
         title: format!("{} {}", def.image.name, def.image.version),
+        architecture: arch,
         extra_files,
         extra_links,
     };
+    // Every identifier on the disk derives from its key.
+    let key = keys::disk_key(&leaf.key, &spec, &kiln_disk::tool_versions());
+    spec.image_digest = key.clone();
     let raw = with_suffix(stem, "raw");
     let raw_wanted = disks.contains(&Format::Raw);
     let conversions: Vec<(kiln_disk::DiskFormat, &str, PathBuf, Option<String>)> = disks
@@ -607,7 +676,8 @@ fn disk_outputs(
                 def.image.name,
                 def.disk.size >> 20
             ));
-            let disk = kiln_disk::write_raw(&leaf.root, &spec, &raw)?;
+            let boot = crate::bootfiles::find(&leaf.root, arch)?;
+            let disk = kiln_disk::write_raw(&leaf.root, &boot, &spec, &raw)?;
             remember(&raw, &key, "raw", &disk.digest)?;
             Some(disk.digest)
         }
@@ -663,7 +733,7 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
 /// `out/` lists only what a user ships.
 fn record_path(output: &Path) -> PathBuf {
     let name = output.file_name().unwrap_or_default();
-    let records = crate::build::records_dir(output.parent().unwrap_or(Path::new(".")));
+    let records = records_dir(output.parent().unwrap_or(Path::new(".")));
     with_suffix(&records.join(name), "key")
 }
 

@@ -1,6 +1,7 @@
 //! Debian's archive formats, parsed and checked: nothing here touches the
 //! network or decides which package to install.
 
+pub mod arch;
 pub mod control;
 pub mod names;
 pub mod packages;
@@ -11,6 +12,7 @@ pub mod release;
 pub mod signature;
 pub mod sources;
 
+pub use arch::Architecture;
 pub use debversion::Version;
 pub use packages::{Package, Priority};
 pub use relation::{Atom, Op, Relation};

@@ -13,12 +13,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         image_digest: digest.clone(),
         source_date_epoch: epoch.parse()?,
         title: "kiln".into(),
+        architecture: kiln_deb::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };
     let out = PathBuf::from(out);
     let t = std::time::Instant::now();
-    let raw = kiln_disk::write_raw(root.as_ref(), &spec, &out)?;
+    let boot = kiln_build::boot_files(root.as_ref(), spec.architecture)?;
+    let raw = kiln_disk::write_raw(root.as_ref(), &boot, &spec, &out)?;
     println!(
         "{} {} ({:.1}s)",
         raw.digest,

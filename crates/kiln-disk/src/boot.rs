@@ -1,25 +1,23 @@
-//! What makes the disk boot: the kernel, initrd and systemd-boot found in
-//! the root tree, and the small text files kiln writes around them (the
-//! loader's configuration and entry, fstab, the repart rule that grows the
-//! root partition). The root tree itself is never touched.
+//! What makes the disk boot: the kernel, initrd and UEFI loader the caller
+//! names in the root tree, and the small text files kiln writes around them
+//! (the loader's configuration and entry, fstab, the repart rule that grows
+//! the root partition). The root tree itself is never touched.
 
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
+
+use kiln_deb::Architecture;
 
 use crate::error::DiskError;
 use crate::layout::DiskLayout;
 
-/// systemd-boot, where its packages install it, in the order it is taken:
-/// signed for Secure Boot (`systemd-boot-efi-amd64-signed`, which trixie's
-/// `systemd-boot` pulls in first) or unsigned (`systemd-boot-efi`). Firmware
-/// with Secure Boot off runs either; the signed one also boots where it is on.
-pub const SYSTEMD_BOOT: &[&str] = &[
-    "usr/lib/systemd/boot/efi/systemd-bootx64.efi.signed",
-    "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
-];
 /// Where UEFI firmware looks on removable media, and so on any disk that
-/// has no boot entry in the firmware's variables yet.
-pub const ESP_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+/// has no boot entry in the firmware's variables yet: `EFI/BOOT/BOOTX64.EFI`.
+pub fn esp_loader(arch: Architecture) -> String {
+    format!(
+        "EFI/BOOT/BOOT{}.EFI",
+        arch.efi_suffix().to_ascii_uppercase()
+    )
+}
 /// The root file system mounts the ESP here.
 pub const ESP_MOUNT: &str = "boot/efi";
 
@@ -28,75 +26,60 @@ pub const ESP_MOUNT: &str = "boot/efi";
 /// there, where a VM test (and a cloud's serial log) reads them.
 pub const CMDLINE: &str = "ro rootwait console=tty0 console=ttyS0,115200";
 
-/// The boot files of a root tree.
-#[derive(Debug, Clone)]
+/// The boot files of a root tree, as paths inside it: the caller knows
+/// where its distribution puts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootFiles {
-    /// e.g. `6.1.0-56-cloud-amd64`.
+    /// e.g. `6.1.0-56-cloud-amd64`: the boot entry's `version`.
     pub kernel_version: String,
+    /// e.g. `boot/vmlinuz-6.1.0-56-cloud-amd64`; copied to the ESP's root
+    /// under its own file name, as are the initrd's.
     pub kernel: PathBuf,
     pub initrd: PathBuf,
+    /// The UEFI loader, e.g. `usr/lib/systemd/boot/efi/systemd-bootx64.efi`.
     pub loader: PathBuf,
 }
 
 impl BootFiles {
-    /// The newest kernel in `root/boot` that has an initrd, and
-    /// systemd-boot. Symbolic links are refused: they would resolve on the
-    /// host, not in the image.
-    pub fn find(root: &Path) -> Result<BootFiles, DiskError> {
-        let boot = root.join("boot");
-        let mut versions = Vec::new();
-        // Not `is_dir()`: it follows a symlink, and an image's `/boot ->
-        // /host/path` would list (and copy) the host's kernels.
-        if fs_err::symlink_metadata(&boot).is_ok_and(|m| m.is_dir()) {
-            for e in fs_err::read_dir(&boot)? {
-                let e = e?;
-                if let Some(v) = e
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_prefix("vmlinuz-"))
-                {
-                    versions.push(v.to_string());
-                }
+    /// The three files under `root`, each a regular file reached through
+    /// real directories only: a symbolic link would resolve on the host,
+    /// not in the image.
+    pub(crate) fn in_tree(&self, root: &Path) -> Result<[PathBuf; 3], DiskError> {
+        let mut out = [PathBuf::new(), PathBuf::new(), PathBuf::new()];
+        for (slot, rel) in out
+            .iter_mut()
+            .zip([&self.kernel, &self.initrd, &self.loader])
+        {
+            let plain = rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain || rel.as_os_str().is_empty() {
+                return Err(DiskError::NotAFile {
+                    path: root.join(rel),
+                });
             }
+            let path = regular_file(root.join(rel))?;
+            inside(root, &path)?;
+            *slot = path;
         }
-        versions.sort_by(|a, b| version_cmp(a, b));
-        let kernel_version = versions
-            .pop()
-            .ok_or_else(|| DiskError::NoKernel { root: root.into() })?;
-        let kernel = regular_file(boot.join(format!("vmlinuz-{kernel_version}")))?;
-        let initrd = boot.join(format!("initrd.img-{kernel_version}"));
-        if fs_err::symlink_metadata(&initrd).is_err() {
-            return Err(DiskError::NoInitrd { path: kernel });
-        }
-        let initrd = regular_file(initrd)?;
-        let loader = SYSTEMD_BOOT
-            .iter()
-            .map(|p| root.join(p))
-            .find(|p| fs_err::symlink_metadata(p).is_ok())
-            .ok_or_else(|| DiskError::NoBootloader {
-                path: root.join(SYSTEMD_BOOT[SYSTEMD_BOOT.len() - 1]),
-            })?;
-        let loader = regular_file(loader)?;
-        for file in [&kernel, &initrd, &loader] {
-            inside(root, file)?;
-        }
-        Ok(BootFiles {
-            kernel_version,
-            kernel,
-            initrd,
-            loader,
-        })
+        Ok(out)
     }
 
     /// Names on the ESP, in its root as the Boot Loader Specification's
     /// `linux`/`initrd` keys reference them.
     pub fn esp_kernel(&self) -> String {
-        format!("vmlinuz-{}", self.kernel_version)
+        file_name(&self.kernel)
     }
 
     pub fn esp_initrd(&self) -> String {
-        format!("initrd.img-{}", self.kernel_version)
+        file_name(&self.initrd)
     }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn regular_file(path: PathBuf) -> Result<PathBuf, DiskError> {
@@ -123,42 +106,6 @@ fn inside(root: &Path, path: &Path) -> Result<(), DiskError> {
         }
     }
     Ok(())
-}
-
-/// Orders version strings with runs of digits compared as numbers, so
-/// `6.10.0` sorts after `6.9.0`.
-fn version_cmp(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let na = a.iter().take_while(|c| c.is_ascii_digit()).count();
-                let nb = b.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (da, db) = (trim_zeros(&a[..na]), trim_zeros(&b[..nb]));
-                let o = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
-                if o != Ordering::Equal {
-                    return o;
-                }
-                a = &a[na..];
-                b = &b[nb..];
-            }
-            (Some(x), Some(y)) => {
-                if x != y {
-                    return x.cmp(y);
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
-        }
-    }
-}
-
-fn trim_zeros(d: &[u8]) -> &[u8] {
-    let n = d.iter().take_while(|c| **c == b'0').count();
-    &d[n..]
 }
 
 /// `loader/loader.conf`: boot the one entry at once.
@@ -213,63 +160,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(
-            version_cmp("6.10.0-1-amd64", "6.9.0-1-amd64"),
-            Ordering::Greater
-        );
-        assert_eq!(
-            version_cmp("6.1.0-56-cloud-amd64", "6.1.0-9-cloud-amd64"),
-            Ordering::Greater
-        );
-        assert_eq!(version_cmp("6.1.0", "6.1.0"), Ordering::Equal);
-        assert_eq!(version_cmp("6.1", "6.1.0"), Ordering::Less);
-    }
-
-    /// A tree with a kernel, its initrd and the loaders named.
-    fn boot_tree(loaders: &[&str]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let boot = dir.path().join("boot");
-        std::fs::create_dir_all(&boot).unwrap();
-        std::fs::write(boot.join("vmlinuz-6.12.0-1-amd64"), b"k").unwrap();
-        std::fs::write(boot.join("initrd.img-6.12.0-1-amd64"), b"i").unwrap();
-        for l in loaders {
-            let p = dir.path().join(l);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, b"MZ").unwrap();
-        }
-        dir
-    }
-
-    #[test]
-    fn the_loader_is_found_signed_or_not() {
-        let [signed, unsigned] = [SYSTEMD_BOOT[0], SYSTEMD_BOOT[1]];
-        assert!(signed.ends_with(".efi.signed") && unsigned.ends_with(".efi"));
-        // trixie: systemd-boot-efi-amd64-signed alone.
-        let t = boot_tree(&[signed]);
-        let b = BootFiles::find(t.path()).unwrap();
-        assert_eq!(b.loader, t.path().join(signed));
-        // bookworm: systemd-boot-efi alone.
-        let t = boot_tree(&[unsigned]);
-        assert_eq!(
-            BootFiles::find(t.path()).unwrap().loader,
-            t.path().join(unsigned)
-        );
-        // Both: the signed one, which also boots with Secure Boot on.
-        let t = boot_tree(&[unsigned, signed]);
-        assert_eq!(
-            BootFiles::find(t.path()).unwrap().loader,
-            t.path().join(signed)
-        );
-        // Neither: the error names the package to install.
-        let t = boot_tree(&[]);
-        let e = BootFiles::find(t.path()).unwrap_err();
-        assert!(matches!(e, DiskError::NoBootloader { .. }), "{e}");
+    fn efi_names_follow_the_architecture() {
+        assert_eq!(esp_loader(Architecture::Amd64), "EFI/BOOT/BOOTX64.EFI");
+        assert_eq!(esp_loader(Architecture::Arm64), "EFI/BOOT/BOOTAA64.EFI");
     }
 
     #[test]
     fn entry_and_fstab_name_the_root_by_uuid() {
-        let l = DiskLayout::plan(2 << 30, "sha256:x").unwrap();
+        let l = DiskLayout::plan(2 << 30, "sha256:x", Architecture::Amd64).unwrap();
         let b = BootFiles {
             kernel_version: "6.1.0-56-cloud-amd64".into(),
             kernel: "/r/boot/vmlinuz-6.1.0-56-cloud-amd64".into(),
@@ -298,43 +196,51 @@ mod tests {
         assert!(f.contains(&format!("UUID={} /boot/efi vfat", l.esp_serial)));
     }
 
-    /// A root whose `/boot` (or the loader's directory) is an absolute
-    /// symlink to a host directory holding a kernel: find must not take the
-    /// host's files.
+    fn files() -> BootFiles {
+        BootFiles {
+            kernel_version: "1.0".into(),
+            kernel: "boot/vmlinuz-1.0".into(),
+            initrd: "boot/initrd.img-1.0".into(),
+            loader: "usr/lib/efi/loader.efi".into(),
+        }
+    }
+
+    /// A loader reached through a directory that is an absolute symlink to
+    /// the host: refused, as are paths that leave the tree.
     #[test]
-    fn an_absolute_boot_symlink_is_not_followed_onto_the_host() {
+    fn files_reached_through_a_symlink_or_outside_the_tree_are_refused() {
         let host = tempfile::tempdir().unwrap();
-        let hboot = host.path().join("boot");
-        fs_err::create_dir_all(&hboot).unwrap();
-        fs_err::write(hboot.join("vmlinuz-9.9.9"), "host kernel").unwrap();
-        fs_err::write(hboot.join("initrd.img-9.9.9"), "host initrd").unwrap();
         let loader_dir = host.path().join("efi");
         fs_err::create_dir_all(&loader_dir).unwrap();
-        fs_err::write(loader_dir.join("systemd-bootx64.efi"), "host loader").unwrap();
+        fs_err::write(loader_dir.join("loader.efi"), "host loader").unwrap();
 
         let image = tempfile::tempdir().unwrap();
         let root = image.path();
-        std::os::unix::fs::symlink(&hboot, root.join("boot")).unwrap();
-        let loader = root.join(SYSTEMD_BOOT[1]);
-        fs_err::create_dir_all(loader.parent().unwrap().parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(&loader_dir, loader.parent().unwrap()).unwrap();
-        let err = BootFiles::find(root).unwrap_err();
-        assert!(matches!(err, DiskError::NoKernel { .. }), "{err}");
-
-        // A real /boot, but the loader reached through the symlinked directory.
-        fs_err::remove_file(root.join("boot")).unwrap();
         fs_err::create_dir_all(root.join("boot")).unwrap();
         fs_err::write(root.join("boot/vmlinuz-1.0"), "k").unwrap();
         fs_err::write(root.join("boot/initrd.img-1.0"), "i").unwrap();
-        let err = BootFiles::find(root).unwrap_err();
+        fs_err::create_dir_all(root.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink(&loader_dir, root.join("usr/lib/efi")).unwrap();
+        let err = files().in_tree(root).unwrap_err();
         assert!(matches!(err, DiskError::NotAFile { .. }), "{err}");
 
-        // The same files in real directories are found.
-        fs_err::remove_file(loader.parent().unwrap()).unwrap();
-        fs_err::create_dir_all(loader.parent().unwrap()).unwrap();
-        fs_err::write(&loader, "l").unwrap();
-        let found = BootFiles::find(root).unwrap();
-        assert_eq!(found.kernel_version, "1.0");
-        assert_eq!(found.loader, loader);
+        for bad in ["../boot/vmlinuz-1.0", "/boot/vmlinuz-1.0", ""] {
+            let b = BootFiles {
+                kernel: bad.into(),
+                ..files()
+            };
+            let err = b.in_tree(root).unwrap_err();
+            assert!(matches!(err, DiskError::NotAFile { .. }), "{bad}: {err}");
+        }
+
+        // The same files in real directories are taken.
+        fs_err::remove_file(root.join("usr/lib/efi")).unwrap();
+        fs_err::create_dir_all(root.join("usr/lib/efi")).unwrap();
+        fs_err::write(root.join("usr/lib/efi/loader.efi"), "l").unwrap();
+        let [kernel, _, loader] = files().in_tree(root).unwrap();
+        assert_eq!(kernel, root.join("boot/vmlinuz-1.0"));
+        assert_eq!(loader, root.join("usr/lib/efi/loader.efi"));
+        assert_eq!(files().esp_kernel(), "vmlinuz-1.0");
+        assert_eq!(files().esp_initrd(), "initrd.img-1.0");
     }
 }

@@ -30,20 +30,6 @@ pub enum DiskError {
         status: String,
         output: String,
     },
-    #[error(
-        "{root}: no kernel: expected boot/vmlinuz-<version> with boot/initrd.img-<version>\n\
-         hint: set [disk].kernel (e.g. linux-image-cloud-amd64) so the image installs one"
-    )]
-    NoKernel { root: PathBuf },
-    #[error(
-        "{path}: the kernel has no initrd beside it\nhint: install initramfs-tools in the image"
-    )]
-    NoInitrd { path: PathBuf },
-    #[error(
-        "{path}: missing: the disk boots with systemd-boot\n\
-         hint: add \"systemd-boot\" to [packages].install"
-    )]
-    NoBootloader { path: PathBuf },
     #[error("{path}: not a regular file (a symbolic link would resolve outside the image)")]
     NotAFile { path: PathBuf },
     #[error(

@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn headers_carry_valid_crcs_and_point_at_each_other() {
-        let l = DiskLayout::plan(1 << 30, "seed").unwrap();
+        let l = DiskLayout::plan(1 << 30, "seed", kiln_deb::Architecture::Amd64).unwrap();
         let e = entries(&[&l.esp, &l.root]);
         let crc = crc32fast::hash(&e);
         let h = header(&l, 1, l.sectors() - 1, 2, crc);

@@ -1,6 +1,7 @@
 //! Where everything sits on the disk: a GPT with an EFI system partition and
 //! a root partition filling the rest, all aligned to 1 MiB.
 
+use kiln_deb::Architecture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DiskError;
@@ -23,7 +24,11 @@ pub const GPT_ENTRY_SECTORS: u64 = (GPT_ENTRIES as u64 * GPT_ENTRY_SIZE as u64) 
 
 /// Discoverable Partitions Specification type GUIDs.
 pub const TYPE_ESP: Uuid = Uuid::from_str_const("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
-pub const TYPE_ROOT_X86_64: Uuid = Uuid::from_str_const("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
+
+/// The root partition's type GUID: the one systemd looks for on `arch`.
+pub fn root_type(arch: Architecture) -> Uuid {
+    Uuid::from_str_const(arch.gpt_root_type())
+}
 
 /// One GPT partition, in sectors, `last_lba` inclusive as GPT has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +68,11 @@ pub struct DiskLayout {
 }
 
 impl DiskLayout {
-    pub fn plan(size: u64, image_digest: &str) -> Result<DiskLayout, DiskError> {
+    pub fn plan(
+        size: u64,
+        image_digest: &str,
+        arch: Architecture,
+    ) -> Result<DiskLayout, DiskError> {
         let size = size.div_ceil(ALIGN) * ALIGN;
         let min = ALIGN + ESP_SIZE + MIN_ROOT_SIZE + ALIGN;
         if size < min {
@@ -90,8 +99,8 @@ impl DiskLayout {
                 last_lba: esp_last,
             },
             root: Partition {
-                name: "root-x86-64".into(),
-                type_guid: TYPE_ROOT_X86_64,
+                name: format!("root-{}", arch.dps_name()),
+                type_guid: root_type(arch),
                 part_uuid: id("kiln-root-partuuid"),
                 first_lba: root_first,
                 last_lba: root_last,
@@ -113,7 +122,7 @@ mod tests {
 
     #[test]
     fn two_gib_disk_has_aligned_partitions_clear_of_both_gpts() {
-        let l = DiskLayout::plan(2 << 30, "sha256:ab").unwrap();
+        let l = DiskLayout::plan(2 << 30, "sha256:ab", Architecture::Amd64).unwrap();
         assert_eq!(l.size, 2 << 30);
         assert_eq!(l.esp.offset(), 1 << 20);
         assert_eq!(l.esp.size(), ESP_SIZE);
@@ -128,17 +137,33 @@ mod tests {
 
     #[test]
     fn sizes_round_up_to_a_mib_and_too_small_is_an_error() {
-        let l = DiskLayout::plan((1 << 30) + 1, "x").unwrap();
+        let l = DiskLayout::plan((1 << 30) + 1, "x", Architecture::Amd64).unwrap();
         assert_eq!(l.size, (1 << 30) + ALIGN);
-        let e = DiskLayout::plan(100 << 20, "x").unwrap_err();
+        let e = DiskLayout::plan(100 << 20, "x", Architecture::Amd64).unwrap_err();
         assert!(e.to_string().contains("too small"), "{e}");
     }
 
     #[test]
+    fn the_root_partition_is_typed_for_the_architecture() {
+        let amd64 = DiskLayout::plan(2 << 30, "x", Architecture::Amd64).unwrap();
+        assert_eq!(amd64.root.name, "root-x86-64");
+        assert_eq!(
+            amd64.root.type_guid,
+            Uuid::from_str_const("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709")
+        );
+        let arm64 = DiskLayout::plan(2 << 30, "x", Architecture::Arm64).unwrap();
+        assert_eq!(arm64.root.name, "root-arm64");
+        assert_eq!(
+            arm64.root.type_guid,
+            Uuid::from_str_const("B921B045-1DF0-41C3-AF44-4C6F280D3FAE")
+        );
+    }
+
+    #[test]
     fn identifiers_follow_the_digest() {
-        let a = DiskLayout::plan(2 << 30, "sha256:aa").unwrap();
-        let b = DiskLayout::plan(2 << 30, "sha256:aa").unwrap();
-        let c = DiskLayout::plan(2 << 30, "sha256:bb").unwrap();
+        let a = DiskLayout::plan(2 << 30, "sha256:aa", Architecture::Amd64).unwrap();
+        let b = DiskLayout::plan(2 << 30, "sha256:aa", Architecture::Amd64).unwrap();
+        let c = DiskLayout::plan(2 << 30, "sha256:bb", Architecture::Amd64).unwrap();
         assert_eq!(a, b);
         assert_ne!(a.disk_guid, c.disk_guid);
         assert_ne!(a.root_fs_uuid, c.root_fs_uuid);

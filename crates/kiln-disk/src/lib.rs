@@ -29,13 +29,14 @@ mod tool;
 
 use std::path::{Path, PathBuf};
 
+use kiln_deb::Architecture;
 use serde::{Deserialize, Serialize};
 
 pub use boot::{BootFiles, CMDLINE};
 pub use convert::{Converted, DiskFormat, convert};
 pub use error::DiskError;
 pub use ids::{FatSerial, Uuid};
-pub use layout::{DiskLayout, ESP_SIZE, Partition, TYPE_ESP, TYPE_ROOT_X86_64};
+pub use layout::{DiskLayout, ESP_SIZE, Partition, TYPE_ESP, root_type};
 pub use sparse::sha256_file;
 pub use tool::versions as tool_versions;
 
@@ -50,6 +51,8 @@ pub struct DiskSpec {
     pub source_date_epoch: i64,
     /// The boot menu's title, e.g. `web 1.0.0`.
     pub title: String,
+    /// The machine the disk boots on: its loader's name, its root's type.
+    pub architecture: Architecture,
     /// Files kiln adds to the root file system of the disk only (its test
     /// agent), as `(absolute path, mode, contents)`; owned by root.
     pub extra_files: Vec<(String, u32, Vec<u8>)>,
@@ -67,18 +70,24 @@ pub struct RawDisk {
     pub kernel_version: String,
 }
 
-/// Writes a bootable raw disk image of the tree `root` to `out`.
+/// Writes a bootable raw disk image of the tree `root` to `out`, booting
+/// the kernel, initrd and loader `boot` names in it.
 ///
 /// `root` is only read (it is a store entry): kiln's own files reach the
 /// file system through `debugfs` after `mke2fs -d` has copied the tree.
 /// Scratch files live beside `out`, and `out` appears whole or not at all.
-pub fn write_raw(root: &Path, spec: &DiskSpec, out: &Path) -> Result<RawDisk, DiskError> {
-    let layout = DiskLayout::plan(spec.size, &spec.image_digest)?;
-    let boot = BootFiles::find(root)?;
+pub fn write_raw(
+    root: &Path,
+    boot: &BootFiles,
+    spec: &DiskSpec,
+    out: &Path,
+) -> Result<RawDisk, DiskError> {
+    let layout = DiskLayout::plan(spec.size, &spec.image_digest, spec.architecture)?;
+    let sources = boot.in_tree(root)?;
     let work = work_dir(out)?;
     let w = work.path();
 
-    let mut staged = stage_files(w, spec, &boot, &layout)?;
+    let mut staged = stage_files(w, spec, boot, &sources, &layout)?;
     staged.root.extend(stage_extra(w, root, spec)?);
     let esp = w.join("esp.img");
     fat::Fat {
@@ -116,7 +125,7 @@ pub fn write_raw(root: &Path, spec: &DiskSpec, out: &Path) -> Result<RawDisk, Di
         path: out.to_path_buf(),
         digest: sha256_file(out)?,
         layout,
-        kernel_version: boot.kernel_version,
+        kernel_version: boot.kernel_version.clone(),
     })
 }
 
@@ -132,6 +141,7 @@ fn stage_files(
     work: &Path,
     spec: &DiskSpec,
     boot: &BootFiles,
+    [kernel, initrd, loader]: &[PathBuf; 3],
     layout: &DiskLayout,
 ) -> Result<Staged, DiskError> {
     let put = |name: &str, text: String| -> Result<PathBuf, DiskError> {
@@ -140,7 +150,7 @@ fn stage_files(
         Ok(p)
     };
     let esp = vec![
-        (boot::ESP_LOADER.to_string(), boot.loader.clone()),
+        (boot::esp_loader(spec.architecture), loader.clone()),
         (
             "loader/loader.conf".into(),
             put("loader.conf", boot::loader_conf())?,
@@ -149,8 +159,8 @@ fn stage_files(
             "loader/entries/kiln.conf".into(),
             put("kiln.conf", boot::loader_entry(&spec.title, boot, layout))?,
         ),
-        (boot.esp_kernel(), boot.kernel.clone()),
-        (boot.esp_initrd(), boot.initrd.clone()),
+        (boot.esp_kernel(), kernel.clone()),
+        (boot.esp_initrd(), initrd.clone()),
     ];
     put("fstab", boot::fstab(layout))?;
     put("repart-root.conf", boot::repart_root())?;

@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::{extract, read_gpt, run};
-use kiln_disk::{DiskError, DiskFormat, DiskSpec, convert, write_raw};
+use kiln_disk::{BootFiles, DiskError, DiskFormat, DiskSpec, convert, write_raw};
 
 const KVER: &str = "6.1.0-99-amd64";
 const EPOCH: i64 = 1_700_000_000;
@@ -20,8 +20,19 @@ fn spec() -> DiskSpec {
         image_digest: "sha256:5eed".into(),
         source_date_epoch: EPOCH,
         title: "test 1.0".into(),
+        architecture: kiln_deb::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
+    }
+}
+
+/// The boot files of [`tree`], as kiln-build finds them.
+fn boot() -> BootFiles {
+    BootFiles {
+        kernel_version: KVER.into(),
+        kernel: format!("boot/vmlinuz-{KVER}").into(),
+        initrd: format!("boot/initrd.img-{KVER}").into(),
+        loader: "usr/lib/systemd/boot/efi/systemd-bootx64.efi".into(),
     }
 }
 
@@ -129,7 +140,7 @@ fn raw_disk_has_a_gpt_an_esp_and_an_ext4_root_that_tools_read() {
     let root = tree(dir.path(), false);
     let before = snapshot(&root);
     let out = dir.path().join("disk.raw");
-    let raw = write_raw(&root, &spec(), &out).unwrap();
+    let raw = write_raw(&root, &boot(), &spec(), &out).unwrap();
     assert_eq!(snapshot(&root), before, "the root tree must not change");
     let l = &raw.layout;
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 400 << 20);
@@ -279,8 +290,8 @@ fn two_copies_of_a_tree_give_identical_disks_in_every_format() {
     // Later ctimes and another creation order: what a second store holds.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let root_b = tree(b.path(), true);
-    let ra = write_raw(&root_a, &spec(), &a.path().join("disk.raw")).unwrap();
-    let rb = write_raw(&root_b, &spec(), &b.path().join("disk.raw")).unwrap();
+    let ra = write_raw(&root_a, &boot(), &spec(), &a.path().join("disk.raw")).unwrap();
+    let rb = write_raw(&root_b, &boot(), &spec(), &b.path().join("disk.raw")).unwrap();
     assert_eq!(ra.digest, rb.digest);
     assert_eq!(ra.layout, rb.layout);
     assert!(std::fs::read(&ra.path).unwrap() == std::fs::read(&rb.path).unwrap());
@@ -309,25 +320,19 @@ fn two_copies_of_a_tree_give_identical_disks_in_every_format() {
     // A different image digest: different identifiers, so different bytes.
     let mut other = spec();
     other.image_digest = "sha256:0ther".into();
-    let rc = write_raw(&root_a, &other, &a.path().join("other.raw")).unwrap();
+    let rc = write_raw(&root_a, &boot(), &other, &a.path().join("other.raw")).unwrap();
     assert_ne!(rc.digest, ra.digest);
 }
 
 #[test]
-fn a_tree_without_kernel_or_bootloader_says_what_to_install() {
+fn a_boot_file_missing_from_the_tree_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let root = tree(dir.path(), false);
     let out = dir.path().join("d.raw");
-    std::fs::remove_file(root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi")).unwrap();
-    let e = write_raw(&root, &spec(), &out).unwrap_err();
-    assert!(matches!(e, DiskError::NoBootloader { .. }), "{e}");
-    assert!(e.to_string().contains("systemd-boot"), "{e}");
-    for f in std::fs::read_dir(root.join("boot")).unwrap() {
-        std::fs::remove_file(f.unwrap().path()).unwrap();
-    }
-    let e = write_raw(&root, &spec(), &out).unwrap_err();
-    assert!(matches!(e, DiskError::NoKernel { .. }), "{e}");
-    assert!(e.to_string().contains("[disk].kernel"), "{e}");
+    let loader = root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi");
+    std::fs::remove_file(&loader).unwrap();
+    let e = write_raw(&root, &boot(), &spec(), &out).unwrap_err();
+    assert!(e.to_string().contains(loader.to_str().unwrap()), "{e}");
     assert!(!out.exists());
 }
 
@@ -349,7 +354,7 @@ fn a_tree_larger_than_the_disk_asks_for_a_bigger_disk() {
     let mut s = spec();
     s.size = 322 << 20;
     let out = dir.path().join("d.raw");
-    let e = write_raw(&root, &s, &out).unwrap_err();
+    let e = write_raw(&root, &boot(), &s, &out).unwrap_err();
     assert!(matches!(e, DiskError::RootDoesNotFit { .. }), "{e}");
     assert!(e.to_string().contains("[disk].size"), "{e}");
     assert!(!out.exists());

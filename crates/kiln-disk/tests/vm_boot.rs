@@ -87,11 +87,13 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
         image_digest: format!("sha256:{key}"),
         source_date_epoch: report.source_date_epoch,
         title: format!("{} {}", report.image, report.version),
+        architecture: kiln_deb::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };
     let started = Instant::now();
-    let raw = kiln_disk::write_raw(&rootfs, &spec, &w.join("base.raw")).expect("write_raw");
+    let boot = kiln_build::boot_files(&rootfs, spec.architecture).expect("boot files");
+    let raw = kiln_disk::write_raw(&rootfs, &boot, &spec, &w.join("base.raw")).expect("write_raw");
     let raw_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let qcow2 = kiln_disk::convert(&raw.path, DiskFormat::Qcow2, &spec, &w.join("base.qcow2"))
@@ -107,7 +109,7 @@ fn net_root_vm_base_image_boots_to_login_under_uefi_and_grows_its_root() {
     );
     let again = w.join("again");
     std::fs::create_dir(&again).unwrap();
-    let raw2 = kiln_disk::write_raw(&copy, &spec, &again.join("base.raw")).unwrap();
+    let raw2 = kiln_disk::write_raw(&copy, &boot, &spec, &again.join("base.raw")).unwrap();
     assert_eq!(raw2.digest, raw.digest, "raw is byte-reproducible");
     let qcow2_2 = kiln_disk::convert(
         &raw2.path,

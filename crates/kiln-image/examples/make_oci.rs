@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let info = write_oci_layout(
         &[input],
-        &ImageMeta::new("example", "0.1.0", sde),
+        &ImageMeta::new("example", "0.1.0", sde, kiln_deb::Architecture::Amd64),
         &out.join("oci"),
     )?;
     let archive = write_oci_archive(&out.join("oci"), &out.join("oci.tar"), None)?;

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kiln_deb::Architecture;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::HashingWriter;
@@ -38,8 +39,8 @@ pub struct ImageMeta {
     pub version: String,
     /// The image's creation time, from the lock.
     pub source_date_epoch: u64,
-    /// The Go name of the architecture, as OCI wants it: `amd64`, `arm64`.
-    pub architecture: String,
+    /// The machine the image is for; OCI spells it with Go's name.
+    pub architecture: Architecture,
     pub env: Vec<String>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
@@ -62,12 +63,17 @@ pub struct Attachment {
 }
 
 impl ImageMeta {
-    pub fn new(name: &str, version: &str, source_date_epoch: u64) -> ImageMeta {
+    pub fn new(
+        name: &str,
+        version: &str,
+        source_date_epoch: u64,
+        architecture: Architecture,
+    ) -> ImageMeta {
         ImageMeta {
             name: name.to_string(),
             version: version.to_string(),
             source_date_epoch,
-            architecture: "amd64".to_string(),
+            architecture,
             env: vec![DEFAULT_PATH.to_string()],
             entrypoint: None,
             cmd: None,
@@ -289,7 +295,7 @@ pub fn write_oci_layout(
         // platform never matches.
         let mut nested = vec![Descriptor {
             platform: Some(Platform {
-                architecture: meta.architecture.clone(),
+                architecture: meta.architecture.oci().to_string(),
                 os: "linux".to_string(),
             }),
             ..image.clone()
@@ -382,7 +388,7 @@ pub fn image_manifest_digest(
 fn image_json(layers: &[LayerInput], meta: &ImageMeta) -> (Vec<u8>, Vec<u8>) {
     let config = Config {
         created: Some(rfc3339(meta.source_date_epoch)),
-        architecture: meta.architecture.clone(),
+        architecture: meta.architecture.oci().to_string(),
         os: "linux".to_string(),
         config: ExecConfig {
             env: meta.env.clone(),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use kiln_deb::Architecture;
 use kiln_image::{
     Attachment, Digest, ImageError, ImageMeta, Layer, LayerInput, LayerSource, TarOptions,
     image_manifest_digest, read_oci_layout, write_layer, write_oci_archive, write_oci_layout,
@@ -88,7 +89,7 @@ fn inputs(base: &Layer, diff: &Layer) -> Vec<LayerInput> {
 }
 
 fn meta() -> ImageMeta {
-    let mut meta = ImageMeta::new("web", "2.1.0", SDE);
+    let mut meta = ImageMeta::new("web", "2.1.0", SDE, Architecture::Amd64);
     meta.cmd = Some(vec!["/bin/sh".to_string()]);
     meta.labels
         .insert("org.example.team".to_string(), "platform".to_string());
@@ -392,7 +393,7 @@ fn a_child_image_shares_its_parents_layer_blob() {
     let child_img = f.dir.join("web-oci");
     let p = write_oci_layout(
         &all[..1],
-        &ImageMeta::new("base", "1.0.0", SDE - 86_400),
+        &ImageMeta::new("base", "1.0.0", SDE - 86_400, Architecture::Amd64),
         &parent_img,
     )
     .unwrap();

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// Debian's names, and what each stage needs to know of the machine.
+pub use kiln_deb::Architecture;
+
 /// A validated `kiln.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Definition {
@@ -190,13 +193,6 @@ word_enum! {
         Contrib = "contrib",
         NonFree = "non-free",
         NonFreeFirmware = "non-free-firmware",
-    }
-}
-
-word_enum! {
-    /// The image's architecture; only amd64 is built for now.
-    Architecture {
-        Amd64 = "amd64",
     }
 }
 

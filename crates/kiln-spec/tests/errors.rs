@@ -102,6 +102,28 @@ fn wrong_type_bool_in_quotes() {
 }
 
 #[test]
+fn bad_architecture() {
+    snapshot!(
+        "bad_architecture",
+        error_for(
+            "variant = \"minbase\"",
+            "variant = \"minbase\"\narchitecture = \"x86_64\""
+        )
+    );
+}
+
+#[test]
+fn unknown_architecture() {
+    snapshot!(
+        "unknown_architecture",
+        error_for(
+            "variant = \"minbase\"",
+            "variant = \"minbase\"\narchitecture = \"riscv64\""
+        )
+    );
+}
+
+#[test]
 fn bad_variant() {
     snapshot!(
         "bad_variant",

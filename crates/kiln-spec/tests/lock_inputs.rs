@@ -83,6 +83,10 @@ fn what_is_installed_changes_the_checksum() {
             "suite = \"bookworm\"",
             "suite = \"bookworm\"\nkeyring = \"keys/debian.gpg\"",
         ),
+        (
+            "suite = \"bookworm\"",
+            "suite = \"bookworm\"\narchitecture = \"arm64\"",
+        ),
         ("\"curl\"]", "\"curl\", \"jq\"]"),
         ("\"curl\"]", "\"curl=7.88.1-10+deb12u5\"]"),
         (

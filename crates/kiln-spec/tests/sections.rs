@@ -135,6 +135,11 @@ fn base_fields() {
     assert_eq!(b.components, [Component::Main, Component::NonFreeFirmware]);
     assert_eq!(b.keyring.written, "keys/debian.gpg");
     assert_eq!(b.keyring.path, std::path::Path::new("keys/debian.gpg"));
+    assert_eq!(b.architecture, Architecture::Amd64);
+    let arm = base("distro = \"debian\"\nsuite = \"trixie\"\narchitecture = \"arm64\"")
+        .expect("arm64 is a value the definition may hold");
+    let Base::Debian(b) = arm.base else { panic!() };
+    assert_eq!(b.architecture, Architecture::Arm64);
 
     let cases = [
         (
@@ -171,7 +176,7 @@ fn base_fields() {
             ErrorKind::WrongType,
         ),
         (
-            "distro = \"debian\"\nsuite = \"bookworm\"\narchitecture = \"arm64\"",
+            "distro = \"debian\"\nsuite = \"bookworm\"\narchitecture = \"i386\"",
             ErrorKind::InvalidValue,
         ),
         (

@@ -138,11 +138,13 @@ fn build_disk() -> (tempfile::TempDir, PathBuf) {
         image_digest: report.lock.clone(),
         source_date_epoch: report.source_date_epoch,
         title: "kiln-vm test".into(),
+        architecture: kiln_spec::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };
     let raw = out.path().join("disk.raw");
-    kiln_disk::write_raw(&root, &spec, &raw).expect("writing the disk");
+    let boot = kiln_build::boot_files(&root, spec.architecture).expect("boot files");
+    kiln_disk::write_raw(&root, &boot, &spec, &raw).expect("writing the disk");
     let _ = fs_err::remove_dir_all(&root);
     (out, raw)
 }
@@ -279,6 +281,7 @@ fn vm_a_failed_check_is_a_verdict_with_its_output() {
         image_digest: "unused".into(),
         source_date_epoch: 0,
         title: "unused".into(),
+        architecture: kiln_spec::Architecture::Amd64,
         extra_files: Vec::new(),
         extra_links: Vec::new(),
     };

@@ -107,11 +107,25 @@ pub struct PullArgs {
     /// Only these disk formats (raw, qcow2, vmdk, vhd); default: every one attached
     #[arg(long = "format", value_name = "FORMAT", value_parser = crate::cli::parse_format)]
     formats: Vec<kiln_build::Format>,
+    /// From a multi-platform index, the image for this architecture
+    /// (Debian's name: amd64, arm64)
+    #[arg(long, value_name = "ARCH", default_value = "amd64", value_parser = parse_architecture)]
+    architecture: kiln_build::Architecture,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print a JSON report on stdout instead of text
     #[arg(long)]
     json: bool,
+}
+
+fn parse_architecture(s: &str) -> Result<kiln_build::Architecture, String> {
+    kiln_build::Architecture::from_debian(s).ok_or_else(|| {
+        let all: Vec<&str> = kiln_build::Architecture::ALL
+            .iter()
+            .map(|a| a.debian())
+            .collect();
+        format!("unknown architecture `{s}`; one of: {}", all.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -267,11 +281,19 @@ pub fn pull(args: PullArgs) -> Result<u8, kiln_build::Error> {
         reference,
         out,
         formats,
+        architecture,
         registry,
         json,
     } = args;
     let progress = output::Progress::logged(json);
-    let report = kiln_build::pull(&reference, &out, &formats, &registry.options(), &progress)?;
+    let report = kiln_build::pull(
+        &reference,
+        architecture,
+        &out,
+        &formats,
+        &registry.options(),
+        &progress,
+    )?;
     if json {
         output::json(&report);
     } else {

@@ -213,12 +213,26 @@ fn debian(t: &Table<'_>) -> Result<DebianBase> {
 
     let architecture = match t.string("architecture")? {
         None => Architecture::Amd64,
-        Some(a) => Architecture::from_word(a.value).ok_or_else(|| {
+        Some(a) => Architecture::from_debian(a.value).ok_or_else(|| {
+            let known: Vec<&str> = Architecture::ALL.iter().map(|a| a.debian()).collect();
+            // Other tools' names for the same machines.
+            let guess = match a.value {
+                "x86_64" | "x86-64" | "x64" => Some("amd64"),
+                "aarch64" | "arm64v8" => Some("arm64"),
+                other => crate::suggest::closest(other, &known),
+            };
+            let all = format!(
+                "kiln builds only for machines it can run: {} (Debian's names; `amd64` is the default)",
+                crate::suggest::list(&known)
+            );
             a.error(
                 ctx,
                 ErrorKind::InvalidValue,
-                format!("`base.architecture`: `{}` is not supported yet", a.value),
-                Some("kiln builds `amd64` images for now; remove the line".to_owned()),
+                format!("`base.architecture`: `{}` is not supported", a.value),
+                Some(match guess {
+                    Some(g) => format!("did you mean `{g}`? {all}"),
+                    None => all,
+                }),
             )
         })?,
     };
