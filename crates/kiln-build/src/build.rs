@@ -106,16 +106,149 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let store = Store::open_default()?;
     // Shared with other builds; `kiln gc` takes it exclusively.
     let _gc_guard = store.lock_shared()?;
+    let images = images(&chain, &leaf_lock);
+    let sde = source_date_epoch(images[0].1)?;
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| chain.def.dir.join("out"));
+    let mut stages = Vec::new();
+    // `--offline` means no network, the registry included.
+    let mut remote = opts
+        .remote_cache
+        .as_ref()
+        .filter(|_| !opts.offline)
+        .map(Remote::open)
+        .transpose()?;
+
+    let chain_input = ChainInput {
+        opts,
+        chain: &chain,
+        images: &images,
+        store: &store,
+        sde,
+        out: &out,
+    };
+    let trees = root_filesystems(&chain_input, &mut remote, &mut stages)?;
+    let layers = layers(
+        &store,
+        &trees.built,
+        &formats,
+        sde,
+        opts.progress,
+        &mut stages,
+    )?;
+    if let Some(r) = remote.as_mut() {
+        crate::remote::push_all(r, &store, &trees.built, &layers, sde, opts.progress)?;
+    }
+    let leaf = trees
+        .built
+        .last()
+        .ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
+    let sources = images
+        .iter()
+        .map(|(d, _)| catalog::Source::of(&d.dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let build_id = catalog::build_id(&leaf.key);
+    let input = OutputsInput {
+        def: &chain.def,
+        leaf,
+        layers: &layers,
+        formats: &formats,
+        arch: chain.distro().architecture,
+        out: &out,
+        sde,
+    };
+    let doc_input = DocumentInput {
+        def: &chain.def,
+        build_id: &build_id,
+        manifest: &trees.leaf_manifest()?,
+        suite: chain.distro().suite.as_str(),
+        source_date_epoch: sde,
+        source: &sources[sources.len() - 1],
+        formats: &formats,
+    };
+    let (outputs, sbom, provenance) = outputs(&input, &doc_input, opts.progress, &mut stages)?;
+    let catalog = record(opts, &images, &trees, &sources, &outputs, sde)?;
+
+    let def = &chain.def;
+    let mut packages = trees.packages;
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let report = BuildReport {
+        build: build_id,
+        image: def.image.name.clone(),
+        version: def.image.version.clone(),
+        lock: sources[sources.len() - 1].lock.clone(),
+        source_date_epoch: sde,
+        layers: layers.iter().map(|l| l.record.clone()).collect(),
+        outputs,
+        sbom,
+        provenance,
+        catalog,
+        packages,
+        stages,
+        remote_cache: remote.map(|r| r.report),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_report(&out, &report)?;
+    Ok(report)
+}
+
+/// Every image's root filesystem, base first, with what the catalog and the
+/// documents need of each.
+struct Trees {
+    built: Vec<Built>,
+    packages: Vec<PackageRecord>,
+    /// Each tree's manifest, encoded.
+    manifests: Vec<Vec<u8>>,
+}
+
+impl Trees {
+    /// Only the leaf's documents need the manifest itself.
+    fn leaf_manifest(&self) -> Result<Manifest, Error> {
+        let (Some(bytes), Some(leaf)) = (self.manifests.last(), self.built.last()) else {
+            return Err(Error::Internal("a chain has at least one image".into()));
+        };
+        Manifest::from_bytes(bytes).map_err(|source| Error::Manifest {
+            path: leaf.root.clone(),
+            source,
+        })
+    }
+}
+
+/// What the rootfs stages of a chain build from.
+struct ChainInput<'a> {
+    opts: &'a BuildOptions<'a>,
+    chain: &'a Chain,
+    /// Base first.
+    images: &'a [(&'a Definition, &'a Lock)],
+    store: &'a Store,
+    sde: i64,
+    out: &'a Path,
+}
+
+/// The rootfs stage of each image: from the store, from the remote cache,
+/// or fetched and assembled, each child begun from a copy of its parent
+/// made while the parent built (or its own packages downloaded).
+fn root_filesystems(
+    input: &ChainInput<'_>,
+    remote: &mut Option<Remote>,
+    stages: &mut Vec<StageRecord>,
+) -> Result<Trees, Error> {
+    let ChainInput {
+        opts,
+        chain,
+        images,
+        store,
+        sde,
+        out,
+    } = *input;
     let mirrors = fetch::mirrors(
         opts.mirror.as_deref(),
         chain.distro().suite.as_str(),
         opts.offline,
     )?;
-    let images = images(&chain, &leaf_lock);
-    let repositories = crate::origins::repositories(&chain);
-    let sde = source_date_epoch(images[0].1)?;
-
-    let mut stages = Vec::new();
+    let repositories = crate::origins::repositories(chain);
     let mut packages = Vec::new();
     let mut built: Vec<Built> = Vec::new();
     let digests = std::sync::Arc::new(catalog::deb_digests(images.iter().map(|(_, l)| *l)));
@@ -124,7 +257,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     let mut manifest_jobs = Vec::new();
     // Every key first: an image's build starts its child's copy of it.
     let mut rootfs_keys: Vec<String> = Vec::with_capacity(images.len());
-    for (def, lock) in &images {
+    for (def, lock) in images {
         let parent = rootfs_keys.last().map(String::as_str);
         rootfs_keys.push(keys::rootfs_key(parent, def, lock, sde)?);
     }
@@ -133,19 +266,8 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
             .iter()
             .position(|(d, _)| d.run.iter().any(|r| r.network))
     {
-        let out = opts
-            .out
-            .clone()
-            .unwrap_or_else(|| chain.def.dir.join("out"));
-        stages::forget(&store, &rootfs_keys[first..], &out)?;
+        stages::forget(store, &rootfs_keys[first..], out)?;
     }
-    // `--offline` means no network, the registry included.
-    let mut remote = opts
-        .remote_cache
-        .as_ref()
-        .filter(|_| !opts.offline)
-        .map(Remote::open)
-        .transpose()?;
     let mut head_start: Option<crate::headstart::Copied> = None;
     // A child's copy of a parent that came from the remote cache.
     let mut copying: Option<crate::headstart::HeadStart> = None;
@@ -153,14 +275,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         let parent = built.last();
         // From the remote cache, its packages are not even fetched.
         let restored = match remote.as_mut() {
-            Some(r) => r.restore(
-                &store,
-                def,
-                parent,
-                &rootfs_keys[i],
-                opts.progress,
-                &mut stages,
-            )?,
+            Some(r) => r.restore(store, def, parent, &rootfs_keys[i], opts.progress, stages)?,
             None => None,
         };
         let rootfs = match restored {
@@ -173,13 +288,13 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                 if let Some(child) = rootfs_keys.get(i + 1)
                     && remote.as_ref().is_some_and(|r| !r.holds(child))
                 {
-                    copying = stages::copy_for_child(&store, &rootfs, child)?;
+                    copying = stages::copy_for_child(store, &rootfs, child)?;
                 }
                 rootfs
             }
             None => {
                 let debs: Vec<Fetched> = fetch::fetch(
-                    &store,
+                    store,
                     &lock.packages,
                     mirrors.as_ref(),
                     &repositories,
@@ -196,7 +311,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                     progress: opts.progress,
                 };
                 let (rootfs, copied) =
-                    fetch::refetching(&store, debs, &sources, head_start.take(), |debs, h| {
+                    fetch::refetching(store, debs, &sources, head_start.take(), |debs, h| {
                         let input = RootfsInput {
                             def,
                             debs,
@@ -206,7 +321,7 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                             head_start: h,
                             child: rootfs_keys.get(i + 1).map(String::as_str),
                         };
-                        stages::rootfs(&store, input, opts.progress, &mut stages)
+                        stages::rootfs(store, input, opts.progress, stages)
                     })?;
                 head_start = copied;
                 rootfs
@@ -226,28 +341,6 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
         }));
         built.push(rootfs);
     }
-    let def = &chain.def;
-    // Layers are what an OCI image is made of; a tar alone does not need them.
-    let mut layers = Vec::new();
-    if formats.contains(&Format::Oci) {
-        for (i, b) in built.iter().enumerate() {
-            let parent = i.checked_sub(1).map(|p| &built[p]);
-            layers.push(stages::layer(
-                &store,
-                b,
-                parent,
-                sde,
-                opts.progress,
-                &mut stages,
-            )?);
-        }
-    }
-    if let Some(r) = remote.as_mut() {
-        crate::remote::push_all(r, &store, &built, &layers, sde, opts.progress)?;
-    }
-    let leaf = built
-        .last()
-        .ok_or_else(|| Error::Internal("a chain has at least one image".into()))?;
     let manifests = manifest_jobs
         .into_iter()
         .map(|job| {
@@ -255,42 +348,47 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
                 .unwrap_or_else(|_| Err(Error::Internal("hashing a manifest panicked".into())))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let sources = images
+    Ok(Trees {
+        built,
+        packages,
+        manifests,
+    })
+}
+
+/// Each image's OCI layer, when an OCI image is asked for: a tar alone
+/// does not need them.
+fn layers(
+    store: &Store,
+    built: &[Built],
+    formats: &[Format],
+    sde: i64,
+    progress: &dyn Progress,
+    stages: &mut Vec<StageRecord>,
+) -> Result<Vec<stages::BuiltLayer>, Error> {
+    if !formats.contains(&Format::Oci) {
+        return Ok(Vec::new());
+    }
+    built
         .iter()
-        .map(|(d, _)| catalog::Source::of(&d.dir))
-        .collect::<Result<Vec<_>, _>>()?;
-    let leaf_source = &sources[sources.len() - 1];
-    // Only the leaf's documents need the manifest itself.
-    let leaf_manifest =
-        Manifest::from_bytes(&manifests[manifests.len() - 1]).map_err(|source| {
-            Error::Manifest {
-                path: leaf.root.clone(),
-                source,
-            }
-        })?;
-    let build_id = catalog::build_id(&leaf.key);
-    let doc_input = DocumentInput {
-        def,
-        build_id: &build_id,
-        manifest: &leaf_manifest,
-        suite: chain.distro().suite.as_str(),
-        source_date_epoch: sde,
-        source: leaf_source,
-        formats: &formats,
-    };
-    let out = opts.out.clone().unwrap_or_else(|| def.dir.join("out"));
+        .enumerate()
+        .map(|(i, b)| {
+            let parent = i.checked_sub(1).map(|p| &built[p]);
+            stages::layer(store, b, parent, sde, progress, stages)
+        })
+        .collect()
+}
+
+/// The outputs, and the SBOM and provenance beside them (attached to the
+/// OCI image too, so they are made once its subjects are known).
+fn outputs(
+    input: &OutputsInput<'_>,
+    doc_input: &DocumentInput<'_>,
+    progress: &dyn Progress,
+    stages: &mut Vec<StageRecord>,
+) -> Result<(Vec<OutputRecord>, PathBuf, PathBuf), Error> {
     let mut documents = None;
-    let input = OutputsInput {
-        def,
-        leaf,
-        layers: &layers,
-        formats: &formats,
-        arch: chain.distro().architecture,
-        out: &out,
-        sde,
-    };
-    let outputs = stages::outputs(&input, opts.progress, &mut stages, &mut |subjects| {
-        let docs = catalog::documents(&doc_input, subjects)?;
+    let outputs = stages::outputs(input, progress, stages, &mut |subjects| {
+        let docs = catalog::documents(doc_input, subjects)?;
         let attachments = vec![
             Attachment {
                 media_type: catalog::SBOM_MEDIA_TYPE.into(),
@@ -306,51 +404,42 @@ pub fn build(opts: &BuildOptions<'_>) -> Result<BuildReport, Error> {
     })?;
     let documents = match documents {
         Some(d) => d,
-        None => catalog::documents(&doc_input, &outputs)?,
+        None => catalog::documents(doc_input, &outputs)?,
     };
+    let def = input.def;
     let stem = format!("{}-{}", def.image.name, def.image.version);
-    let (sbom, provenance) = catalog::write_documents(&out, &stem, &documents)?;
+    let (sbom, provenance) = catalog::write_documents(input.out, &stem, &documents)?;
+    Ok((outputs, sbom, provenance))
+}
 
+/// Records every image of the chain in the catalog (the outputs on the
+/// leaf); returns where.
+fn record(
+    opts: &BuildOptions<'_>,
+    images: &[(&Definition, &Lock)],
+    trees: &Trees,
+    sources: &[catalog::Source],
+    outputs: &[OutputRecord],
+    sde: i64,
+) -> Result<String, Error> {
     let catalog = catalog::open(opts.catalog.as_deref())?;
-    let no_outputs: Vec<OutputRecord> = Vec::new();
+    let leaf = trees.built.len() - 1;
     let entries: Vec<catalog::Entry<'_>> = images
         .iter()
-        .zip(&built)
-        .zip(&manifests)
-        .zip(&sources)
-        .map(|((((d, _), b), m), source)| catalog::Entry {
+        .zip(&trees.built)
+        .zip(&trees.manifests)
+        .zip(sources)
+        .enumerate()
+        .map(|(i, ((((d, _), b), m), source))| catalog::Entry {
             def: d,
             built: b,
             source,
             manifest: m,
-            outputs: if b.key == leaf.key {
-                &outputs
-            } else {
-                &no_outputs
-            },
+            outputs: if i == leaf { outputs } else { &[] },
         })
         .collect();
     catalog::record(&catalog, &entries, sde, unix_now())?;
-
-    packages.sort_by(|a, b| a.name.cmp(&b.name));
-    let report = BuildReport {
-        build: build_id,
-        image: def.image.name.clone(),
-        version: def.image.version.clone(),
-        lock: leaf_source.lock.clone(),
-        source_date_epoch: sde,
-        layers: layers.iter().map(|l| l.record.clone()).collect(),
-        outputs,
-        sbom,
-        provenance,
-        catalog: catalog.describe(),
-        packages,
-        stages,
-        remote_cache: remote.map(|r| r.report),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    write_report(&out, &report)?;
-    Ok(report)
+    Ok(catalog.describe())
 }
 
 /// Seconds since 1970, as the catalog records times.
