@@ -180,8 +180,6 @@ pub struct Machine<'a> {
     pub direct: Option<&'a DirectKernel>,
 }
 
-/// The QEMU arguments for `machine`: q35, OVMF from pflash, virtio disks,
-/// user-mode networking, no display.
 /// A drive QEMU attaches to no bus of its own (`if=none`), given to the guest
 /// as a virtio block device: `drive` and `device` are the rest of each option.
 fn virtio_blk(a: &mut Vec<String>, drive: String, device: &str) {
@@ -193,6 +191,8 @@ fn virtio_blk(a: &mut Vec<String>, drive: String, device: &str) {
     ]);
 }
 
+/// The QEMU arguments for `machine`: q35, OVMF from pflash, virtio disks,
+/// user-mode networking, no display.
 pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
     let mut a: Vec<String> = vec![
         "-nodefaults".into(),
