@@ -73,11 +73,20 @@ impl Row {
         }
     }
 
-    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, Error> {
+    /// Column `i` read by `read`, or `None` where it is NULL.
+    fn nullable<T>(
+        &self,
+        i: usize,
+        read: fn(&Row, usize) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
         match self.values.get(i) {
             Some(Value::Null) => Ok(None),
-            _ => self.int(i).map(Some),
+            _ => read(self, i).map(Some),
         }
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, Error> {
+        self.nullable(i, Row::int)
     }
 
     pub fn real_opt(&self, i: usize) -> Result<Option<f64>, Error> {
@@ -98,10 +107,7 @@ impl Row {
     }
 
     pub fn opt_text(&self, i: usize) -> Result<Option<String>, Error> {
-        match self.values.get(i) {
-            Some(Value::Null) => Ok(None),
-            _ => self.text(i).map(Some),
-        }
+        self.nullable(i, Row::text)
     }
 
     pub fn blob(&self, i: usize) -> Result<Vec<u8>, Error> {

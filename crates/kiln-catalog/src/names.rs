@@ -14,14 +14,7 @@ pub(crate) fn check_env(env: &str) -> Result<(), Error> {
         && chars
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && env.len() <= MAX_LEN;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadName {
-            what: "environment",
-            name: env.to_string(),
-        })
-    }
+    refused_unless(ok, "environment", env)
 }
 
 /// The definition's rule for `[image].name`: a lowercase DNS label.
@@ -33,11 +26,15 @@ pub(crate) fn check_image(name: &str) -> Result<(), Error> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
+    refused_unless(ok, "image", name)
+}
+
+fn refused_unless(ok: bool, what: &'static str, name: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
         Err(Error::BadName {
-            what: "image",
+            what,
             name: name.to_string(),
         })
     }

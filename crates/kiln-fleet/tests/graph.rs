@@ -72,6 +72,15 @@ fn snapshot(name: &str, e: &Error) {
     });
 }
 
+/// The error for the fleet with `file` written as `text`: the user's.
+fn refused(file: &str, text: &str) -> Error {
+    let root = fleet();
+    write(root.path(), file, text);
+    let e = error(root.path());
+    assert_eq!(e.exit_code(), 1, "{}", render(&e));
+    e
+}
+
 fn error(root: &Path) -> Error {
     match Graph::discover(root) {
         Ok(g) => panic!("expected an error, got {g:#?}"),
@@ -133,30 +142,25 @@ fn the_edges_are_exactly_those_written() {
     );
 }
 
+/// A cycle names every file in it; a missing parent, and two images with
+/// one name, name both files.
 #[test]
-fn a_cycle_names_every_file_in_it() {
-    let root = fleet();
-    write(
-        root.path(),
-        "base/kiln.toml",
-        &child("base", "../shop", &[]),
-    );
-    let e = error(root.path());
-    assert_eq!(e.exit_code(), 1);
-    snapshot("cycle", &e);
-}
-
-#[test]
-fn a_missing_parent_names_both_files() {
-    let root = fleet();
-    write(
-        root.path(),
-        "shop/kiln.toml",
-        &child("shop", "../webb", &[]),
-    );
-    let e = error(root.path());
-    assert_eq!(e.exit_code(), 1);
-    snapshot("missing_parent", &e);
+fn a_broken_graph_names_the_files_that_break_it() {
+    for (name, file, text) in [
+        ("cycle", "base/kiln.toml", child("base", "../shop", &[])),
+        (
+            "missing_parent",
+            "shop/kiln.toml",
+            child("shop", "../webb", &[]),
+        ),
+        (
+            "duplicate_name",
+            "api/kiln.toml",
+            child("web", "../base", &[]),
+        ),
+    ] {
+        snapshot(name, &refused(file, &text));
+    }
 }
 
 #[test]
@@ -168,24 +172,8 @@ fn a_parent_outside_the_tree_is_named() {
 }
 
 #[test]
-fn two_images_with_one_name_name_both_files() {
-    let root = fleet();
-    write(root.path(), "api/kiln.toml", &child("web", "../base", &[]));
-    let e = error(root.path());
-    assert_eq!(e.exit_code(), 1);
-    snapshot("duplicate_name", &e);
-}
-
-#[test]
 fn an_invalid_fragment_is_reported_in_its_file() {
-    let root = fleet();
-    write(
-        root.path(),
-        "fragments/ssh.toml",
-        "[packages]\ninstal = []\n",
-    );
-    let e = error(root.path());
-    assert_eq!(e.exit_code(), 1);
+    let e = refused("fragments/ssh.toml", "[packages]\ninstal = []\n");
     assert!(
         render(&e).contains("fragments/ssh.toml:2:1"),
         "{}",

@@ -14,12 +14,18 @@ fn entry<'a>(listed: &'a [Listed], path: &str) -> &'a Listed {
         .unwrap_or_else(|| panic!("{path} not in the tar"))
 }
 
+/// `base_tree` in `tmp/root`, beside which a test may write.
+fn base_root(tmp: &std::path::Path) -> std::path::PathBuf {
+    let root = tmp.join("root");
+    std::fs::create_dir(&root).unwrap();
+    base_tree(&root);
+    root
+}
+
 #[test]
 fn same_tree_gives_same_bytes_whatever_the_mtimes_above_the_clamp() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    base_tree(&root);
+    let root = base_root(tmp.path());
     let first = tar_of(&root);
     touch_all(&root, SDE + 86_400 * 365);
     let second = tar_of(&root);
@@ -153,11 +159,9 @@ fn every_kind_of_entry_keeps_its_metadata() {
 #[test]
 fn extracting_the_tar_gives_back_the_tree() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
+    let root = base_root(tmp.path());
     let out = tmp.path().join("out");
-    std::fs::create_dir(&root).unwrap();
     std::fs::create_dir(&out).unwrap();
-    base_tree(&root);
     let bytes = tar_of(&root);
     apply(&bytes, &out);
     assert_eq!(
@@ -173,9 +177,7 @@ fn extracting_the_tar_gives_back_the_tree() {
 #[test]
 fn gnu_tar_reads_it_with_xattrs() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    base_tree(&root);
+    let root = base_root(tmp.path());
     let file = tmp.path().join("t.tar");
     std::fs::write(&file, tar_of(&root)).unwrap();
     let out = tmp.path().join("out");

@@ -66,7 +66,7 @@ pub(crate) enum Outcome {
 pub(crate) fn unsatisfiable(root: &str, failure: Failure) -> ResolveError {
     let mut chain = Vec::new();
     let mut f = failure;
-    loop {
+    let (detail, parent) = loop {
         match f {
             Failure::Dependency {
                 package,
@@ -84,71 +84,54 @@ pub(crate) fn unsatisfiable(root: &str, failure: Failure) -> ResolveError {
                     .iter()
                     .filter_map(|a| describe(&a.atom, &a.outcome))
                     .collect();
-                let inner = match nested {
+                f = match nested {
                     Some(inner) if direct.len() < attempts.len() => inner,
                     _ => {
                         let last = chain.pop().unwrap_or_default();
                         let detail = format!("{last} depends on {relation}; {}", direct.join("; "));
-                        return ResolveError::Unsatisfiable {
-                            root: root.to_string(),
-                            chain,
-                            detail,
-                            parent: None,
-                        };
+                        break (detail, None);
                     }
                 };
-                f = inner;
             }
             Failure::Conflict {
                 package,
                 other,
                 why,
             } => {
-                return ResolveError::Unsatisfiable {
-                    root: root.to_string(),
-                    chain,
-                    detail: format!("{package} cannot be installed beside {other}: {why}"),
-                    parent: None,
-                };
+                let detail = format!("{package} cannot be installed beside {other}: {why}");
+                break (detail, None);
             }
             Failure::Clash {
                 name,
                 chosen,
                 wanted,
             } => {
-                return ResolveError::Unsatisfiable {
-                    root: root.to_string(),
-                    chain,
-                    detail: format!(
-                        "{name} {wanted} is needed, but {name} {chosen} is already chosen"
-                    ),
-                    parent: None,
-                };
+                let detail =
+                    format!("{name} {wanted} is needed, but {name} {chosen} is already chosen");
+                break (detail, None);
             }
             Failure::Parent {
                 name,
                 fixed,
                 wanted,
             } => {
-                return ResolveError::Unsatisfiable {
-                    root: root.to_string(),
-                    chain,
-                    detail: format!(
-                        "{name} {wanted} is needed, but the parent image fixes {name} at {fixed}"
-                    ),
-                    parent: Some(name),
-                };
+                let detail = format!(
+                    "{name} {wanted} is needed, but the parent image fixes {name} at {fixed}"
+                );
+                break (detail, Some(name));
             }
             Failure::Index { message } => return ResolveError::Index { message },
             Failure::Budget { package } => {
-                return ResolveError::Unsatisfiable {
-                    root: root.to_string(),
-                    chain,
-                    detail: format!("gave up exploring alternatives below {package}"),
-                    parent: None,
-                };
+                let detail = format!("gave up exploring alternatives below {package}");
+                break (detail, None);
             }
         }
+    };
+    ResolveError::Unsatisfiable {
+        root: root.to_string(),
+        chain,
+        detail,
+        parent,
     }
 }
 

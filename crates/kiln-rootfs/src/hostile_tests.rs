@@ -21,6 +21,16 @@ fn root() -> tempfile::TempDir {
     dir
 }
 
+/// A host directory nothing may touch, a directory for crafted packages,
+/// and a root with dpkg's empty database.
+fn scene() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
+    (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        root(),
+    )
+}
+
 /// `../` enough times to climb from `root/var/lib/dpkg/<dir>` to `/`.
 fn up(root: &Path) -> String {
     "../".repeat(root.components().count() + 8)
@@ -67,9 +77,7 @@ fn a_package_name_or_architecture_with_a_slash_is_refused() {
 
 #[test]
 fn trigger_interests_that_climb_out_or_are_not_paths_are_refused() {
-    let host = tempfile::tempdir().unwrap();
-    let debs = tempfile::tempdir().unwrap();
-    let root = root();
+    let (host, debs, root) = scene();
     let aims = [
         format!("{}{}/pwned", up(root.path()), host.path().display()),
         format!("{}/../pwned", host.path().display()),
@@ -99,9 +107,7 @@ fn trigger_interests_that_climb_out_or_are_not_paths_are_refused() {
 
 #[test]
 fn data_entries_with_dotdot_or_absolute_names_are_refused() {
-    let host = tempfile::tempdir().unwrap();
-    let debs = tempfile::tempdir().unwrap();
-    let root = root();
+    let (host, debs, root) = scene();
     let target = host.path().join("pwned");
     for name in [
         format!("./{}{}", up(root.path()), target.display()),
@@ -123,9 +129,7 @@ fn data_entries_with_dotdot_or_absolute_names_are_refused() {
 
 #[test]
 fn symlinks_planted_in_dpkgs_database_are_not_written_through() {
-    let host = tempfile::tempdir().unwrap();
-    let debs = tempfile::tempdir().unwrap();
-    let root = root();
+    let (host, debs, root) = scene();
     let info = root.path().join("var/lib/dpkg/info");
     // A previous package left info/evil.list pointing at a host file, and
     // triggers/ pointing at a host directory.
@@ -195,9 +199,7 @@ mod damaged {
             flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..16),
             cut in any::<usize>(),
         ) {
-            let host = tempfile::tempdir().unwrap();
-            let debs = tempfile::tempdir().unwrap();
-            let root = root();
+            let (host, debs, root) = scene();
             let deb = craft_deb_with(
                 debs.path(),
                 "victim",

@@ -182,6 +182,18 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
+    /// An error at `key`'s name, for its value as a whole.
+    pub fn error_at(
+        &self,
+        key: &str,
+        kind: ErrorKind,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> SpecError {
+        self.ctx
+            .error(kind, self.key_span(key), self.path_of(key), message, hint)
+    }
+
     /// An error at the table's header, e.g. for a missing field.
     pub fn error_here(
         &self,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{project, render};
+use common::{project, render, snapshot};
 
 /// The example from DESIGN.md, valid once `files/site.conf` and
 /// `scripts/setup.sh` exist beside it.
@@ -50,17 +50,6 @@ fn error_for(from: &str, to: &str) -> String {
     }
 }
 
-macro_rules! snapshot {
-    ($name:literal, $value:expr) => {
-        insta::with_settings!({
-            filters => vec![(r"(/[^/\s]+)*/\.tmp[A-Za-z0-9_]+", "[TEMP_DIR]")],
-            prepend_module_to_snapshot => false,
-        }, {
-            insta::assert_snapshot!($name, $value);
-        });
-    };
-}
-
 #[test]
 fn the_example_is_valid() {
     let dir = project(WEB, &["files/site.conf", "scripts/setup.sh"]);
@@ -71,33 +60,33 @@ fn the_example_is_valid() {
 
 #[test]
 fn unknown_field_suggests_the_known_one() {
-    snapshot!("unknown_field", error_for("install = [", "instal = ["));
+    snapshot("unknown_field", &error_for("install = [", "instal = ["));
 }
 
 #[test]
 fn unknown_section_suggests_the_known_one() {
-    snapshot!("unknown_section", error_for("[[check]]", "[[checks]]"));
+    snapshot("unknown_section", &error_for("[[check]]", "[[checks]]"));
 }
 
 #[test]
 fn wrong_type_says_what_was_expected() {
-    snapshot!(
+    snapshot(
         "wrong_type",
-        error_for(
+        &error_for(
             "install = [\"nginx-light\", \"curl\"]",
-            "install = \"nginx-light\""
-        )
+            "install = \"nginx-light\"",
+        ),
     );
 }
 
 #[test]
 fn wrong_type_bool_in_quotes() {
-    snapshot!(
+    snapshot(
         "wrong_type_bool",
-        error_for(
+        &error_for(
             "install = [\"nginx-light\", \"curl\"]",
-            "install = []\nrecommends = \"yes\""
-        )
+            "install = []\nrecommends = \"yes\"",
+        ),
     );
 }
 
@@ -125,196 +114,199 @@ fn unknown_architecture() {
 
 #[test]
 fn bad_variant() {
-    snapshot!(
+    snapshot(
         "bad_variant",
-        error_for("variant = \"minbase\"", "variant = \"minimal\"")
+        &error_for("variant = \"minbase\"", "variant = \"minimal\""),
     );
 }
 
 #[test]
 fn bad_suite() {
-    snapshot!(
+    snapshot(
         "bad_suite",
-        error_for("suite = \"bookworm\"", "suite = \"bookwrom\"")
+        &error_for("suite = \"bookworm\"", "suite = \"bookwrom\""),
     );
 }
 
 #[test]
 fn suite_alias_asks_for_a_codename() {
-    snapshot!(
+    snapshot(
         "suite_alias",
-        error_for("suite = \"bookworm\"", "suite = \"stable\"")
+        &error_for("suite = \"bookworm\"", "suite = \"stable\""),
     );
 }
 
 #[test]
 fn both_distro_and_from() {
-    snapshot!(
+    snapshot(
         "distro_and_from",
-        error_for(
+        &error_for(
             "variant = \"minbase\"",
-            "variant = \"minbase\"\nfrom = \"../base\""
-        )
+            "variant = \"minbase\"\nfrom = \"../base\"",
+        ),
     );
 }
 
 #[test]
 fn bad_pin() {
-    snapshot!(
+    snapshot(
         "bad_pin",
-        error_for("\"curl\"]", "\"curl\", \"openssl==3.0.11-1~deb12u2\"]")
+        &error_for("\"curl\"]", "\"curl\", \"openssl==3.0.11-1~deb12u2\"]"),
     );
 }
 
 #[test]
 fn pin_to_a_word_is_not_a_version() {
-    snapshot!(
+    snapshot(
         "bad_pin_version",
-        error_for("\"curl\"]", "\"curl=latest\"]")
+        &error_for("\"curl\"]", "\"curl=latest\"]"),
     );
 }
 
 #[test]
 fn version_range_is_not_a_pin() {
-    snapshot!("version_range", error_for("\"curl\"]", "\"curl>=7.88\"]"));
+    snapshot("version_range", &error_for("\"curl\"]", "\"curl>=7.88\"]"));
 }
 
 #[test]
 fn duplicate_package() {
-    snapshot!(
+    snapshot(
         "duplicate_package",
-        error_for("\"curl\"]", "\"curl\", \"curl=7.88.1-10+deb12u5\"]")
+        &error_for("\"curl\"]", "\"curl\", \"curl=7.88.1-10+deb12u5\"]"),
     );
 }
 
 #[test]
 fn bad_mode() {
-    snapshot!("bad_mode", error_for("mode = \"0644\"", "mode = \"0964\""));
+    snapshot("bad_mode", &error_for("mode = \"0644\"", "mode = \"0964\""));
 }
 
 #[test]
 fn mode_as_number() {
-    snapshot!("mode_as_number", error_for("mode = \"0644\"", "mode = 644"));
+    snapshot(
+        "mode_as_number",
+        &error_for("mode = \"0644\"", "mode = 644"),
+    );
 }
 
 #[test]
 fn missing_file_src() {
-    snapshot!(
+    snapshot(
         "missing_file_src",
-        error_for("src = \"files/site.conf\"", "src = \"files/site.cnf\"")
+        &error_for("src = \"files/site.conf\"", "src = \"files/site.cnf\""),
     );
 }
 
 #[test]
 fn unknown_output_format() {
-    snapshot!(
+    snapshot(
         "unknown_format",
-        error_for("\"raw\", \"qcow2\"]", "\"raw\", \"qcow\"]")
+        &error_for("\"raw\", \"qcow2\"]", "\"raw\", \"qcow\"]"),
     );
 }
 
 #[test]
 fn disk_without_kernel() {
-    snapshot!(
+    snapshot(
         "disk_without_kernel",
-        error_for("kernel = \"linux-image-cloud-amd64\"\n", "")
+        &error_for("kernel = \"linux-image-cloud-amd64\"\n", ""),
     );
 }
 
 #[test]
 fn bad_disk_size() {
-    snapshot!(
+    snapshot(
         "bad_disk_size",
-        error_for("size = \"2G\"", "size = \"2GB\"")
+        &error_for("size = \"2G\"", "size = \"2GB\""),
     );
 }
 
 #[test]
 fn unknown_initramfs_kind() {
-    snapshot!(
+    snapshot(
         "unknown_initramfs",
-        error_for(
+        &error_for(
             "kernel = \"linux-image-cloud-amd64\"\n",
-            "kernel = \"linux-image-cloud-amd64\"\ninitramfs = \"tiny\"\n"
-        )
+            "kernel = \"linux-image-cloud-amd64\"\ninitramfs = \"tiny\"\n",
+        ),
     );
 }
 
 #[test]
 fn initramfs_without_kernel() {
-    snapshot!(
+    snapshot(
         "initramfs_without_kernel",
-        error_for(
+        &error_for(
             "kernel = \"linux-image-cloud-amd64\"\n",
-            "initramfs = \"full\"\n"
-        )
+            "initramfs = \"full\"\n",
+        ),
     );
 }
 
 #[test]
 fn unit_without_suffix() {
-    snapshot!(
+    snapshot(
         "unit_without_suffix",
-        error_for("unit = \"nginx.service\"", "unit = \"nginx\"")
+        &error_for("unit = \"nginx.service\"", "unit = \"nginx\""),
     );
 }
 
 #[test]
 fn missing_section() {
-    snapshot!(
+    snapshot(
         "missing_section",
-        error_for(
+        &error_for(
             "[base]\ndistro = \"debian\"\nsuite = \"bookworm\"\nvariant = \"minbase\"\n",
-            ""
-        )
+            "",
+        ),
     );
 }
 
 #[test]
 fn files_as_a_single_section() {
-    snapshot!("files_single_section", error_for("[[files]]", "[files]"));
+    snapshot("files_single_section", &error_for("[[files]]", "[files]"));
 }
 
 #[test]
 fn check_with_two_kinds() {
-    snapshot!(
+    snapshot(
         "check_two_kinds",
-        error_for(
+        &error_for(
             "unit = \"nginx.service\"",
-            "unit = \"nginx.service\"\nport = 80"
-        )
+            "unit = \"nginx.service\"\nport = 80",
+        ),
     );
 }
 
 #[test]
 fn check_ready_within_that_is_not_a_duration() {
-    snapshot!(
+    snapshot(
         "check_ready_within",
-        error_for(
+        &error_for(
             "unit = \"nginx.service\"",
-            "unit = \"nginx.service\"\nready_within = \"10 seconds please\""
-        )
+            "unit = \"nginx.service\"\nready_within = \"10 seconds please\"",
+        ),
     );
 }
 
 #[test]
 fn run_with_neither_script_nor_command() {
-    snapshot!(
+    snapshot(
         "run_empty",
-        error_for("script = \"scripts/setup.sh\"\n", "")
+        &error_for("script = \"scripts/setup.sh\"\n", ""),
     );
 }
 
 #[test]
 fn toml_syntax_error() {
-    snapshot!("syntax", error_for("name = \"web\"", "name = web"));
+    snapshot("syntax", &error_for("name = \"web\"", "name = web"));
 }
 
 #[test]
 fn missing_definition() {
     let dir = tempfile::tempdir().expect("tmp");
     let e = kiln_spec::load(&dir.path().join("nowhere")).expect_err("missing");
-    snapshot!("not_found", render(&e));
+    snapshot("not_found", &render(&e));
 }
 
 /// `[[files]]` into what the image normalises or the machine makes itself:
@@ -334,12 +326,6 @@ fn files_into_paths_the_image_does_not_keep() {
     ];
     for (name, path) in cases {
         let text = error_for(dst, &format!("dst = \"{path}\""));
-        insta::with_settings!({
-            filters => vec![(r"(/[^/\s]+)*/\.tmp[A-Za-z0-9_]+", "[TEMP_DIR]")],
-            prepend_module_to_snapshot => false,
-            snapshot_suffix => "",
-        }, {
-            insta::assert_snapshot!(name, text);
-        });
+        snapshot(name, &text);
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{MINIMAL, project, render, write};
+use common::{MINIMAL, project, render, snapshot, write};
 
 const REPO: &str = r#"
 [[repository]]
@@ -30,17 +30,6 @@ fn error_for(from: &str, to: &str) -> String {
         Ok(_) => panic!("expected an error for {to:?}"),
         Err(e) => e,
     }
-}
-
-macro_rules! snapshot {
-    ($name:literal, $value:expr) => {
-        insta::with_settings!({
-            filters => vec![(r"(/[^/\s]+)*/\.tmp[A-Za-z0-9_]+", "[TEMP_DIR]")],
-            prepend_module_to_snapshot => false,
-        }, {
-            insta::assert_snapshot!($name, $value);
-        });
-    };
 }
 
 #[test]
@@ -86,20 +75,22 @@ fn changing_the_key_or_a_local_package_makes_the_lock_inputs_differ_but_not_the_
     assert_ne!(deb.local, key.local);
     assert!(deb.local[0].starts_with("dist/tool_1.0_amd64.deb sha256:"));
 
-    let moved = REPO.replace("127.0.0.1:8080", "127.0.0.1:9090");
-    write(dir.path(), "kiln.toml", &format!("{MINIMAL}{moved}"));
-    let mirror = kiln_spec::load(dir.path()).unwrap().lock_inputs();
+    // The checksum with REPO's `from` written as `to`.
+    let edited = |from: &str, to: &str| {
+        let text = format!("{MINIMAL}{}", REPO.replace(from, to));
+        write(dir.path(), "kiln.toml", &text);
+        kiln_spec::load(dir.path())
+            .unwrap()
+            .lock_inputs()
+            .checksum()
+    };
     assert_eq!(
-        mirror.checksum(),
+        edited("127.0.0.1:8080", "127.0.0.1:9090"),
         deb.checksum(),
         "another copy of the repository"
     );
-
-    let unpinned = REPO.replace("pin = [\"app\"]\n", "");
-    write(dir.path(), "kiln.toml", &format!("{MINIMAL}{unpinned}"));
-    let pin = kiln_spec::load(dir.path()).unwrap().lock_inputs();
     assert_ne!(
-        pin.checksum(),
+        edited("pin = [\"app\"]\n", ""),
         deb.checksum(),
         "the pin decides what may come from it"
     );
@@ -118,49 +109,49 @@ fn a_definition_without_either_keeps_its_checksum() {
 
 #[test]
 fn repository_missing_key() {
-    snapshot!(
+    snapshot(
         "repository_missing_key",
-        error_for("signed-by = \"keys/vendor.asc\"\n", "")
+        &error_for("signed-by = \"keys/vendor.asc\"\n", ""),
     );
 }
 
 #[test]
 fn repository_key_not_found() {
-    snapshot!(
+    snapshot(
         "repository_key_not_found",
-        error_for("keys/vendor.asc", "keys/vendr.asc")
+        &error_for("keys/vendor.asc", "keys/vendr.asc"),
     );
 }
 
 #[test]
 fn repository_bad_uri() {
-    snapshot!(
+    snapshot(
         "repository_bad_uri",
-        error_for("http://127.0.0.1:8080/debian/", "ftp://127.0.0.1/debian")
+        &error_for("http://127.0.0.1:8080/debian/", "ftp://127.0.0.1/debian"),
     );
 }
 
 #[test]
 fn repository_bad_suite() {
-    snapshot!(
+    snapshot(
         "repository_bad_suite",
-        error_for("suite = \"stable\"", "suite = \"../../etc\"")
+        &error_for("suite = \"stable\"", "suite = \"../../etc\""),
     );
 }
 
 #[test]
 fn repository_bad_pin() {
-    snapshot!(
+    snapshot(
         "repository_bad_pin",
-        error_for("pin = [\"app\"]", "pin = [\"App\"]")
+        &error_for("pin = [\"app\"]", "pin = [\"App\"]"),
     );
 }
 
 #[test]
 fn repository_unknown_field() {
-    snapshot!(
+    snapshot(
         "repository_unknown_field",
-        error_for("suite = \"stable\"", "suite = \"stable\"\nkeyring = \"k\"")
+        &error_for("suite = \"stable\"", "suite = \"stable\"\nkeyring = \"k\""),
     );
 }
 
@@ -171,21 +162,21 @@ fn repository_names_collide() {
         "[[repository]]\nuri = \"http://127.0.0.1:9/x\"\nsuite = \"stable\"\nsigned-by = \"keys/vendor.asc\"\n\n[packages]",
         1,
     );
-    snapshot!("repository_names_collide", load(&twice).unwrap_err());
+    snapshot("repository_names_collide", &load(&twice).unwrap_err());
 }
 
 #[test]
 fn local_not_a_deb() {
-    snapshot!(
+    snapshot(
         "local_not_a_deb",
-        error_for("dist/tool_1.0_amd64.deb", "dist/tool_1.0_amd64.tar")
+        &error_for("dist/tool_1.0_amd64.deb", "dist/tool_1.0_amd64.tar"),
     );
 }
 
 #[test]
 fn local_missing() {
-    snapshot!(
+    snapshot(
         "local_missing",
-        error_for("dist/tool_1.0_amd64.deb", "dist/tool_1.1_amd64.deb")
+        &error_for("dist/tool_1.0_amd64.deb", "dist/tool_1.1_amd64.deb"),
     );
 }

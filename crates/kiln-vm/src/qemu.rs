@@ -180,6 +180,17 @@ pub struct Machine<'a> {
     pub direct: Option<&'a DirectKernel>,
 }
 
+/// A drive QEMU attaches to no bus of its own (`if=none`), given to the guest
+/// as a virtio block device: `drive` and `device` are the rest of each option.
+fn virtio_blk(a: &mut Vec<String>, drive: String, device: &str) {
+    a.extend([
+        "-drive".into(),
+        format!("if=none,{drive}"),
+        "-device".into(),
+        format!("virtio-blk-pci,{device}"),
+    ]);
+}
+
 /// The QEMU arguments for `machine`: q35, OVMF from pflash, virtio disks,
 /// user-mode networking, no display.
 pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
@@ -221,13 +232,11 @@ pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
         }
     }
     if let Some(disk) = m.disk {
-        a.push("-drive".into());
-        a.push(format!(
-            "if=none,id=disk0,format=qcow2,discard=unmap,file={}",
+        let drive = format!(
+            "id=disk0,format=qcow2,discard=unmap,file={}",
             opt_path(disk)
-        ));
-        a.push("-device".into());
-        a.push("virtio-blk-pci,drive=disk0,bootindex=1".into());
+        );
+        virtio_blk(&mut a, drive, "drive=disk0,bootindex=1");
     }
     if m.network {
         // No option ROM: OVMF would load iPXE and offer network boot, which
@@ -238,13 +247,8 @@ pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
         a.push("virtio-net-pci,netdev=net0,romfile=".into());
     }
     if let Some(seed) = m.seed {
-        a.push("-drive".into());
-        a.push(format!(
-            "if=none,id=seed,format=raw,readonly=on,file={}",
-            opt_path(seed)
-        ));
-        a.push("-device".into());
-        a.push("virtio-blk-pci,drive=seed".into());
+        let drive = format!("id=seed,format=raw,readonly=on,file={}", opt_path(seed));
+        virtio_blk(&mut a, drive, "drive=seed");
     }
     if let Some(socket) = m.check_socket {
         a.push("-device".into());

@@ -149,6 +149,15 @@ impl std::error::Error for CheckFailure {}
 mod tests {
     use super::*;
 
+    /// What a user reads for `report`, with no console to show.
+    fn failure_text(report: &Report) -> String {
+        CheckFailure {
+            report: report.clone(),
+            console: ConsoleTail::default(),
+        }
+        .to_string()
+    }
+
     fn check(name: &str, ok: bool) -> CheckResult {
         CheckResult {
             name: name.into(),
@@ -181,11 +190,7 @@ mod tests {
             }],
             console_log: None,
         };
-        let text = CheckFailure {
-            report: report.clone(),
-            console: ConsoleTail::default(),
-        }
-        .to_string();
+        let text = failure_text(&report);
         assert!(
             text.starts_with(
                 "1 of 2 checks failed\n- web: the machine was ready after 24.3s, over its ready_within of 10.0s\n"
@@ -224,11 +229,7 @@ mod tests {
             console_log: None,
         };
         assert!(!report.passed());
-        let text = CheckFailure {
-            report: report.clone(),
-            console: ConsoleTail::default(),
-        }
-        .to_string();
+        let text = failure_text(&report);
         assert!(
             text.starts_with(
                 "1 of 4 checks failed\n- db after a reboot (gave up after 2.0s)\n    inactive"

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, examples, kiln, kiln_with_store, repo, seeded_store};
+use common::{Run, examples, kiln, kiln_with_store, repo, run_tool, seeded_store};
 
 fn build(dir: &Path, store: &Path, out: &Path) -> (Run, serde_json::Value) {
     build_formats(dir, store, out, &[])
@@ -84,16 +84,6 @@ fn stages(report: &serde_json::Value) -> BTreeMap<(String, String), bool> {
             )
         })
         .collect()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running a tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -207,7 +197,7 @@ fn first_of_two_cold_builds(
     // skopeo reads the layout and the archive and copies the image.
     let layout = format!("oci:{}:1.0.0", out_a.join("web-1.0.0.oci").display());
     let inspected: serde_json::Value =
-        serde_json::from_str(&run(Command::new("skopeo").args(["inspect", &layout]))).unwrap();
+        serde_json::from_str(&run_tool(Command::new("skopeo").args(["inspect", &layout]))).unwrap();
     let digests: Vec<&str> = layers
         .iter()
         .map(|l| l["digest"].as_str().unwrap())
@@ -220,21 +210,18 @@ fn first_of_two_cold_builds(
         .collect();
     assert_eq!(seen, digests);
     let copy = format!("oci:{}:1.0.0", out.path().join("copy").display());
-    run(Command::new("skopeo").args(["copy", &layout, &copy]));
+    run_tool(Command::new("skopeo").args(["copy", &layout, &copy]));
     let archive = format!("oci-archive:{}", out_a.join("web-1.0.0.oci.tar").display());
-    run(Command::new("skopeo").args(["inspect", &archive]));
+    run_tool(Command::new("skopeo").args(["inspect", &archive]));
 
     // The rootfs runs: nginx accepts its configuration, in a chroot.
     let root = out.path().join("rootfs");
-    std::fs::create_dir_all(&root).unwrap();
-    run(Command::new("tar")
-        .arg("-xpf")
-        .arg(out_a.join("web-1.0.0.tar"))
-        .arg("-C")
-        .arg(&root));
-    run(Command::new("chroot")
-        .arg(&root)
-        .args(["/usr/sbin/nginx", "-t"]));
+    common::untar(&out_a.join("web-1.0.0.tar"), &root);
+    run_tool(
+        Command::new("chroot")
+            .arg(&root)
+            .args(["/usr/sbin/nginx", "-t"]),
+    );
     let site = std::fs::read_to_string(root.join("etc/nginx/sites-enabled/default")).unwrap();
     assert!(site.contains("root /var/www/html"));
     assert_eq!(
@@ -412,12 +399,7 @@ fn net_root_progress_reaches_logs_as_plain_lines() {
     };
     let plain: Vec<String> = args(false);
     let r = kiln(&plain.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("  base: writing the rootfs tar\n"),
-        "{}",
-        r.stderr
-    );
+    r.assert_exit(0, &["  base: writing the rootfs tar\n"]);
     assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
     assert!(r.stdout.contains("built base 1.0.0"), "{}", r.stdout);
     let json: Vec<String> = args(true);

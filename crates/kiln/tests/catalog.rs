@@ -206,15 +206,9 @@ fn catalog_commands(catalog: &str) {
         ],
     );
     let again = k(catalog, &["promote", "web@latest", "--to", "staging"]);
-    assert_eq!(again.code, 1, "{}", again.stderr);
-    assert!(
-        again.stderr.contains("already running in staging"),
-        "{}",
-        again.stderr
-    );
+    again.assert_exit(1, &["already running in staging"]);
     let bad = k(catalog, &["promote", "web@latest", "--to", "Prod"]);
-    assert_eq!(bad.code, 1);
-    assert!(bad.stderr.contains("hint:"), "{}", bad.stderr);
+    bad.assert_exit(1, &["hint:"]);
     let none = k(catalog, &["rollback", "staging", "web"]);
     assert_eq!(none.code, 1, "{}", none.stderr);
 
@@ -281,8 +275,7 @@ fn catalog_commands(catalog: &str) {
 
     // A reference that names nothing, or too little, is the user's error.
     let missing = k(catalog, &["show", "nosuch@latest"]);
-    assert_eq!(missing.code, 1, "{}", missing.stderr);
-    assert!(missing.stderr.contains("hint:"), "{}", missing.stderr);
+    missing.assert_exit(1, &["hint:"]);
     let short = k(catalog, &["show", "abc"]);
     assert_eq!(short.code, 1);
 }
@@ -332,12 +325,7 @@ fn concurrent_builds(catalog: &str) {
         .unwrap()
         .iter()
         .map(|b| {
-            let tar = b["outputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|o| o["format"] == "tar")
-                .expect("a tar output");
+            let tar = common::output(b, "tar");
             (
                 b["id"].as_str().unwrap().to_string(),
                 tar["digest"].as_str().unwrap().to_string(),
@@ -443,13 +431,7 @@ fn net_root_the_sbom_is_valid_spdx_and_the_provenance_names_the_outputs() {
     let layout = ex.path().join("web/out/web-1.0.0.oci");
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let image = web["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["format"] == "oci")
-        .unwrap()["digest"]
-        .clone();
+    let image = common::output(&web, "oci")["digest"].clone();
     let blob = |d: &serde_json::Value| layout.join("blobs/sha256").join(&d.as_str().unwrap()[7..]);
     let top = &index["manifests"][0];
     assert_eq!(

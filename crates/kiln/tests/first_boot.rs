@@ -79,12 +79,7 @@ fn vm_net_root_kiln_init_locks_builds_and_passes_its_checks_as_written() {
         &format!("{text}\n[[check]]\nunit = \"multi-usr.target\"\n"),
     );
     let r = run(&dir, &["test", d]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("no such unit") && r.stderr.contains("did you mean `multi-user.target`"),
-        "{}",
-        r.stderr
-    );
+    r.assert_exit(1, &["no such unit", "did you mean `multi-user.target`"]);
     write(&dir.join("kiln.toml"), &text);
 
     let r = ok(
@@ -97,12 +92,7 @@ fn vm_net_root_kiln_init_locks_builds_and_passes_its_checks_as_written() {
 
 /// What a check printed on the first boot of a `kiln test --json`.
 fn output_of(report: &serde_json::Value, check: &str) -> String {
-    report["report"]["runs"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == check)
-        .unwrap_or_else(|| panic!("no check {check}: {report}"))["output"]
+    common::item(&report["report"]["runs"][0], "checks", "name", check)["output"]
         .as_str()
         .unwrap()
         .to_owned()

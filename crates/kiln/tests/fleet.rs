@@ -113,13 +113,7 @@ fn graph_refuses_a_cycle_with_exit_1() {
         &["graph", root.path().to_str().expect("utf-8")],
         store.path(),
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("goes round in a circle"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    run.assert_exit(1, &["goes round in a circle", "hint: "]);
 }
 
 #[test]
@@ -154,8 +148,7 @@ fn editing_a_fragment_makes_exactly_its_includers_stale() {
     // shop's own lock did not move; it is refused only because it is built
     // on web, which must be relocked first.
     let shop = check("shop");
-    assert_eq!(shop.code, 1, "{}", shop.stderr);
-    assert!(shop.stderr.contains("/web is stale"), "{}", shop.stderr);
+    shop.assert_exit(1, &["/web is stale"]);
     assert!(
         shop.stdout.is_empty(),
         "no input of shop's own changed: {}",
@@ -197,15 +190,7 @@ fn outdated_names_the_package_its_suite_and_every_descendant() {
     let run = kiln_at(&archive, &["outdated", d, "--json"], store.path());
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
-    let image = |name: &str| {
-        v["images"]
-            .as_array()
-            .expect("images")
-            .iter()
-            .find(|i| i["name"] == name)
-            .unwrap_or_else(|| panic!("{name} in {v}"))
-            .clone()
-    };
+    let image = |name: &str| common::item(&v, "images", "name", name).clone();
     let base = image("base");
     let own = base["pending"].as_array().expect("pending");
     assert_eq!(own.len(), 1, "{base}");
@@ -268,26 +253,24 @@ fn move_archive(archive: &Archive) {
 fn rebuild_plans_the_outdated_and_everything_built_on_them_in_waves() {
     let (archive, root, store) = new_fleet(true);
     let d = root.path().to_str().expect("utf-8");
-    let fresh = kiln_at(
-        &archive,
-        &["rebuild", d, "--outdated", "--plan", "--json"],
-        store.path(),
-    );
-    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
-    let v: serde_json::Value = serde_json::from_str(&fresh.stdout).expect("json");
+    // The JSON plan of `kiln rebuild DIR SELECTION --plan`.
+    let plan = |selection: &str| {
+        let run = kiln_at(
+            &archive,
+            &["rebuild", d, selection, "--plan", "--json"],
+            store.path(),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).expect("json")
+    };
+    let v = plan("--outdated");
     assert!(
         waves(&v).is_empty(),
         "a fresh fleet has nothing to rebuild: {v}"
     );
 
     move_archive(&archive);
-    let run = kiln_at(
-        &archive,
-        &["rebuild", d, "--outdated", "--plan", "--json"],
-        store.path(),
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let v = plan("--outdated");
     assert_eq!(waves(&v), [vec!["base"], vec!["api", "web"], vec!["shop"]]);
     assert_eq!(v["waves"][0][0]["update"], serde_json::json!(["libc6"]));
     assert_eq!(v["waves"][1][0]["reason"], "built on base");
@@ -300,14 +283,7 @@ fn rebuild_plans_the_outdated_and_everything_built_on_them_in_waves() {
     );
     insta::assert_snapshot!("rebuild_plan", text.stdout);
 
-    let named = kiln_at(
-        &archive,
-        &["rebuild", d, "web", "--plan", "--json"],
-        store.path(),
-    );
-    assert_eq!(named.code, 0, "{}", named.stderr);
-    let v: serde_json::Value = serde_json::from_str(&named.stdout).expect("json");
-    assert_eq!(waves(&v), [vec!["web"], vec!["shop"]]);
+    assert_eq!(waves(&plan("web")), [vec!["web"], vec!["shop"]]);
 
     let unknown = kiln_at(&archive, &["rebuild", d, "wbe", "--plan"], store.path());
     assert_eq!(unknown.code, 1, "{}", unknown.stderr);
@@ -319,18 +295,13 @@ fn rebuild_changed_since_follows_fragments_and_descendants() {
     let root = tempfile::tempdir().expect("tmp");
     fleet(root.path(), &archive);
     let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(root.path())
-            .args(["-c", "user.name=t", "-c", "user.email=t@invalid"])
-            .args(args)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::run_tool(
+            std::process::Command::new("git")
+                .arg("-C")
+                .arg(root.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@invalid"])
+                .args(args),
+        )
     };
     git(&["init", "-q"]);
     git(&["add", "."]);
@@ -499,12 +470,7 @@ fn relock_and_stop(catalog: &str) {
         &["rollouts", "999", "--catalog", catalog],
         store.path(),
     );
-    assert_eq!(missing.code, 1, "{}", missing.stderr);
-    assert!(
-        missing.stderr.contains("hint: `kiln rollouts`"),
-        "{}",
-        missing.stderr
-    );
+    missing.assert_exit(1, &["hint: `kiln rollouts`"]);
 
     // A finished rollout is not continued: the next run is a new one.
     let again = kiln_at(

@@ -285,15 +285,7 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
     let run = kiln(&["outdated", r.to_str().expect("utf-8"), "--json"], &[]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
-    let image = |n: &str| {
-        v["images"]
-            .as_array()
-            .expect("images")
-            .iter()
-            .find(|i| i["name"] == n)
-            .cloned()
-            .expect("image")
-    };
+    let image = |n: &str| common::item(&v, "images", "name", n).clone();
     let base = image("base");
     let pending = base["pending"].as_array().expect("pending");
     let mine = pending

@@ -34,13 +34,7 @@ fn json(run: &common::Run) -> serde_json::Value {
 
 /// The report's (or rollout's) entry for image `n`.
 fn outcome(v: &serde_json::Value, n: &str) -> serde_json::Value {
-    v["images"]
-        .as_array()
-        .expect("images")
-        .iter()
-        .find(|o| o["name"] == n)
-        .cloned()
-        .unwrap_or_else(|| panic!("{n} in {v}"))
+    common::item(v, "images", "name", n).clone()
 }
 
 /// Image names running in `env`, sorted, as `kiln where` says.

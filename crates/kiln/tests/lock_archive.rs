@@ -30,26 +30,20 @@ fn locked(dir: &Path) -> BTreeMap<String, (String, String)> {
 /// What apt installs into an empty system for the same request.
 fn apt(suite: &str, variant: &str, install: &[&str]) -> BTreeMap<String, String> {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("apt-oracle");
-    let out = Command::new("bash")
-        .arg(repo().join("tests/oracle/apt-resolve"))
-        .args([
-            "--cache",
-            cache.to_str().unwrap(),
-            "--suite",
-            suite,
-            "--variant",
-            variant,
-        ])
-        .args(install)
-        .output()
-        .expect("running the apt oracle");
-    assert!(
-        out.status.success(),
-        "apt oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_tool(
+        Command::new("bash")
+            .arg(repo().join("tests/oracle/apt-resolve"))
+            .args([
+                "--cache",
+                cache.to_str().unwrap(),
+                "--suite",
+                suite,
+                "--variant",
+                variant,
+            ])
+            .args(install),
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    out.lines()
         .filter_map(|l| l.split_once(' '))
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect()

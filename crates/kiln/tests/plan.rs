@@ -101,12 +101,7 @@ fn plan_refuses_two_images_of_one_name() {
         "[image]\nname = \"web\"\nversion = \"2.0.0\"\n\n[base]\nfrom = \"../base\"\n",
     );
     let r = common::kiln(&["plan", t.path().to_str().unwrap(), "--for", "json"], &[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("two images are named `web`"),
-        "{}",
-        r.stderr
-    );
+    r.assert_exit(1, &["two images are named `web`"]);
 }
 
 /// Pinned, so a new release of a linter cannot fail an unchanged kiln.

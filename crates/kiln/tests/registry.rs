@@ -179,12 +179,12 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
     // The disk artifact: its manifest names the image as subject and is
     // listed under the referrers tag (this registry has no referrers API);
     // its blob, fetched by a plain HTTP GET, is the built disk.
-    let disk = pushed["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["artifact_type"] == "application/vnd.kiln.disk.qcow2")
-        .unwrap();
+    let disk = common::item(
+        &pushed,
+        "artifacts",
+        "artifact_type",
+        "application/vnd.kiln.disk.qcow2",
+    );
     let base = format!("http://{}/v2/team/web", registry.addr);
     let scratch = tempfile::tempdir().unwrap();
     let referrers_path = scratch.path().join("referrers.json");
@@ -231,17 +231,14 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
     std::fs::remove_file(&got).unwrap();
 
     // kiln pull: the layout and the disk under the names kiln build gives.
+    let reference = format!("{to}:1.0.0");
+    let pull = |out: &Path, more: &[&str]| {
+        let mut args = vec!["pull", &reference, "--out", out.to_str().unwrap()];
+        args.extend_from_slice(more);
+        kiln(&args, &[])
+    };
     let pulled = tempfile::tempdir().unwrap();
-    let r = kiln(
-        &[
-            "pull",
-            &format!("{to}:1.0.0"),
-            "--out",
-            pulled.path().to_str().unwrap(),
-            "--json",
-        ],
-        &[],
-    );
+    let r = pull(pulled.path(), &["--json"]);
     assert_eq!(r.code, 0, "kiln pull: {}", r.stderr);
     assert_eq!(layout_digest(&pulled.path().join("web-1.0.0.oci")), image);
     let pulled_disk = pulled.path().join("web-1.0.0.qcow2");
@@ -271,17 +268,8 @@ fn net_root_tool_web_pushed_is_read_by_skopeo_pulled_back_identical_and_pushed_a
     std::fs::write(&data, &bytes).unwrap();
     drop(bytes);
     let refused = tempfile::tempdir().unwrap();
-    let r = kiln(
-        &[
-            "pull",
-            &format!("{to}:1.0.0"),
-            "--out",
-            refused.path().to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("has digest"), "{}", r.stderr);
+    let r = pull(refused.path(), &[]);
+    r.assert_exit(2, &["has digest"]);
     let left: Vec<_> = std::fs::read_dir(refused.path()).unwrap().collect();
     assert!(left.is_empty(), "a refused pull left {left:?}");
 }
@@ -303,12 +291,7 @@ fn net_root_tool_push_and_pull_over_tls_with_basic_auth() {
 
     // No credentials: the user's problem, with a hint.
     let r = kiln(&["push", dir, "--to", &to, "--ca-file", ca_arg], &[]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("refused our credentials") && r.stderr.contains("hint:"),
-        "{}",
-        r.stderr
-    );
+    r.assert_exit(1, &["refused our credentials", "hint:"]);
 
     // Credentials but not the CA: the certificate is not trusted, and kiln
     // does not fall back to plain HTTP on a TLS port.

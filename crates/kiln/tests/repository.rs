@@ -11,21 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{Archive, kiln, kiln_at};
-
-/// Runs `cmd`, failing the test with its output when it fails.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e} (see scripts/install-deps)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{Archive, kiln, kiln_at, run_tool};
 
 /// A gpg home with one signing key, made for this test.
 struct Gpg {
@@ -40,7 +26,7 @@ impl Gpg {
             home,
             uid: uid.to_owned(),
         };
-        run(gpg.cmd().args([
+        run_tool(gpg.cmd().args([
             "--passphrase",
             "",
             "--quick-gen-key",
@@ -65,9 +51,10 @@ impl Gpg {
 
     /// The primary key's fingerprint, as `gpg --with-colons` prints it.
     fn fingerprint(&self) -> String {
-        let out = run(self
-            .cmd()
-            .args(["--with-colons", "--fingerprint", &self.uid]));
+        let out = run_tool(
+            self.cmd()
+                .args(["--with-colons", "--fingerprint", &self.uid]),
+        );
         out.lines()
             .find_map(|l| l.strip_prefix("fpr:"))
             .and_then(|l| l.split(':').find(|f| !f.is_empty()))
@@ -76,17 +63,18 @@ impl Gpg {
     }
 
     fn export_armored(&self, to: &Path) {
-        let key = run(self.cmd().args(["--armor", "--export", &self.uid]));
+        let key = run_tool(self.cmd().args(["--armor", "--export", &self.uid]));
         common::write(to, &key);
     }
 
     fn clearsign(&self, release: &Path, inrelease: &Path) {
         let _ = std::fs::remove_file(inrelease);
-        run(self
-            .cmd()
-            .args(["--local-user", &self.uid, "--clearsign", "--output"])
-            .arg(inrelease)
-            .arg(release));
+        run_tool(
+            self.cmd()
+                .args(["--local-user", &self.uid, "--clearsign", "--output"])
+                .arg(inrelease)
+                .arg(release),
+        );
     }
 }
 
@@ -106,19 +94,23 @@ fn build_deb(dir: &Path, name: &str, version: &str, depends: &str) -> PathBuf {
         &script,
         &format!("#!/bin/sh\necho \"{name} {version} $(hello -g greets)\"\n"),
     );
-    run(Command::new("chmod").arg("0755").arg(&script));
+    run_tool(Command::new("chmod").arg("0755").arg(&script));
     // As dh_md5sums writes it: without it `dpkg --audit` (which kiln runs
     // after installing) asks for the package to be reinstalled.
-    let sums = run(Command::new("md5sum")
-        .current_dir(root.path())
-        .arg(format!("usr/bin/{name}")));
+    let sums = run_tool(
+        Command::new("md5sum")
+            .current_dir(root.path())
+            .arg(format!("usr/bin/{name}")),
+    );
     common::write(&root.path().join("DEBIAN/md5sums"), &sums);
     std::fs::create_dir_all(dir).unwrap();
     let deb = dir.join(format!("{name}_{version}_amd64.deb"));
-    run(Command::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(root.path())
-        .arg(&deb));
+    run_tool(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(root.path())
+            .arg(&deb),
+    );
     deb
 }
 
@@ -149,12 +141,14 @@ impl AptRepo {
         let dists = self.dir.path().join("dists/stable");
         let binary = dists.join("main/binary-amd64");
         std::fs::create_dir_all(&binary).unwrap();
-        let packages = run(Command::new("apt-ftparchive")
-            .current_dir(self.dir.path())
-            .args(["packages", "pool"]));
+        let packages = run_tool(
+            Command::new("apt-ftparchive")
+                .current_dir(self.dir.path())
+                .args(["packages", "pool"]),
+        );
         common::write(&binary.join("Packages"), &packages);
-        run(Command::new("gzip").arg("-kf").arg(binary.join("Packages")));
-        let release = run(Command::new("apt-ftparchive").current_dir(&dists).args([
+        run_tool(Command::new("gzip").arg("-kf").arg(binary.join("Packages")));
+        let release = run_tool(Command::new("apt-ftparchive").current_dir(&dists).args([
             "-o",
             "APT::FTPArchive::Release::Suite=stable",
             "-o",
@@ -222,26 +216,6 @@ fn repository_section(uri: &str, key: &str) -> String {
     )
 }
 
-/// `debian`'s definition installing `install`, using the vendor's
-/// repository (its key exported to `dir/keys/vendor.asc`), with `extra`
-/// (a pin, say) after the repository section.
-fn vendored(
-    dir: &Path,
-    repo: &AptRepo,
-    server: &Server,
-    debian: &Archive,
-    install: &[&str],
-    extra: &str,
-) -> String {
-    repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
-    let section = repository_section(&server.uri(), "keys/vendor.asc");
-    debian.definition("essential", install).replacen(
-        "[packages]",
-        &format!("{section}{extra}[packages]"),
-        1,
-    )
-}
-
 fn lock_of(dir: &Path) -> kiln_lock::Lock {
     kiln_lock::read(&dir.join("kiln.lock")).expect("a kiln.lock")
 }
@@ -267,6 +241,45 @@ struct Vendor {
     debian: Archive,
 }
 
+impl Vendor {
+    /// The fake Debian's definition installing `install`, using the vendor's
+    /// repository (its key exported to `dir/keys/vendor.asc`), with `extra`
+    /// (a pin, say) after the repository section.
+    fn definition(&self, dir: &Path, install: &[&str], extra: &str) -> String {
+        self.repo.gpg.export_armored(&dir.join("keys/vendor.asc"));
+        let section = repository_section(&self.server.uri(), "keys/vendor.asc");
+        self.debian.definition("essential", install).replacen(
+            "[packages]",
+            &format!("{section}{extra}[packages]"),
+            1,
+        )
+    }
+
+    /// `base` (hello, from Debian, and the vendor's repository) and `app` on
+    /// it (app, from the repository it inherits), both locked: the project
+    /// directory and the store.
+    fn parent_and_child(&self) -> (tempfile::TempDir, tempfile::TempDir) {
+        let project = tempfile::tempdir().unwrap();
+        let parent = project.path().join("base");
+        let child = project.path().join("app");
+        common::write(
+            &parent.join("kiln.toml"),
+            &self.definition(&parent, &["hello"], ""),
+        );
+        common::write(
+            &child.join("kiln.toml"),
+            "[image]\nname = \"child\"\nversion = \"1\"\n\n[base]\nfrom = \"../base\"\n\n\
+             [packages]\ninstall = [\"app\"]\n",
+        );
+        let store = tempfile::tempdir().unwrap();
+        for dir in [&parent, &child] {
+            let r = kiln_at(&self.debian, &["lock", dir.to_str().unwrap()], store.path());
+            assert_eq!(r.code, 0, "{}: {}", dir.display(), r.stderr);
+        }
+        (project, store)
+    }
+}
+
 fn vendor(newer_hello: bool) -> Vendor {
     let debs = tempfile::tempdir().unwrap();
     let mut packages = vec![build_deb(debs.path(), "app", "1.4.2", "hello")];
@@ -285,18 +298,13 @@ fn vendor(newer_hello: bool) -> Vendor {
 
 #[test]
 fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked() {
-    let Vendor {
-        debs: _debs,
-        repo,
-        server,
-        debian,
-    } = vendor(false);
+    let ven = vendor(false);
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
-    let definition = vendored(dir, &repo, &server, &debian, &["app"], "");
+    let definition = ven.definition(dir, &["app"], "");
     common::write(&dir.join("kiln.toml"), &definition);
     let store = tempfile::tempdir().unwrap();
-    let lock = |store: &Path| kiln_at(&debian, &["lock", dir.to_str().unwrap()], store);
+    let lock = |store: &Path| kiln_at(&ven.debian, &["lock", dir.to_str().unwrap()], store);
 
     // Sanity: the untouched repository locks, with the package's origin.
     let ok = lock(store.path());
@@ -304,14 +312,14 @@ fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked()
     let locked = lock_of(dir);
     assert_eq!(locked.package("app").unwrap().origin(), "vendor");
     assert_eq!(locked.package("hello").unwrap().origin(), "debian");
-    assert_eq!(locked.repositories[0].key, repo.gpg.fingerprint());
+    assert_eq!(locked.repositories[0].key, ven.repo.gpg.fingerprint());
     std::fs::remove_file(dir.join("kiln.lock")).unwrap();
 
     // One byte of the signed text changed: the signature no longer holds.
-    let good = std::fs::read_to_string(repo.inrelease()).unwrap();
+    let good = std::fs::read_to_string(ven.repo.inrelease()).unwrap();
     let tampered = good.replacen("Suite: stable", "Suite: stabld", 1);
     assert_ne!(tampered, good);
-    std::fs::write(repo.inrelease(), &tampered).unwrap();
+    std::fs::write(ven.repo.inrelease(), &tampered).unwrap();
     let fresh = tempfile::tempdir().unwrap();
     let r = lock(fresh.path());
     assert_ne!(r.code, 0, "a tampered InRelease was accepted");
@@ -324,7 +332,7 @@ fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked()
     );
     assert!(!dir.join("kiln.lock").exists(), "nothing is locked");
     assert_no_inrelease_stored(fresh.path(), &tampered);
-    std::fs::write(repo.inrelease(), &good).unwrap();
+    std::fs::write(ven.repo.inrelease(), &good).unwrap();
 
     // Signed by a key the definition does not name.
     let other = Gpg::new("someone else <other@invalid>");
@@ -338,28 +346,22 @@ fn tool_a_tampered_inrelease_or_a_foreign_key_is_refused_and_nothing_is_locked()
     // A signed-by file that holds no key.
     common::write(&dir.join("keys/vendor.asc"), "not a key\n");
     let r = lock(fresh.path());
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("signed-by key"), "{}", r.stderr);
+    r.assert_exit(1, &["signed-by key"]);
     assert!(!dir.join("kiln.lock").exists(), "nothing is locked");
 }
 
 #[test]
 fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned() {
     // The vendor also ships a newer hello than Debian's 2.10-3.
-    let Vendor {
-        debs: _debs,
-        repo,
-        server,
-        debian,
-    } = vendor(true);
+    let ven = vendor(true);
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
     let write = |pin: &str| {
-        let definition = vendored(dir, &repo, &server, &debian, &["app"], pin);
+        let definition = ven.definition(dir, &["app"], pin);
         common::write(&dir.join("kiln.toml"), &definition);
     };
     let store = tempfile::tempdir().unwrap();
-    let lock = || kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
+    let lock = || kiln_at(&ven.debian, &["lock", dir.to_str().unwrap()], store.path());
 
     write("");
     let r = lock();
@@ -375,7 +377,7 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
     // until relocked.
     write("pin = [\"app\"]\n");
     let check = kiln_at(
-        &debian,
+        &ven.debian,
         &["lock", dir.to_str().unwrap(), "--check"],
         store.path(),
     );
@@ -392,10 +394,10 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
 
     // With the repository gone, its verified indices in the store suffice.
     let before = std::fs::read(dir.join("kiln.lock")).unwrap();
-    drop(server);
+    drop(ven.server);
     std::fs::remove_file(dir.join("kiln.lock")).unwrap();
     let offline = kiln_at(
-        &debian,
+        &ven.debian,
         &["lock", dir.to_str().unwrap(), "--offline"],
         store.path(),
     );
@@ -403,87 +405,41 @@ fn tool_the_highest_version_wins_across_origins_unless_the_repository_is_pinned(
     assert_eq!(std::fs::read(dir.join("kiln.lock")).unwrap(), before);
 }
 
-/// `base` (hello, from Debian, and the vendor's repository) and `app` on
-/// it (app, from the repository it inherits), both locked: the project
-/// directory and the store.
-fn parent_and_child(
-    repo: &AptRepo,
-    server: &Server,
-    debian: &Archive,
-) -> (tempfile::TempDir, tempfile::TempDir) {
-    let project = tempfile::tempdir().unwrap();
-    let parent = project.path().join("base");
-    let child = project.path().join("app");
-    common::write(
-        &parent.join("kiln.toml"),
-        &vendored(&parent, repo, server, debian, &["hello"], ""),
-    );
-    common::write(
-        &child.join("kiln.toml"),
-        "[image]\nname = \"child\"\nversion = \"1\"\n\n[base]\nfrom = \"../base\"\n\n\
-         [packages]\ninstall = [\"app\"]\n",
-    );
-    let store = tempfile::tempdir().unwrap();
-    for dir in [&parent, &child] {
-        let r = kiln_at(debian, &["lock", dir.to_str().unwrap()], store.path());
-        assert_eq!(r.code, 0, "{}: {}", dir.display(), r.stderr);
-    }
-    (project, store)
-}
-
 #[test]
 fn tool_a_child_installs_from_its_parents_repository() {
-    let Vendor {
-        debs: _debs,
-        repo,
-        server,
-        debian,
-    } = vendor(false);
-    let (project, _store) = parent_and_child(&repo, &server, &debian);
+    let ven = vendor(false);
+    let (project, _store) = ven.parent_and_child();
     let child = project.path().join("app");
     let locked = lock_of(&child);
     let app = locked.package("app").expect("the child locks app");
     assert_eq!(app.origin(), "vendor");
     assert!(locked.package("hello").is_none(), "hello is the parent's");
-    assert_eq!(locked.repositories[0].key, repo.gpg.fingerprint());
+    assert_eq!(locked.repositories[0].key, ven.repo.gpg.fingerprint());
 }
 
 #[test]
 fn tool_outdated_names_a_newer_version_in_a_repository_with_its_origin() {
-    let Vendor {
-        debs,
-        repo,
-        server,
-        debian,
-    } = vendor(false);
-    let (project, store) = parent_and_child(&repo, &server, &debian);
+    let ven = vendor(false);
+    let (project, store) = ven.parent_and_child();
     let d = project.path().to_str().unwrap();
     let outdated = |json: bool| {
         let mut args = vec!["outdated", d];
         if json {
             args.push("--json");
         }
-        kiln_at(&debian, &args, store.path())
+        kiln_at(&ven.debian, &args, store.path())
     };
     let fresh = outdated(true);
     assert_eq!(fresh.code, 0, "{}{}", fresh.stdout, fresh.stderr);
 
     // The vendor publishes app 1.5.0 beside 1.4.2; the lock still says 1.4.2.
-    let newer = build_deb(debs.path(), "app", "1.5.0", "hello");
-    let older = debs.path().join("app_1.4.2_amd64.deb");
-    repo.publish(&[&older, &newer]);
+    let newer = build_deb(ven.debs.path(), "app", "1.5.0", "hello");
+    let older = ven.debs.path().join("app_1.4.2_amd64.deb");
+    ven.repo.publish(&[&older, &newer]);
     let run = outdated(true);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let image = |name: &str| {
-        v["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"] == name)
-            .unwrap_or_else(|| panic!("{name} in {v}"))
-            .clone()
-    };
+    let image = |name: &str| common::item(&v, "images", "name", name).clone();
     let pending = image("child")["pending"].clone();
     assert_eq!(pending.as_array().map(Vec::len), Some(1), "{v}");
     let app = &pending[0];
@@ -509,7 +465,7 @@ fn tool_outdated_names_a_newer_version_in_a_repository_with_its_origin() {
     );
     // The rebuild moves exactly that package of exactly that image.
     let plan = kiln_at(
-        &debian,
+        &ven.debian,
         &["rebuild", d, "--outdated", "--plan", "--json"],
         store.path(),
     );
@@ -555,13 +511,7 @@ fn tool_local_packages_lock_from_their_files_and_one_package_twice_is_refused() 
 
     write(&[&tool, &newer]);
     let r = kiln_at(&debian, &["lock", dir.to_str().unwrap()], store.path());
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("it is package tool again"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("tool_2.1_amd64.deb"), "{}", r.stderr);
+    r.assert_exit(1, &["it is package tool again", "tool_2.1_amd64.deb"]);
     assert_eq!(
         lock_of(&dir).package("tool").unwrap().version,
         "2.0",
@@ -671,12 +621,7 @@ fn net_root_tool_a_repository_package_and_a_local_package_are_locked_built_and_r
     let r = kiln(&["build", d, "--out", out.to_str().unwrap(), "--json"], &[]);
     assert_eq!(r.code, 0, "kiln build: {}", r.stderr);
     let root = work.path().join("rootfs");
-    std::fs::create_dir_all(&root).unwrap();
-    run(Command::new("tar")
-        .arg("-xpf")
-        .arg(out.join("vendored-1.tar"))
-        .arg("-C")
-        .arg(&root));
+    common::untar(&out.join("vendored-1.tar"), &root);
     let says = |f: &str| std::fs::read_to_string(root.join("etc").join(f)).unwrap();
     assert!(
         says("app-says").starts_with("app 1.4.2 greets"),
@@ -688,7 +633,7 @@ fn net_root_tool_a_repository_package_and_a_local_package_are_locked_built_and_r
         "{}",
         says("tool-says")
     );
-    let version = run(Command::new("chroot").arg(&root).arg("app"));
+    let version = run_tool(Command::new("chroot").arg(&root).arg("app"));
     assert!(version.starts_with("app 1.4.2 greets"), "{version}");
     let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
     for name in ["app", "tool", "hello"] {
@@ -701,15 +646,7 @@ fn net_root_tool_a_repository_package_and_a_local_package_are_locked_built_and_r
     // The SBOM says where each package came from.
     let sbom: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("vendored-1.spdx.json")).unwrap()).unwrap();
-    let spdx = |name: &str| {
-        sbom["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} is not in the SBOM"))
-    };
+    let spdx = |name: &str| common::item(&sbom, "packages", "name", name).clone();
     assert_eq!(spdx("app")["comment"], "origin: vendor");
     assert_eq!(spdx("tool")["comment"], "origin: local");
     assert_eq!(spdx("hello")["supplier"], "Organization: Debian");
@@ -721,15 +658,8 @@ fn net_root_tool_a_repository_package_and_a_local_package_are_locked_built_and_r
     );
     assert_eq!(r.code, 0, "kiln inspect: {}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let origin_of = |name: &str| {
-        report["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .map(|p| p["origin"].clone())
-    };
-    assert_eq!(origin_of("app"), Some("vendor".into()), "{}", r.stdout);
-    assert_eq!(origin_of("tool"), Some("local".into()));
-    assert_eq!(origin_of("hello"), Some("debian".into()));
+    let origin_of = |name: &str| common::item(&report, "packages", "name", name)["origin"].clone();
+    assert_eq!(origin_of("app"), "vendor", "{}", r.stdout);
+    assert_eq!(origin_of("tool"), "local");
+    assert_eq!(origin_of("hello"), "debian");
 }

@@ -65,12 +65,7 @@ fn build(dir: &Path, store: &Path, out: &Path) -> serde_json::Value {
 }
 
 fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no {name} stage: {report}"))
+    common::item(report, "stages", "stage", name)
 }
 
 #[test]

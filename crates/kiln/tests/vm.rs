@@ -218,8 +218,7 @@ ready_within = "1s"
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let refused = kiln(&["promote", "broken@latest", "--to", "production"], &env);
-    assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    refused.assert_exit(1, &["--force"]);
     let forced = kiln(
         &[
             "promote",
@@ -244,8 +243,7 @@ fn a_missing_required_key_fails_before_anything_boots() {
         &["test", repo().join("examples/web").to_str().unwrap()],
         &[("KILN_ACCEL", "tcg")],
     );
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("SITE_NAME"), "{}", r.stderr);
+    r.assert_exit(1, &["SITE_NAME"]);
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 

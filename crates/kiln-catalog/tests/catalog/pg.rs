@@ -35,13 +35,7 @@ impl PgServer {
         } else {
             None
         };
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-pg-")
-            .tempdir()
-            .expect("temp dir for PostgreSQL");
-        if let Some((uid, gid)) = user {
-            chown(dir.path(), Some(uid), Some(gid)).expect("chown the PostgreSQL temp dir");
-        }
+        let dir = owned_tempdir("kiln-pg-", user);
         let data = dir.path().join("data");
 
         let template = template(&bin, user);
@@ -143,6 +137,19 @@ impl Drop for PgServer {
     }
 }
 
+/// A temporary directory the server's user owns, so it may write there.
+fn owned_tempdir(prefix: &str, user: Option<(u32, u32)>) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .unwrap_or_else(|e| panic!("temp dir {prefix}*: {e}"));
+    if let Some((uid, gid)) = user {
+        chown(dir.path(), Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", dir.path().display()));
+    }
+    dir
+}
+
 fn as_user(cmd: &mut Command, dir: &Path, user: Option<(u32, u32)>) {
     cmd.current_dir(dir);
     if let Some((uid, gid)) = user {
@@ -178,13 +185,7 @@ fn template(bin: &Path, user: Option<(u32, u32)>) -> PathBuf {
         return cache;
     }
     // initdb must write as the server's user, somewhere it may enter.
-    let work = tempfile::Builder::new()
-        .prefix("kiln-pg-initdb-")
-        .tempdir()
-        .expect("temp dir for initdb");
-    if let Some((uid, gid)) = user {
-        chown(work.path(), Some(uid), Some(gid)).expect("chown the initdb temp dir");
-    }
+    let work = owned_tempdir("kiln-pg-initdb-", user);
     let mut initdb = Command::new(bin.join("initdb"));
     initdb
         .arg("-D")

@@ -100,23 +100,22 @@ pub fn record_is_idempotent(location: &str) {
     let first = build("web", "1.0.0", 100);
     c.record_build(&first).unwrap();
 
-    let mut again = first.clone();
-    again.built_at = 300;
-    for o in &mut again.outputs {
-        o.path = o.path.replace("/out/", "/out2/");
-    }
-    let b = c.record_build(&again).unwrap();
+    // The same build recorded again at `at`, its outputs moved to `dir`.
+    let again = |at: i64, dir: &str| {
+        let mut again = first.clone();
+        again.built_at = at;
+        for o in &mut again.outputs {
+            o.path = o.path.replace("/out/", dir);
+        }
+        c.record_build(&again).unwrap()
+    };
+    let b = again(300, "/out2/");
     assert_eq!((b.built_at, b.last_built_at), (100, 300));
     assert_eq!(b.outputs.len(), 2);
     assert!(b.outputs.iter().all(|o| o.path.contains("/out2/")), "{b:?}");
 
     // A recording from between the two, arriving last, changes no path.
-    let mut late = first.clone();
-    late.built_at = 200;
-    for o in &mut late.outputs {
-        o.path = o.path.replace("/out/", "/stale/");
-    }
-    let b = c.record_build(&late).unwrap();
+    let b = again(200, "/stale/");
     assert_eq!((b.built_at, b.last_built_at), (100, 300));
     assert!(b.outputs.iter().all(|o| o.path.contains("/out2/")), "{b:?}");
 

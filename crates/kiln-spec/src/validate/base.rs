@@ -50,10 +50,9 @@ pub(super) fn validate(t: &Table<'_>) -> Result<Base> {
         )),
         (None, Some(from)) => {
             if let Some(field) = DISTRO_FIELDS.iter().find(|f| t.has(f)) {
-                return Err(ctx.error(
+                return Err(t.error_at(
+                    field,
                     ErrorKind::Conflict,
-                    t.key_span(field),
-                    t.path_of(field),
                     format!("`base.{field}` cannot be set with `base.from`"),
                     Some(format!(
                         "an image built `from` another uses its parent's {field}; remove it here"
@@ -175,10 +174,9 @@ fn debian(t: &Table<'_>) -> Result<DebianBase> {
         None => vec![Component::Main],
         Some(list) => {
             if list.is_empty() {
-                return Err(ctx.error(
+                return Err(t.error_at(
+                    "components",
                     ErrorKind::InvalidValue,
-                    t.key_span("components"),
-                    t.path_of("components"),
                     "`base.components` is empty",
                     Some("leave it out for `[\"main\"]`".to_owned()),
                 ));

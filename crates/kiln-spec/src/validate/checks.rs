@@ -58,10 +58,9 @@ fn check(t: &Table<'_>) -> Result<(Check, std::ops::Range<usize>)> {
             ));
         }
         [first, second, ..] => {
-            return Err(ctx.error(
+            return Err(t.error_at(
+                second,
                 ErrorKind::Conflict,
-                t.key_span(second),
-                t.path_of(second),
                 format!(
                     "`{first}` and `{second}` cannot both be set in {}",
                     t.label()
@@ -75,10 +74,9 @@ fn check(t: &Table<'_>) -> Result<(Check, std::ops::Range<usize>)> {
     };
 
     if t.has("contains") && what != "path" {
-        return Err(ctx.error(
+        return Err(t.error_at(
+            "contains",
             ErrorKind::Conflict,
-            t.key_span("contains"),
-            t.path_of("contains"),
             format!("`{}` only goes with `path`", t.path_of("contains")),
             Some(
                 "to look for text in a command's output, use `run = \"… | grep -q TEXT\"`"

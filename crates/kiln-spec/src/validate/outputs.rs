@@ -20,10 +20,9 @@ pub(super) fn validate(t: Option<&Table<'_>>, kernel_known: bool) -> Result<Outp
         return Ok(default());
     };
     if list.is_empty() {
-        return Err(ctx.error(
+        return Err(t.error_at(
+            "formats",
             ErrorKind::InvalidValue,
-            t.key_span("formats"),
-            t.path_of("formats"),
             "`outputs.formats` is empty: there would be nothing to build",
             Some("leave it out for `[\"oci\", \"tar\"]`".to_owned()),
         ));

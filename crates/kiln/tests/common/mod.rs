@@ -35,6 +35,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// Asserts that kiln exited with `code` and said each of `says` on
+    /// stderr.
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32, says: &[&str]) {
+        assert_eq!(self.code, code, "{}", self.stderr);
+        for s in says {
+            assert!(self.stderr.contains(s), "no {s:?} in:\n{}", self.stderr);
+        }
+    }
+}
+
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
         Run {
@@ -200,12 +212,43 @@ pub fn build_report(
     serde_json::from_str(&r.stdout).expect("--json report")
 }
 
+/// Unpacks the tar file `tar` into `into` (made if missing), keeping
+/// permissions, with GNU tar.
+pub fn untar(tar: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap_or_else(|e| panic!("{}: {e}", into.display()));
+    run_tool(Command::new("tar").arg("-xpf").arg(tar).arg("-C").arg(into));
+}
+
+/// Runs `cmd`, failing the test with its output when it fails.
+pub fn run_tool(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e} (see scripts/install-deps)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The output of `format` in a build report.
 pub fn output<'a>(report: &'a serde_json::Value, format: &str) -> &'a serde_json::Value {
-    report["outputs"]
+    item(report, "outputs", "format", format)
+}
+
+/// The entry of the JSON array `v[list]` whose `key` is `want`.
+pub fn item<'a>(
+    v: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    want: &str,
+) -> &'a serde_json::Value {
+    v[list]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no array {list}: {v}"))
         .iter()
-        .find(|o| o["format"] == format)
-        .unwrap_or_else(|| panic!("no {format} output: {report}"))
+        .find(|e| e[key] == want)
+        .unwrap_or_else(|| panic!("no {list} entry with {key} {want}: {v}"))
 }
