@@ -92,23 +92,23 @@ fn wrong_type_bool_in_quotes() {
 
 #[test]
 fn bad_architecture() {
-    snapshot!(
+    snapshot(
         "bad_architecture",
-        error_for(
+        &error_for(
             "variant = \"minbase\"",
-            "variant = \"minbase\"\narchitecture = \"x86_64\""
-        )
+            "variant = \"minbase\"\narchitecture = \"x86_64\"",
+        ),
     );
 }
 
 #[test]
 fn unknown_architecture() {
-    snapshot!(
+    snapshot(
         "unknown_architecture",
-        error_for(
+        &error_for(
             "variant = \"minbase\"",
-            "variant = \"minbase\"\narchitecture = \"riscv64\""
-        )
+            "variant = \"minbase\"\narchitecture = \"riscv64\"",
+        ),
     );
 }
 
