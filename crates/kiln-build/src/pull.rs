@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kiln_image::{
-    ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, Descriptor, Digest, Index,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
+    ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, Descriptor, Index, MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_MANIFEST, Manifest,
 };
 use kiln_registry::{Client, Reference, Target};
+use kiln_store::Digest;
 use serde::Serialize;
 
 use crate::fsutil::io;

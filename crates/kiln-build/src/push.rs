@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use kiln_image::{
-    ArtifactBlob, Descriptor, Digest, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
+    ArtifactBlob, Descriptor, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
 };
 use kiln_registry::{BlobSource, Client, ClientOptions, Reference, Target, Upload};
+use kiln_store::Digest;
 use serde::Serialize;
 
 use crate::{Error, Progress, inspect};

@@ -24,8 +24,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use kiln_image::{Digest, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST};
+use kiln_image::{MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST};
 use kiln_registry::{BlobSource, Client, Reference, Target};
+use kiln_store::Digest;
 use kiln_store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
@@ -324,8 +325,7 @@ fn fetch_tree(
     // streams too (download, inflate, unpack: three threads), into a
     // temporary tree that is placed only once both its digest and its
     // diff_id matched.
-    let sha = kiln_store::Sha256::from_hex(&layer.digest.hex()).map_err(|e| refused(e.0))?;
-    let held = store.intact_blob(&sha).map_err(refused)?;
+    let held = store.intact_blob(&layer.digest).map_err(refused)?;
     progress.step(&format!(
         "rootfs {image}: {} its layer ({} MiB)",
         if held.is_some() {
@@ -339,7 +339,7 @@ fn fetch_tree(
         Some(p) => fsutil::copy_tree(&p.root, tmp).map_err(refused)?,
         None => fs_err::create_dir_all(tmp).map_err(refused)?,
     }
-    let blob = store.blob_path(&sha);
+    let blob = store.blob_path(&layer.digest);
     let unpack = |tar: &mut kiln_deb::pipe::PipeReader| -> Result<(), Miss> {
         kiln_rootfs::apply_layer(tmp, tar, &blob).map_err(refused)?;
         std::io::copy(tar, &mut std::io::sink()).map_err(refused)?;
@@ -385,7 +385,7 @@ fn fetch_tree(
             pulled
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 .map_err(registry)?;
-            let expected = kiln_store::Expected::new(sha, layer.size);
+            let expected = kiln_store::Expected::new(layer.digest, layer.size);
             store
                 .commit_blob(staged, &expected, &layer.digest.to_string())
                 .map_err(refused)?;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use kiln_image::{Attachment, ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
 use kiln_spec::{Definition, Format};
-use kiln_store::{Sha256, Store};
+use kiln_store::{Digest, Store};
 
 use crate::build::{LayerRecord, OutputRecord, StageRecord};
 use crate::error::Error;
@@ -385,9 +385,9 @@ pub(crate) fn layer(
     let layer = kiln_image::write_layer(source, &TarOptions::new(sde.max(0) as u64), &blobs)?;
     let record = LayerRecord {
         image: built.image.clone(),
-        digest: format!("sha256:{}", layer.digest.hex()),
+        digest: layer.digest.to_string(),
         size: layer.size,
-        diff_id: format!("sha256:{}", layer.diff_id.hex()),
+        diff_id: layer.diff_id.to_string(),
         uncompressed_size: layer.uncompressed_size,
     };
     let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
@@ -407,9 +407,7 @@ fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> 
     let (Some(digest), Some(diff_id)) = (parse_digest(&r.digest), parse_digest(&r.diff_id)) else {
         return Ok(None);
     };
-    let Some(path) =
-        store.intact_blob(&Sha256::from_hex(&digest.hex()).map_err(|e| Error::Internal(e.0))?)?
-    else {
+    let Some(path) = store.intact_blob(&digest)? else {
         return Ok(None);
     };
     Ok(Some(Layer {
@@ -421,7 +419,7 @@ fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> 
     }))
 }
 
-fn parse_digest(s: &str) -> Option<kiln_image::Digest> {
+fn parse_digest(s: &str) -> Option<Digest> {
     s.parse().ok()
 }
 
@@ -508,7 +506,7 @@ fn oci_outputs(
     let image = OutputRecord {
         format: "oci".into(),
         path: layout.clone(),
-        digest: format!("sha256:{}", manifest.hex()),
+        digest: manifest.to_string(),
         size: manifest_size,
     };
     let mut subjects = before.to_vec();
@@ -532,7 +530,7 @@ fn oci_outputs(
         OutputRecord {
             format: "oci-archive".into(),
             path: archive,
-            digest: format!("sha256:{}", digest.hex()),
+            digest: digest.to_string(),
             size,
         },
     ])
@@ -563,7 +561,7 @@ fn disk_outputs(
     for (path, mode, contents) in &extra_files {
         inputs.push_str(&format!(
             "{path} {mode:o} {}\n",
-            kiln_store::Sha256::of(contents)
+            kiln_store::Digest::of(contents).hex()
         ));
     }
     for (path, target) in &extra_links {

@@ -13,7 +13,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::digest::HashingWriter;
 use crate::gzip::GzipWriter;
-use crate::{Digest, ImageError, TarOptions, write_diff_tar, write_tar};
+use crate::{ImageError, TarOptions, write_diff_tar, write_tar};
+use kiln_store::Digest;
 
 /// The OCI media type of kiln's layers.
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -24,7 +24,6 @@ mod tree;
 
 pub use archive::write_oci_archive;
 pub use diff::write_diff_tar;
-pub use digest::{BadDigest, Digest};
 pub use error::ImageError;
 pub use layer::{GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, write_layer};
 pub use oci::{

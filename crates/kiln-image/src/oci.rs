@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::HashingWriter;
-use crate::{Digest, ImageError, Layer, MEDIA_TYPE_LAYER_GZIP};
+use crate::{ImageError, Layer, MEDIA_TYPE_LAYER_GZIP};
+use kiln_store::Digest;
 
 pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -17,7 +17,7 @@ mod trees;
 mod verify;
 
 pub use atomic::{AtomicFile, write_atomic};
-pub use digest::{BadDigest, Expected, Sha256};
+pub use digest::{BadDigest, Digest, Expected};
 pub use error::{FetchError, StoreError};
 pub use fetch::{Fetcher, Retry};
 pub use staged::{Entry, Staged};

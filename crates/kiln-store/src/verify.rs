@@ -6,7 +6,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::digest::Hasher;
-use crate::{Expected, Sha256, StoreError};
+use crate::{Digest, Expected, StoreError};
 
 /// Hashes the bytes of `inner` from its start as they are read. Seeking
 /// back re-reads bytes already hashed (they are not hashed twice); seeking
@@ -36,7 +36,7 @@ impl<R: Read + Seek> VerifyingReader<R> {
     }
 
     /// Reads what the caller left unread, then checks the whole content.
-    pub fn finish(mut self) -> Result<Sha256, StoreError> {
+    pub fn finish(mut self) -> Result<Digest, StoreError> {
         let end = self.inner.seek(SeekFrom::End(0))?;
         self.catch_up(end)?;
         crate::staged::check(
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn every_byte_is_hashed_once_whatever_the_reads_and_seeks() {
         let data = content();
-        let want = Expected::new(Sha256::of(&data), data.len() as u64);
+        let want = Expected::new(Digest::of(&data), data.len() as u64);
         // Skips forward, back over hashed bytes, reads through a buffer.
         let mut r = BufReader::with_capacity(
             4096,
@@ -138,13 +138,13 @@ mod tests {
         r.seek(SeekFrom::Current(5)).unwrap();
         r.read_exact(&mut b).unwrap();
         assert_eq!(b[..], data[115..215]);
-        assert_eq!(r.into_inner().finish().unwrap(), Sha256::of(&data));
+        assert_eq!(r.into_inner().finish().unwrap(), Digest::of(&data));
     }
 
     #[test]
     fn a_changed_byte_is_a_mismatch_naming_the_content() {
         let data = content();
-        let want = Expected::sha256(Sha256::of(&data));
+        let want = Expected::sha256(Digest::of(&data));
         let mut damaged = data.clone();
         damaged[123_456] ^= 1;
         let mut r = VerifyingReader::new(Cursor::new(damaged), want, "/store/blob");
