@@ -29,7 +29,6 @@ use kiln_registry::{BlobSource, Client, Reference, Target};
 use kiln_store::Digest;
 use kiln_store::Store;
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 
 use crate::build::{LayerRecord, StageRecord};
 use crate::error::Error;
@@ -345,7 +344,8 @@ fn fetch_tree(
         std::io::copy(tar, &mut std::io::sink()).map_err(refused)?;
         Ok(())
     };
-    let inflate = |gz: Box<dyn Read + Send>| HashingReader::new(flate2::read::GzDecoder::new(gz));
+    let inflate =
+        |gz: Box<dyn Read + Send>| kiln_store::HashingReader::new(flate2::read::GzDecoder::new(gz));
     let diff_id = match held {
         Some(path) => {
             let file = fs_err::File::open(&path).map_err(refused)?;
@@ -354,7 +354,7 @@ fn fetch_tree(
                 unpack,
             );
             unpacked?;
-            tar.finish()
+            tar.digest()
         }
         None => {
             let mut staged = store.stage_blob().map_err(refused)?;
@@ -377,7 +377,7 @@ fn fetch_tree(
                     kiln_deb::pipe::read_ahead(inflate(Box::new(from_download)), unpack);
                 // Drops the download's reading end: a download still running
                 // after the unpack stopped early ends, not waits.
-                let diff_id = tar.finish();
+                let diff_id = tar.digest();
                 (download.join(), unpacked, diff_id)
             });
             // A broken or corrupt download explains a failed unpack: its
@@ -604,33 +604,6 @@ impl<W: std::io::Write> std::io::Write for Tee<'_, W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
-    }
-}
-
-/// Hashes what is read through it: a layer's diff_id while it unpacks.
-struct HashingReader<R> {
-    inner: R,
-    hasher: sha2::Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: sha2::Sha256::new(),
-        }
-    }
-
-    fn finish(self) -> Digest {
-        Digest::from_bytes(self.hasher.finalize().into())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 
