@@ -380,9 +380,12 @@ pub(crate) fn layer(
         },
         None => LayerSource::Tree(&built.root),
     };
-    let blobs = store.root().join("blobs/sha256");
-    fs_err::create_dir_all(&blobs).map_err(fsutil::io(&blobs))?;
-    let layer = kiln_image::write_layer(source, &TarOptions::new(sde.max(0) as u64), &blobs)?;
+    let layer = write_layer(
+        store,
+        source,
+        &TarOptions::new(sde.max(0) as u64),
+        &built.image,
+    )?;
     let record = LayerRecord {
         image: built.image.clone(),
         digest: layer.digest.to_string(),
@@ -397,6 +400,27 @@ pub(crate) fn layer(
         record,
         layer,
         created_by,
+    })
+}
+
+/// Writes a layer as a blob of the store, which hashes and files it.
+fn write_layer(
+    store: &Store,
+    source: LayerSource<'_>,
+    opts: &TarOptions,
+    image: &str,
+) -> Result<Layer, Error> {
+    let mut staged = store.stage_blob()?;
+    let path = staged.path().to_path_buf();
+    let tarred = kiln_image::write_layer_to(source, opts, &mut staged, &path)?;
+    let what = format!("{image}'s layer");
+    let blob = store.commit_blob(staged, &kiln_store::Expected::default(), &what)?;
+    Ok(Layer {
+        path: blob.path,
+        digest: blob.sha256,
+        size: blob.size,
+        diff_id: tarred.diff_id,
+        uncompressed_size: tarred.uncompressed_size,
     })
 }
 

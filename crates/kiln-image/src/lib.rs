@@ -25,7 +25,9 @@ mod tree;
 pub use archive::write_oci_archive;
 pub use diff::write_diff_tar;
 pub use error::ImageError;
-pub use layer::{GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, write_layer};
+pub use layer::{
+    GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, Tarred, write_layer, write_layer_to,
+};
 pub use oci::{
     ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, ArtifactBlob, Attachment,
     DEFAULT_PATH, Descriptor, ImageInfo, ImageMeta, Index, LayerInfo, LayerInput,

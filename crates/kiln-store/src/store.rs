@@ -52,7 +52,9 @@ impl Store {
         &self.root
     }
 
-    fn blob_dir(&self) -> PathBuf {
+    /// The directory of the blobs, named by the hex of their digests: for
+    /// listing them (gc); a blob's own place is [`Store::blob_path`].
+    pub fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs/sha256")
     }
 
