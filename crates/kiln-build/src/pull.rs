@@ -76,7 +76,7 @@ pub fn pull(
         .prefix(".tmp-pull-")
         .tempdir_in(out)
         .map_err(io(out))?;
-    let blobs = temp.path().join("blobs/sha256");
+    let blobs = kiln_image::oci_blob_dir(temp.path());
     fs_err::create_dir_all(&blobs).map_err(io(&blobs))?;
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         total += client.pull_blob_to(

@@ -32,7 +32,8 @@ pub use oci::{
     ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, ArtifactBlob, Attachment,
     DEFAULT_PATH, Descriptor, ImageInfo, ImageMeta, Index, LayerInfo, LayerInput,
     MEDIA_TYPE_CONFIG, MEDIA_TYPE_EMPTY, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest, Platform,
-    artifact_manifest, image_manifest_digest, read_oci_layout, write_oci_layout,
+    artifact_manifest, image_manifest_digest, oci_blob_dir, oci_blob_path, read_oci_layout,
+    write_oci_layout,
 };
 pub use tar::{TarOptions, TarSummary, write_tar};
 pub use tree::xattr_kept;

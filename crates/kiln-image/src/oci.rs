@@ -254,7 +254,7 @@ pub fn write_oci_layout(
         .prefix(".tmp-oci-")
         .tempdir_in(parent)
         .map_err(|e| ImageError::io_at(parent, "creating a temporary directory", e))?;
-    let blobs = temp.path().join("blobs/sha256");
+    let blobs = oci_blob_dir(temp.path());
     fs_err::create_dir_all(&blobs)?;
 
     for input in layers {
@@ -742,7 +742,7 @@ fn read_image(dir: &Path, desc: &Descriptor, manifest: &Manifest) -> Result<Imag
 /// The blob `desc` names is there with its size (contents are not hashed:
 /// that would read the whole image).
 fn check_blob_size(dir: &Path, desc: &Descriptor) -> Result<(), ImageError> {
-    let path = blob_path(dir, &desc.digest);
+    let path = oci_blob_path(dir, &desc.digest);
     let size = fs_err::metadata(&path)?.len();
     if size != desc.size {
         return Err(ImageError::SizeMismatch {
@@ -754,8 +754,15 @@ fn check_blob_size(dir: &Path, desc: &Descriptor) -> Result<(), ImageError> {
     Ok(())
 }
 
-fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
-    dir.join("blobs/sha256").join(digest.hex())
+/// Where an OCI layout keeps its blobs (the OCI image-layout
+/// specification's place, not kiln's store).
+pub fn oci_blob_dir(layout: &Path) -> PathBuf {
+    layout.join("blobs/sha256")
+}
+
+/// Where an OCI layout keeps the blob `digest`.
+pub fn oci_blob_path(layout: &Path, digest: &Digest) -> PathBuf {
+    oci_blob_dir(layout).join(digest.hex())
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(
@@ -775,7 +782,7 @@ fn read_blob<T: for<'de> Deserialize<'de>>(
     desc: &Descriptor,
     what: &'static str,
 ) -> Result<T, ImageError> {
-    let path = blob_path(dir, &desc.digest);
+    let path = oci_blob_path(dir, &desc.digest);
     let bytes = fs_err::read(&path)?;
     if bytes.len() as u64 != desc.size {
         return Err(ImageError::SizeMismatch {
