@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use kiln_store::Sha256;
+use kiln_store::Digest;
 use pgp::composed::{
     CleartextSignedMessage, EncryptionCaps, KeyType, SecretKeyParamsBuilder, SignedSecretKey,
     SubkeyParamsBuilder,
@@ -126,7 +126,7 @@ impl SuiteFixture {
             components.join(" ")
         );
         for (rel, bytes) in self.index_files() {
-            text += &format!(" {} {:>8} {rel}\n", Sha256::of(&bytes), bytes.len());
+            text += &format!(" {} {:>8} {rel}\n", Digest::of(&bytes).hex(), bytes.len());
         }
         text
     }
@@ -157,7 +157,7 @@ impl SuiteFixture {
             if self.by_hash {
                 let dir = path.parent().expect("index path has a parent");
                 write_file(
-                    &dir.join("by-hash/SHA256").join(Sha256::of(&bytes).hex()),
+                    &dir.join("by-hash/SHA256").join(Digest::of(&bytes).hex()),
                     &bytes,
                 );
             }
@@ -194,6 +194,6 @@ pub fn stanza(name: &str, version: &str, arch: &str, deb: &[u8]) -> String {
         "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nPriority: optional\n\
          Filename: pool/main/{name}_{version}_{arch}.deb\nSize: {}\nSHA256: {}\n",
         deb.len(),
-        Sha256::of(deb)
+        Digest::of(deb).hex()
     )
 }

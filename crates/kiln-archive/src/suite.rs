@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use kiln_deb::release::{IndexEntry, Release, ReleaseError, parse_release};
 use kiln_deb::signature::{Keyring, verify_clearsigned};
-use kiln_store::{Expected, FetchError, Fetcher, Sha256, Staged, Store};
+use kiln_store::{Digest, Expected, FetchError, Fetcher, Staged, Store};
 
 use crate::ArchiveError;
 
@@ -64,7 +64,7 @@ pub struct SuiteIndex {
     pub date: String,
     pub date_unix: i64,
     pub valid_until: Option<i64>,
-    pub inrelease_sha256: Sha256,
+    pub inrelease_sha256: Digest,
     /// The verified InRelease in the store.
     pub inrelease_path: PathBuf,
     /// Fingerprint of the key (or subkey) whose signature verified.
@@ -81,7 +81,7 @@ pub struct ComponentIndex {
     pub component: String,
     pub arch: String,
     pub path: PathBuf,
-    pub sha256: Sha256,
+    pub sha256: Digest,
     pub size: u64,
 }
 
@@ -98,7 +98,7 @@ pub enum Progress {
     /// The component's index was already in the store: nothing to download.
     Cached {
         component: String,
-        sha256: Sha256,
+        sha256: Digest,
     },
 }
 
@@ -179,9 +179,9 @@ pub fn load_suite(
         missing,
     };
     let bucket = store.bucket(BUCKET)?;
-    let mut newest: Option<(i64, Sha256)> = None;
+    let mut newest: Option<(i64, Digest)> = None;
     for name in bucket.list(&record_key(req, None))? {
-        let Ok(digest) = Sha256::from_hex(&name) else {
+        let Ok(digest) = Digest::from_hex(&name) else {
             continue;
         };
         let key = record_key(req, Some(&digest));
@@ -199,8 +199,9 @@ pub fn load_suite(
     };
     let Some(path) = store.blob(&digest) else {
         return Err(offline(vec![format!(
-            "{} (blob {digest})",
-            req.inrelease_url()
+            "{} (blob {})",
+            req.inrelease_url(),
+            digest.hex()
         )]));
     };
     let shown = path.display().to_string();
@@ -218,7 +219,7 @@ pub fn load_suite(
                 sha256,
                 size: entry.size,
             }),
-            None => missing.push(format!("{}/{rel} (sha256 {sha256})", req.dists())),
+            None => missing.push(format!("{}/{rel} (sha256 {})", req.dists(), sha256.hex())),
         }
     }
     if !missing.is_empty() {
@@ -238,7 +239,7 @@ impl Checked {
     fn into_index(
         self,
         req: &SuiteRequest,
-        inrelease_sha256: Sha256,
+        inrelease_sha256: Digest,
         inrelease_path: PathBuf,
         components: Vec<ComponentIndex>,
     ) -> SuiteIndex {
@@ -322,7 +323,7 @@ fn listed_index(
     url: &str,
     req: &SuiteRequest,
     component: &str,
-) -> Result<(String, IndexEntry, Sha256), ArchiveError> {
+) -> Result<(String, IndexEntry, Digest), ArchiveError> {
     let rel = format!("{component}/binary-{}/Packages", req.arch);
     let entry = release
         .sha256
@@ -332,7 +333,7 @@ fn listed_index(
             url: url.to_string(),
             path: rel.clone(),
         })?;
-    let digest = Sha256::from_hex(&entry.sha256).map_err(|_| ArchiveError::Release {
+    let digest = Digest::from_hex(&entry.sha256).map_err(|_| ArchiveError::Release {
         url: url.to_string(),
         source: ReleaseError::BadEntry(entry.sha256.clone()),
     })?;
@@ -445,7 +446,7 @@ fn expected_of(
     path: &str,
     req: &SuiteRequest,
 ) -> Result<Expected, ArchiveError> {
-    let digest = Sha256::from_hex(&entry.sha256).map_err(|_| ArchiveError::Release {
+    let digest = Digest::from_hex(&entry.sha256).map_err(|_| ArchiveError::Release {
         url: req.inrelease_url(),
         source: ReleaseError::BadEntry(format!("{} {path}", entry.sha256)),
     })?;
@@ -484,14 +485,14 @@ fn decompress(
 
 /// `releases/<mirror>/<suite>[/<digest>]`: the mirror is made a safe single
 /// path component, with a digest suffix so different URLs never collide.
-fn record_key(req: &SuiteRequest, digest: Option<&Sha256>) -> String {
+fn record_key(req: &SuiteRequest, digest: Option<&Digest>) -> String {
     let mirror = req.mirror.trim_end_matches('/');
     let readable = path_safe(mirror);
-    let id = &Sha256::of(mirror.as_bytes()).hex()[..12];
+    let id = &Digest::of(mirror.as_bytes()).hex()[..12];
     let suite = path_safe(&req.suite);
     let base = format!("releases/{readable}-{id}/{suite}");
     match digest {
-        Some(d) => format!("{base}/{d}"),
+        Some(d) => format!("{base}/{}", d.hex()),
         None => base,
     }
 }
@@ -512,6 +513,6 @@ fn path_safe(s: &str) -> String {
 /// index is verified against the signed Release each time it is used. A
 /// damaged one is removed, so a fetch downloads it again and an offline
 /// load reports it missing.
-fn intact_blob(store: &Store, digest: &Sha256) -> Result<Option<PathBuf>, ArchiveError> {
+fn intact_blob(store: &Store, digest: &Digest) -> Result<Option<PathBuf>, ArchiveError> {
     Ok(store.intact_blob(digest)?)
 }

@@ -9,7 +9,7 @@ use kiln_archive::fixture::{SuiteFixture, TestKey, stanza};
 use kiln_archive::{
     ArchiveError, Keyring, Progress, SuiteIndex, SuiteRequest, fetch_suite, load_suite,
 };
-use kiln_store::{Fetcher, Retry, Sha256, Store};
+use kiln_store::{Digest, Fetcher, Retry, Store};
 use tempfile::TempDir;
 
 /// `Sat, 10 May 2025 08:52:37 UTC`, the fixtures' Release date, plus an hour.
@@ -141,7 +141,7 @@ fn a_good_archive_is_accepted_and_its_index_lands_in_the_store() {
     assert_eq!(index.valid_until, None);
     assert_eq!(index.signer, w.key.signing_fingerprint());
     assert_eq!(index.signer_primary, w.key.fingerprint());
-    assert_eq!(index.inrelease_sha256, Sha256::of(inrelease.as_bytes()));
+    assert_eq!(index.inrelease_sha256, Digest::of(inrelease.as_bytes()));
     assert_eq!(
         std::fs::read(&index.inrelease_path).unwrap(),
         inrelease.as_bytes()
@@ -152,7 +152,7 @@ fn a_good_archive_is_accepted_and_its_index_lands_in_the_store() {
         (main.component.as_str(), main.arch.as_str()),
         ("main", "amd64")
     );
-    assert_eq!(main.sha256, Sha256::of(w.packages.as_bytes()));
+    assert_eq!(main.sha256, Digest::of(w.packages.as_bytes()));
     assert_eq!(main.size, w.packages.len() as u64);
     assert!(main.path.starts_with(w.store_dir.path()));
     assert_eq!(std::fs::read_to_string(&main.path).unwrap(), w.packages);
@@ -229,10 +229,13 @@ fn a_tampered_packages_xz_is_refused_naming_both_digests() {
     let msg = err.to_string();
     assert!(msg.contains("main/binary-amd64/Packages.xz"), "{msg}");
     assert!(
-        msg.contains(&format!("expected {}", Sha256::of(&good))),
+        msg.contains(&format!("expected {}", Digest::of(&good).hex())),
         "{msg}"
     );
-    assert!(msg.contains(&format!("got {}", Sha256::of(&bad))), "{msg}");
+    assert!(
+        msg.contains(&format!("got {}", Digest::of(&bad).hex())),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -242,8 +245,8 @@ fn a_decompressed_index_that_does_not_match_the_release_is_refused() {
     suite.write(w.archive.path(), &w.key);
     // The archive signs a Release whose uncompressed digest disagrees with
     // what its Packages.xz holds: the xz checks out, its content does not.
-    let real = Sha256::of(w.packages.as_bytes()).hex();
-    let wrong = Sha256::of(b"something else").hex();
+    let real = Digest::of(w.packages.as_bytes()).hex();
+    let wrong = Digest::of(b"something else").hex();
     let release = suite.release_text().replace(&real, &wrong);
     std::fs::write(w.dists().join("InRelease"), w.key.clearsign(&release)).unwrap();
     let msg = w.refused().to_string();
@@ -630,7 +633,7 @@ fn a_damaged_cached_index_is_fetched_again_or_reported_offline() {
     assert_eq!(again.components[0].sha256, index.sha256);
     assert_eq!(again.components[0].path, index.path);
     assert_eq!(
-        Sha256::of(&std::fs::read(&index.path).unwrap()),
+        Digest::of(&std::fs::read(&index.path).unwrap()),
         index.sha256
     );
 }

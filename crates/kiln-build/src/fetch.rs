@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kiln_archive::Mirrors;
 use kiln_lock::LockedPackage;
 use kiln_spec::Repository;
-use kiln_store::{Expected, Fetcher, Retry, Sha256, Store};
+use kiln_store::{Digest, Expected, Fetcher, Retry, Store};
 
 use crate::error::Error;
 use crate::fsutil;
@@ -21,7 +21,7 @@ const PARALLEL: usize = 6;
 pub(crate) struct Fetched {
     pub package: LockedPackage,
     pub path: PathBuf,
-    pub sha256: Sha256,
+    pub sha256: Digest,
 }
 
 /// Makes sure the store holds every package of `packages`, downloading the
@@ -43,7 +43,7 @@ pub(crate) fn fetch(
     let mut have = Vec::new();
     let mut missing = Vec::new();
     for p in packages {
-        let sha = Sha256::from_hex(&p.sha256).map_err(|_| Error::BadLockDigest {
+        let sha = Digest::from_hex(&p.sha256).map_err(|_| Error::BadLockDigest {
             package: p.name.clone(),
             sha256: p.sha256.clone(),
         })?;
@@ -68,7 +68,7 @@ pub(crate) fn fetch(
         return Err(Error::OfflineMissing {
             missing: missing
                 .iter()
-                .map(|(p, sha)| format!("{} {} (sha256:{sha})", p.name, p.version))
+                .map(|(p, sha)| format!("{} {} ({sha})", p.name, p.version))
                 .collect(),
         });
     };
@@ -107,7 +107,7 @@ pub(crate) fn fetch(
 }
 
 /// Copies a local `.deb` into the store, checked against the lock.
-fn local(store: &Store, p: &LockedPackage, sha: Sha256, path: &Path) -> Result<Fetched, Error> {
+fn local(store: &Store, p: &LockedPackage, sha: Digest, path: &Path) -> Result<Fetched, Error> {
     let bad = |why: String| Error::LocalDeb {
         path: path.to_path_buf(),
         why,
@@ -130,7 +130,7 @@ fn local(store: &Store, p: &LockedPackage, sha: Sha256, path: &Path) -> Result<F
 /// The stored blob of a package, unless its size already shows it is not
 /// the one the lock pins (that costs one stat; its bytes are hashed as the
 /// rootfs stage unpacks it). A blob of the wrong size is evicted.
-fn stored_blob(store: &Store, sha: &Sha256, size: u64) -> Result<Option<PathBuf>, Error> {
+fn stored_blob(store: &Store, sha: &Digest, size: u64) -> Result<Option<PathBuf>, Error> {
     let Some(path) = store.blob(sha) else {
         return Ok(None);
     };
@@ -260,7 +260,7 @@ mod tests {
             suite: "local".into(),
             path: "app.deb".into(),
             size: bytes.len() as u64,
-            sha256: Sha256::of(bytes).hex(),
+            sha256: Digest::of(bytes).hex(),
             reason: "requested".into(),
             needed_by: Vec::new(),
             origin: Some(kiln_lock::LOCAL_ORIGIN.into()),
@@ -304,7 +304,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(runs, 2);
-        assert_eq!(Sha256::of(&built), deb.sha256);
+        assert_eq!(Digest::of(&built), deb.sha256);
 
         // Damaged again after fetching it again: the error, naming the file.
         let mut runs = 0;

@@ -151,7 +151,7 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
     for bucket in KEYED_BUCKETS {
         sweep(&store.root().join(bucket), &keys, ".json")?;
     }
-    sweep(&store.root().join("blobs/sha256"), &blobs, "")?;
+    sweep(&store.blob_dir(), &blobs, "")?;
     // An upload session only saves a resend; registries expire theirs too.
     sweep(
         &store.root().join(crate::uploads::BUCKET),

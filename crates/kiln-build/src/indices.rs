@@ -155,11 +155,11 @@ pub(crate) fn suite_pin(index: &SuiteIndex) -> SuitePin {
     SuitePin {
         name: index.suite.clone(),
         date: index.date.clone(),
-        inrelease: format!("sha256:{}", index.inrelease_sha256),
+        inrelease: index.inrelease_sha256.to_string(),
         indices: index
             .components
             .iter()
-            .map(|c| format!("sha256:{}", c.sha256))
+            .map(|c| c.sha256.to_string())
             .collect(),
     }
 }

@@ -127,7 +127,7 @@ pub(crate) fn disk_key(rootfs: &str, spec: &kiln_disk::DiskSpec, tools: &str) ->
     for (path, mode, contents) in &spec.extra_files {
         inputs.push_str(&format!(
             "{path} {mode:o} {}\n",
-            kiln_store::Sha256::of(contents)
+            kiln_store::Digest::of(contents).hex()
         ));
     }
     for (path, target) in &spec.extra_links {

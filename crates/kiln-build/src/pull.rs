@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kiln_image::{
-    ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, Descriptor, Digest, Index,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
+    ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, Descriptor, Index, MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_MANIFEST, Manifest,
 };
 use kiln_registry::{Client, Reference, Target};
+use kiln_store::Digest;
 use serde::Serialize;
 
 use crate::fsutil::io;
@@ -77,7 +78,7 @@ pub fn pull(
         .prefix(".tmp-pull-")
         .tempdir_in(out)
         .map_err(io(out))?;
-    let blobs = temp.path().join("blobs/sha256");
+    let blobs = kiln_image::oci_blob_dir(temp.path());
     fs_err::create_dir_all(&blobs).map_err(io(&blobs))?;
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         total += client.pull_blob_to(

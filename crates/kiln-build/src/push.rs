@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use kiln_image::{
-    ArtifactBlob, Descriptor, Digest, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
+    ArtifactBlob, Descriptor, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
 };
 use kiln_registry::{BlobSource, Client, ClientOptions, Reference, Target, Upload};
+use kiln_store::Digest;
 use serde::Serialize;
 
 use crate::{Error, Progress, inspect};
@@ -267,12 +268,12 @@ impl Pusher<'_> {
     /// Pushes the manifest `desc` of the layout, its config and layers
     /// first; returns its bytes.
     fn push_manifest_with_blobs(&mut self, desc: &Descriptor) -> Result<Vec<u8>, Error> {
-        let path = blob_path(self.layout, &desc.digest);
+        let path = kiln_image::oci_blob_path(self.layout, &desc.digest);
         let bytes = read_verified(&path, &desc.digest)?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| bad_layout(&path, &format!("not an image manifest: {e}")))?;
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-            let blob_file = blob_path(self.layout, &blob.digest);
+            let blob_file = kiln_image::oci_blob_path(self.layout, &blob.digest);
             self.blob(&blob.digest, blob.size, BlobSource::File(&blob_file))?;
         }
         self.client
@@ -331,7 +332,7 @@ fn read_layout(layout: &Path) -> Result<(Descriptor, Vec<Descriptor>), Error> {
             &format!("unknown media type {}", top.media_type),
         ));
     }
-    let nested_path = blob_path(layout, &top.digest);
+    let nested_path = kiln_image::oci_blob_path(layout, &top.digest);
     let nested: Index = serde_json::from_slice(&read_verified(&nested_path, &top.digest)?)
         .map_err(|e| bad_layout(&nested_path, &e.to_string()))?;
     let (images, referrers): (Vec<_>, Vec<_>) = nested
@@ -343,10 +344,6 @@ fn read_layout(layout: &Path) -> Result<(Descriptor, Vec<Descriptor>), Error> {
         .next()
         .ok_or_else(|| bad_layout(&nested_path, "holds no image"))?;
     Ok((image, referrers))
-}
-
-fn blob_path(layout: &Path, digest: &Digest) -> PathBuf {
-    layout.join("blobs/sha256").join(digest.hex())
 }
 
 /// A small blob of the layout, checked against its digest.

@@ -24,11 +24,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use kiln_image::{Digest, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST};
+use kiln_image::{MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST};
 use kiln_registry::{BlobSource, Client, Reference, Target};
+use kiln_store::Digest;
 use kiln_store::Store;
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 
 use crate::error::Error;
 use crate::progress::Progress;
@@ -324,8 +324,7 @@ fn fetch_tree(
     // streams too (download, inflate, unpack: three threads), into a
     // temporary tree that is placed only once both its digest and its
     // diff_id matched.
-    let sha = kiln_store::Sha256::from_hex(&layer.digest.hex()).map_err(|e| refused(e.0))?;
-    let held = store.intact_blob(&sha).map_err(refused)?;
+    let held = store.intact_blob(&layer.digest).map_err(refused)?;
     progress.step(&format!(
         "rootfs {image}: {} its layer ({} MiB)",
         if held.is_some() {
@@ -339,13 +338,14 @@ fn fetch_tree(
         Some(p) => fsutil::copy_tree(&p.root, tmp).map_err(refused)?,
         None => fs_err::create_dir_all(tmp).map_err(refused)?,
     }
-    let blob = store.blob_path(&sha);
+    let blob = store.blob_path(&layer.digest);
     let unpack = |tar: &mut kiln_deb::pipe::PipeReader| -> Result<(), Miss> {
         kiln_rootfs::apply_layer(tmp, tar, &blob).map_err(refused)?;
         std::io::copy(tar, &mut std::io::sink()).map_err(refused)?;
         Ok(())
     };
-    let inflate = |gz: Box<dyn Read + Send>| HashingReader::new(flate2::read::GzDecoder::new(gz));
+    let inflate =
+        |gz: Box<dyn Read + Send>| kiln_store::HashingReader::new(flate2::read::GzDecoder::new(gz));
     let diff_id = match held {
         Some(path) => {
             let file = fs_err::File::open(&path).map_err(refused)?;
@@ -354,7 +354,7 @@ fn fetch_tree(
                 unpack,
             );
             unpacked?;
-            tar.finish()
+            tar.digest()
         }
         None => {
             let mut staged = store.stage_blob().map_err(refused)?;
@@ -375,9 +375,11 @@ fn fetch_tree(
                 });
                 let (unpacked, tar) =
                     kiln_deb::pipe::read_ahead(inflate(Box::new(from_download)), unpack);
-                // Drops the download's reading end: a download still running
-                // after the unpack stopped early ends, not waits.
-                let diff_id = tar.finish();
+                let diff_id = tar.digest();
+                // Drops the download's reading end before waiting for the
+                // download: one still running after the unpack stopped early
+                // (a corrupt layer) must end, not wait on a full pipe.
+                drop(tar);
                 (download.join(), unpacked, diff_id)
             });
             // A broken or corrupt download explains a failed unpack: its
@@ -385,7 +387,7 @@ fn fetch_tree(
             pulled
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 .map_err(registry)?;
-            let expected = kiln_store::Expected::new(sha, layer.size);
+            let expected = kiln_store::Expected::new(layer.digest, layer.size);
             store
                 .commit_blob(staged, &expected, &layer.digest.to_string())
                 .map_err(refused)?;
@@ -604,33 +606,6 @@ impl<W: std::io::Write> std::io::Write for Tee<'_, W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
-    }
-}
-
-/// Hashes what is read through it: a layer's diff_id while it unpacks.
-struct HashingReader<R> {
-    inner: R,
-    hasher: sha2::Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: sha2::Sha256::new(),
-        }
-    }
-
-    fn finish(self) -> Digest {
-        Digest::from_bytes(self.hasher.finalize().into())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use kiln_image::{Attachment, ImageMeta, Layer, LayerInput, LayerSource, TarOptions};
 use kiln_spec::{Architecture, Definition, Format};
-use kiln_store::{Sha256, Store};
+use kiln_store::{Digest, Store};
 
 use crate::error::Error;
 use crate::fetch::Fetched;
@@ -420,14 +420,17 @@ pub(crate) fn layer(
         },
         None => LayerSource::Tree(&built.root),
     };
-    let blobs = store.root().join("blobs/sha256");
-    fs_err::create_dir_all(&blobs).map_err(fsutil::io(&blobs))?;
-    let layer = kiln_image::write_layer(source, &TarOptions::new(sde.max(0) as u64), &blobs)?;
+    let layer = write_layer(
+        store,
+        source,
+        &TarOptions::new(sde.max(0) as u64),
+        &built.image,
+    )?;
     let record = LayerRecord {
         image: built.image.clone(),
-        digest: format!("sha256:{}", layer.digest.hex()),
+        digest: layer.digest.to_string(),
         size: layer.size,
-        diff_id: format!("sha256:{}", layer.diff_id.hex()),
+        diff_id: layer.diff_id.to_string(),
         uncompressed_size: layer.uncompressed_size,
     };
     let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?;
@@ -440,6 +443,27 @@ pub(crate) fn layer(
     })
 }
 
+/// Writes a layer as a blob of the store, which hashes and files it.
+fn write_layer(
+    store: &Store,
+    source: LayerSource<'_>,
+    opts: &TarOptions,
+    image: &str,
+) -> Result<Layer, Error> {
+    let mut staged = store.stage_blob()?;
+    let path = staged.path().to_path_buf();
+    let tarred = kiln_image::write_layer_to(source, opts, &mut staged, &path)?;
+    let what = format!("{image}'s layer");
+    let blob = store.commit_blob(staged, &kiln_store::Expected::default(), &what)?;
+    Ok(Layer {
+        path: blob.path,
+        digest: blob.sha256,
+        size: blob.size,
+        diff_id: tarred.diff_id,
+        uncompressed_size: tarred.uncompressed_size,
+    })
+}
+
 /// A recorded layer whose blob is still in the store, intact: the OCI
 /// layout copies it out (hashing it again), and a damaged one is evicted
 /// here so the layer is written again rather than the build failing.
@@ -447,9 +471,7 @@ fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> 
     let (Some(digest), Some(diff_id)) = (parse_digest(&r.digest), parse_digest(&r.diff_id)) else {
         return Ok(None);
     };
-    let Some(path) =
-        store.intact_blob(&Sha256::from_hex(&digest.hex()).map_err(|e| Error::Internal(e.0))?)?
-    else {
+    let Some(path) = store.intact_blob(&digest)? else {
         return Ok(None);
     };
     Ok(Some(Layer {
@@ -461,7 +483,7 @@ fn stored_layer(store: &Store, r: &LayerRecord) -> Result<Option<Layer>, Error> 
     }))
 }
 
-fn parse_digest(s: &str) -> Option<kiln_image::Digest> {
+fn parse_digest(s: &str) -> Option<Digest> {
     s.parse().ok()
 }
 
@@ -580,7 +602,7 @@ fn oci_outputs(
     let image = OutputRecord {
         format: "oci".into(),
         path: layout.clone(),
-        digest: format!("sha256:{}", manifest.hex()),
+        digest: manifest.to_string(),
         size: manifest_size,
     };
     let mut subjects = before.to_vec();
@@ -604,7 +626,7 @@ fn oci_outputs(
         OutputRecord {
             format: "oci-archive".into(),
             path: archive,
-            digest: format!("sha256:{}", digest.hex()),
+            digest: digest.to_string(),
             size,
         },
     ])

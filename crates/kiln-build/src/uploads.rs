@@ -7,9 +7,8 @@
 //! never trusted: the registry is asked how much it holds, and the final
 //! `PUT ?digest=` has the registry check the whole blob.
 
-use kiln_image::Digest;
 use kiln_registry::UploadSessions;
-use kiln_store::{Bucket, Sha256};
+use kiln_store::{Bucket, Digest};
 
 pub(crate) const BUCKET: &str = "uploads-v1";
 
@@ -29,7 +28,7 @@ impl StoreSessions {
     }
 
     fn key(&self, digest: &Digest) -> String {
-        Sha256::of(format!("{} {digest}", self.repository).as_bytes()).hex()
+        Digest::of(format!("{} {digest}", self.repository).as_bytes()).hex()
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::tar::TarWriter;
 use crate::tree::{Kind, Tree};
-use crate::{Digest, ImageError, TarOptions};
+use crate::{ImageError, TarOptions};
+use kiln_store::Digest;
 
 /// Writes the layout at `layout_dir` as a tar at `out`, atomically (temp
 /// file, then rename), and gives the archive's digest.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::Digest;
+use kiln_store::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {

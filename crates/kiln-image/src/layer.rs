@@ -13,7 +13,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::digest::HashingWriter;
 use crate::gzip::GzipWriter;
-use crate::{Digest, ImageError, TarOptions, write_diff_tar, write_tar};
+use crate::{ImageError, TarOptions, write_diff_tar, write_tar};
+use kiln_store::Digest;
 
 /// The OCI media type of kiln's layers.
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -55,8 +56,18 @@ pub struct Layer {
     pub uncompressed_size: u64,
 }
 
+/// What a layer's uncompressed tar was: the digests of the compressed bytes
+/// are the sink's to take (a store hashes what it commits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tarred {
+    /// SHA-256 of the uncompressed tar (the config's `rootfs.diff_ids`).
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+}
+
 /// Writes a gzip-compressed layer into `dir` as `<dir>/<hex of its digest>`
-/// (a store's `blobs/sha256` directory fits), atomically: a temporary file
+/// (an OCI layout's `blobs/sha256` fits), atomically: a temporary file
 /// beside it, synced, then renamed.
 pub fn write_layer(
     source: LayerSource<'_>,
@@ -68,10 +79,38 @@ pub fn write_layer(
         .tempfile_in(dir)
         .map_err(|e| ImageError::io_at(dir, "creating a temporary file", e))?;
     let temp_path = temp.path().to_path_buf();
+    let mut out = HashingWriter::new(temp.as_file_mut());
+    let tarred = write_layer_to(source, opts, &mut out, &temp_path)?;
+    let (digest, size, _) = out
+        .finish()
+        .map_err(|e| ImageError::io_at(&temp_path, "writing a layer blob", e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| ImageError::io_at(&temp_path, "syncing a layer blob", e))?;
+    let path = dir.join(digest.hex());
+    temp.persist(&path)
+        .map_err(|e| ImageError::io_at(&path, "renaming a layer blob into place", e.error))?;
+    Ok(Layer {
+        path,
+        digest,
+        size,
+        diff_id: tarred.diff_id,
+        uncompressed_size: tarred.uncompressed_size,
+    })
+}
+
+/// Writes a gzip-compressed layer into `out` (a blob the store is staging,
+/// say), tarring in this thread and gzipping in another; `path` names the
+/// output in errors. The caller owns what `out` holds, finished or not.
+pub fn write_layer_to(
+    source: LayerSource<'_>,
+    opts: &TarOptions,
+    out: &mut (dyn Write + Send),
+    path: &Path,
+) -> Result<Tarred, ImageError> {
     let (tx, rx) = sync_channel::<Vec<u8>>(4);
     let (tarred, gzipped) = std::thread::scope(|scope| {
-        let file = temp.as_file_mut();
-        let gzip = scope.spawn(|| compress(rx, file, &temp_path));
+        let gzip = scope.spawn(|| compress(rx, out, path));
         let mut pipe = Pipe {
             buf: Vec::with_capacity(CHUNK),
             tx,
@@ -86,18 +125,9 @@ pub fn write_layer(
     });
     // A gzip failure (a full disk) shows up in the tar thread as a closed
     // pipe; the gzip thread's own error says what really happened.
-    let (digest, size) = gzipped.map_err(|_| ImageError::Panicked(temp_path.clone()))??;
+    gzipped.map_err(|_| ImageError::Panicked(path.to_path_buf()))??;
     let (diff_id, uncompressed_size) = tarred?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| ImageError::io_at(&temp_path, "syncing a layer blob", e))?;
-    let path = dir.join(digest.hex());
-    temp.persist(&path)
-        .map_err(|e| ImageError::io_at(&path, "renaming a layer blob into place", e.error))?;
-    Ok(Layer {
-        path,
-        digest,
-        size,
+    Ok(Tarred {
         diff_id,
         uncompressed_size,
     })
@@ -130,22 +160,21 @@ fn produce(
     Ok((summary.digest, summary.size))
 }
 
-/// Gzips what arrives on `rx` into `file`, hashing the compressed bytes.
+/// Gzips what arrives on `rx` into `out`.
 fn compress(
     rx: Receiver<Vec<u8>>,
-    file: &mut std::fs::File,
+    out: &mut (dyn Write + Send),
     path: &Path,
-) -> Result<(Digest, u64), ImageError> {
+) -> Result<(), ImageError> {
     let io_err = |e| ImageError::io_at(path, "writing a layer blob", e);
-    let mut out = HashingWriter::new(BufWriter::with_capacity(CHUNK, file));
+    let mut out = BufWriter::with_capacity(CHUNK, out);
     let mut gz = GzipWriter::new(&mut out, GZIP_LEVEL);
     for chunk in rx {
         gz.write_all(&chunk).map_err(io_err)?;
     }
     gz.finish().map_err(io_err)?;
     out.flush().map_err(io_err)?;
-    let (digest, size, _) = out.finish().map_err(io_err)?;
-    Ok((digest, size))
+    Ok(())
 }
 
 /// The tar thread's end of the channel: gathers small writes into chunks.

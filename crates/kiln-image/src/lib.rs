@@ -24,14 +24,16 @@ mod tree;
 
 pub use archive::write_oci_archive;
 pub use diff::write_diff_tar;
-pub use digest::{BadDigest, Digest};
 pub use error::ImageError;
-pub use layer::{GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, write_layer};
+pub use layer::{
+    GZIP_LEVEL, Layer, LayerSource, MEDIA_TYPE_LAYER_GZIP, Tarred, write_layer, write_layer_to,
+};
 pub use oci::{
     ANNOTATION_REF_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION, ArtifactBlob, Attachment,
     DEFAULT_PATH, Descriptor, ImageInfo, ImageMeta, Index, LayerInfo, LayerInput,
     MEDIA_TYPE_CONFIG, MEDIA_TYPE_EMPTY, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest, Platform,
-    artifact_manifest, image_manifest_digest, read_oci_layout, write_oci_layout,
+    artifact_manifest, image_manifest_digest, oci_blob_dir, oci_blob_path, read_oci_layout,
+    write_oci_layout,
 };
 pub use tar::{TarOptions, TarSummary, write_tar};
 pub use tree::xattr_kept;

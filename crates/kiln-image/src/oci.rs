@@ -14,7 +14,8 @@ use kiln_deb::Architecture;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::HashingWriter;
-use crate::{Digest, ImageError, Layer, MEDIA_TYPE_LAYER_GZIP};
+use crate::{ImageError, Layer, MEDIA_TYPE_LAYER_GZIP};
+use kiln_store::Digest;
 
 pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -259,7 +260,7 @@ pub fn write_oci_layout(
         .prefix(".tmp-oci-")
         .tempdir_in(parent)
         .map_err(|e| ImageError::io_at(parent, "creating a temporary directory", e))?;
-    let blobs = temp.path().join("blobs/sha256");
+    let blobs = oci_blob_dir(temp.path());
     fs_err::create_dir_all(&blobs)?;
 
     for input in layers {
@@ -747,7 +748,7 @@ fn read_image(dir: &Path, desc: &Descriptor, manifest: &Manifest) -> Result<Imag
 /// The blob `desc` names is there with its size (contents are not hashed:
 /// that would read the whole image).
 fn check_blob_size(dir: &Path, desc: &Descriptor) -> Result<(), ImageError> {
-    let path = blob_path(dir, &desc.digest);
+    let path = oci_blob_path(dir, &desc.digest);
     let size = fs_err::metadata(&path)?.len();
     if size != desc.size {
         return Err(ImageError::SizeMismatch {
@@ -759,8 +760,15 @@ fn check_blob_size(dir: &Path, desc: &Descriptor) -> Result<(), ImageError> {
     Ok(())
 }
 
-fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
-    dir.join("blobs/sha256").join(digest.hex())
+/// Where an OCI layout keeps its blobs (the OCI image-layout
+/// specification's place, not kiln's store).
+pub fn oci_blob_dir(layout: &Path) -> PathBuf {
+    layout.join("blobs/sha256")
+}
+
+/// Where an OCI layout keeps the blob `digest`.
+pub fn oci_blob_path(layout: &Path, digest: &Digest) -> PathBuf {
+    oci_blob_dir(layout).join(digest.hex())
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(
@@ -780,7 +788,7 @@ fn read_blob<T: for<'de> Deserialize<'de>>(
     desc: &Descriptor,
     what: &'static str,
 ) -> Result<T, ImageError> {
-    let path = blob_path(dir, &desc.digest);
+    let path = oci_blob_path(dir, &desc.digest);
     let bytes = fs_err::read(&path)?;
     if bytes.len() as u64 != desc.size {
         return Err(ImageError::SizeMismatch {

@@ -9,9 +9,10 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use crate::ImageError;
 use crate::digest::HashingWriter;
 use crate::tree::{Kind, Node, Tree};
-use crate::{Digest, ImageError};
+use kiln_store::Digest;
 
 const BLOCK: usize = 512;
 

@@ -12,9 +12,10 @@ use std::process::Command;
 use common::*;
 use kiln_deb::Architecture;
 use kiln_image::{
-    Attachment, Digest, ImageError, ImageMeta, Layer, LayerInput, LayerSource, TarOptions,
+    Attachment, ImageError, ImageMeta, Layer, LayerInput, LayerSource, TarOptions,
     image_manifest_digest, read_oci_layout, write_layer, write_oci_archive, write_oci_layout,
 };
+use kiln_store::Digest;
 
 struct Fixture {
     _tmp: tempfile::TempDir,

@@ -49,7 +49,7 @@ fn summary_is_the_digest_and_size_of_what_was_written() {
     let mut out = Vec::new();
     let summary = write_tar(tmp.path(), &mut out, &TarOptions::new(SDE)).unwrap();
     assert_eq!(summary.size, out.len() as u64);
-    assert_eq!(summary.digest, kiln_image::Digest::of(&out));
+    assert_eq!(summary.digest, kiln_store::Digest::of(&out));
     assert_eq!(summary.entries, list(&out).len() as u64);
 }
 

@@ -6,7 +6,7 @@
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use kiln_image::Digest;
+use kiln_store::Digest;
 use sha2::Digest as _;
 
 use crate::client::{header, unexpected};

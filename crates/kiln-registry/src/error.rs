@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use kiln_image::Digest;
+use kiln_store::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

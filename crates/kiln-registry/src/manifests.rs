@@ -3,7 +3,8 @@
 //! the registry names); referrers come from the OCI 1.1 API, or from the
 //! `sha256-HEX` tag schema on registries without it, which a push keeps.
 
-use kiln_image::{Descriptor, Digest, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use kiln_image::{Descriptor, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use kiln_store::Digest;
 
 use crate::client::{MANIFEST_LIMIT, header, read_limited, unexpected};
 use crate::{Client, RegistryError, Target};

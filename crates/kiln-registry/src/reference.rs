@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kiln_image::Digest;
+use kiln_store::Digest;
 
 use crate::RegistryError;
 

@@ -6,7 +6,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use kiln_deb::relation::{Relation, parse_relations};
-use kiln_store::{Expected, Sha256, VerifyingReader};
+use kiln_store::{Digest, Expected, VerifyingReader};
 
 use crate::error::RootfsError;
 
@@ -41,7 +41,7 @@ pub(crate) type VerifiedAr = Ar<VerifyingReader<fs_err::File>>;
 impl VerifiedAr {
     /// Opens the `.deb` at `path`, which must hash to `sha256`:
     /// [`VerifiedAr::finish`] says whether it did.
-    pub(crate) fn open_verified(path: &Path, sha256: Sha256) -> Result<VerifiedAr, RootfsError> {
+    pub(crate) fn open_verified(path: &Path, sha256: Digest) -> Result<VerifiedAr, RootfsError> {
         let file = fs_err::File::open(path)?;
         let what = path.display().to_string();
         Ar::over(
@@ -64,7 +64,7 @@ pub(crate) fn damaged_or(
     package: &str,
     version: &str,
     path: &Path,
-    sha256: Sha256,
+    sha256: Digest,
 ) -> RootfsError {
     let what = path.display().to_string();
     let whole = fs_err::File::open(path)

@@ -54,7 +54,7 @@ pub struct Deb {
     pub path: PathBuf,
     /// What the file must hash to (the lock's sha256): the file is hashed
     /// as it is unpacked, and a mismatch is [`RootfsError::DebMismatch`].
-    pub sha256: kiln_store::Sha256,
+    pub sha256: kiln_store::Digest,
     /// Bootstrap this package first (the lock's reason is `essential`).
     /// Packages whose control file says `Essential: yes` are bootstrapped
     /// first anyway, with everything they depend on.

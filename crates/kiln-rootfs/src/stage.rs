@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use kiln_store::Sha256;
+use kiln_store::Digest;
 
 use crate::deb::{Control, VerifiedAr, damaged_or};
 use crate::error::RootfsError;
@@ -34,7 +34,7 @@ pub(crate) struct StagedDebs {
     /// Path on the host of each package's copy.
     pub host: Vec<PathBuf>,
     /// What each package file must hash to.
-    sha256: Vec<Sha256>,
+    sha256: Vec<Digest>,
     removed: bool,
 }
 
@@ -45,7 +45,7 @@ impl StagedDebs {
     pub(crate) fn new(
         root: &Path,
         controls: &[Control],
-        sha256: Vec<Sha256>,
+        sha256: Vec<Digest>,
     ) -> Result<StagedDebs, RootfsError> {
         if sha256.len() != controls.len() {
             return Err(RootfsError::BadRoot {
@@ -186,7 +186,7 @@ impl Repacker<'_> {
 
 /// Copies the `.deb` of `control` to `dest` with its `data.tar`
 /// decompressed, checking as it goes that the file hashes to `sha256`.
-fn repack(control: &Control, sha256: Sha256, dest: &Path) -> Result<(), RootfsError> {
+fn repack(control: &Control, sha256: Digest, dest: &Path) -> Result<(), RootfsError> {
     let src = &control.path;
     let damaged = |e| damaged_or(e, &control.package, &control.version, src, sha256);
     let mut ar = VerifiedAr::open_verified(src, sha256).map_err(damaged)?;
@@ -253,7 +253,7 @@ mod tests {
     use crate::deb::read_control;
     use crate::testdeb::{Entry, craft_deb};
 
-    fn deb(dir: &Path) -> (PathBuf, Sha256) {
+    fn deb(dir: &Path) -> (PathBuf, Digest) {
         let path = craft_deb(
             dir,
             "app",
@@ -263,7 +263,7 @@ mod tests {
                 "kiln ".repeat(20_000),
             )],
         );
-        let sha = Sha256::of(&fs_err::read(&path).unwrap());
+        let sha = Digest::of(&fs_err::read(&path).unwrap());
         (path, sha)
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::Sha256;
+use crate::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -17,11 +17,11 @@ pub enum StoreError {
         expected: u64,
         got: u64,
     },
-    #[error("{what}: sha256 mismatch: expected {expected}, got {got}")]
+    #[error("{what}: sha256 mismatch: expected {}, got {}", expected.hex(), got.hex())]
     DigestMismatch {
         what: String,
-        expected: Sha256,
-        got: Sha256,
+        expected: Digest,
+        got: Digest,
     },
     #[error("`{key}` is not a valid key in bucket {bucket}: {why}")]
     BadKey {

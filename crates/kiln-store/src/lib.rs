@@ -11,15 +11,17 @@ mod digest;
 mod dns;
 mod error;
 mod fetch;
+mod hashing;
 mod staged;
 mod store;
 mod trees;
 mod verify;
 
 pub use atomic::{AtomicFile, write_atomic};
-pub use digest::{BadDigest, Expected, Sha256};
+pub use digest::{BadDigest, Digest, Expected};
 pub use error::{FetchError, StoreError};
 pub use fetch::{Fetcher, Retry};
+pub use hashing::HashingReader;
 pub use staged::{Entry, Staged};
 pub use store::{Bucket, Store, StoreLock, default_root};
 pub use verify::VerifyingReader;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use crate::digest::Hasher;
-use crate::{Expected, Sha256, StoreError};
+use crate::{Digest, Expected, StoreError};
 
 pub struct Staged {
     file: NamedTempFile,
@@ -37,7 +37,7 @@ impl Staged {
         self.hasher.size()
     }
 
-    pub fn sha256(&self) -> Sha256 {
+    pub fn sha256(&self) -> Digest {
         self.hasher.digest()
     }
 
@@ -48,7 +48,7 @@ impl Staged {
 
     /// Checks the content against `expected`; `what` (a URL or file name)
     /// names it in the error.
-    pub fn verify(&self, expected: &Expected, what: &str) -> Result<Sha256, StoreError> {
+    pub fn verify(&self, expected: &Expected, what: &str) -> Result<Digest, StoreError> {
         check(expected, self.size(), self.sha256(), what)
     }
 
@@ -59,7 +59,7 @@ impl Staged {
         expected: &Expected,
         what: &str,
         dest: &Path,
-    ) -> Result<Sha256, StoreError> {
+    ) -> Result<Digest, StoreError> {
         let digest = self.verify(expected, what)?;
         self.file
             .flush()
@@ -90,9 +90,9 @@ impl Write for Staged {
 pub(crate) fn check(
     expected: &Expected,
     size: u64,
-    digest: Sha256,
+    digest: Digest,
     what: &str,
-) -> Result<Sha256, StoreError> {
+) -> Result<Digest, StoreError> {
     if let Some(want) = expected.size
         && want != size
     {
@@ -122,6 +122,6 @@ pub(crate) fn with_path(e: io::Error, doing: &str, path: &Path) -> io::Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: PathBuf,
-    pub sha256: Sha256,
+    pub sha256: Digest,
     pub size: u64,
 }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::staged::TEMP_PREFIX;
-use crate::{Entry, Expected, Sha256, Staged, StoreError};
+use crate::{Digest, Entry, Expected, Staged, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -52,17 +52,19 @@ impl Store {
         &self.root
     }
 
-    fn blob_dir(&self) -> PathBuf {
+    /// The directory of the blobs, named by the hex of their digests: for
+    /// listing them (gc); a blob's own place is [`Store::blob_path`].
+    pub fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs/sha256")
     }
 
     /// Where the blob with this digest lives, whether or not it is there.
-    pub fn blob_path(&self, sha256: &Sha256) -> PathBuf {
+    pub fn blob_path(&self, sha256: &Digest) -> PathBuf {
         self.blob_dir().join(sha256.hex())
     }
 
     /// The blob's path if the store holds it.
-    pub fn blob(&self, sha256: &Sha256) -> Option<PathBuf> {
+    pub fn blob(&self, sha256: &Digest) -> Option<PathBuf> {
         let path = self.blob_path(sha256);
         path.is_file().then_some(path)
     }
@@ -71,7 +73,7 @@ impl Store {
     /// name, read whole: for content used without being read (a cached
     /// index, a layer copied out). A damaged blob is evicted, so the
     /// caller makes or fetches it again.
-    pub fn intact_blob(&self, sha256: &Sha256) -> Result<Option<PathBuf>, StoreError> {
+    pub fn intact_blob(&self, sha256: &Digest) -> Result<Option<PathBuf>, StoreError> {
         let Some(path) = self.blob(sha256) else {
             return Ok(None);
         };
@@ -89,7 +91,7 @@ impl Store {
 
     /// Removes a blob found damaged on use, so the next fetch writes it
     /// again; a blob already gone is no error.
-    pub fn evict(&self, sha256: &Sha256) -> Result<(), StoreError> {
+    pub fn evict(&self, sha256: &Digest) -> Result<(), StoreError> {
         match fs_err::remove_file(self.blob_path(sha256)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -130,7 +132,7 @@ impl Store {
         expected: &Expected,
         what: &str,
     ) -> Result<Entry, StoreError> {
-        let sha256 = crate::staged::check(expected, bytes.len() as u64, Sha256::of(bytes), what)?;
+        let sha256 = crate::staged::check(expected, bytes.len() as u64, Digest::of(bytes), what)?;
         if let Some(path) = self.blob(&sha256) {
             return Ok(Entry {
                 path,

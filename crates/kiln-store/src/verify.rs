@@ -5,19 +5,17 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::digest::Hasher;
-use crate::{Expected, Sha256, StoreError};
+use crate::{Digest, Expected, HashingReader, StoreError};
 
 /// Hashes the bytes of `inner` from its start as they are read. Seeking
 /// back re-reads bytes already hashed (they are not hashed twice); seeking
 /// forward past what was read hashes the skipped bytes on the way, so
 /// every byte is hashed exactly once whatever order the caller reads in.
 pub struct VerifyingReader<R> {
-    inner: R,
+    /// Hashes the bytes from the start; its size is how far it got.
+    inner: HashingReader<R>,
     /// The caller's position in `inner`.
     pos: u64,
-    /// The bytes from the start hashed so far; its size is how far.
-    hasher: Hasher,
     expected: Expected,
     what: String,
 }
@@ -27,64 +25,51 @@ impl<R: Read + Seek> VerifyingReader<R> {
     /// in the error.
     pub fn new(inner: R, expected: Expected, what: impl Into<String>) -> VerifyingReader<R> {
         VerifyingReader {
-            inner,
+            inner: HashingReader::new(inner),
             pos: 0,
-            hasher: Hasher::default(),
             expected,
             what: what.into(),
         }
     }
 
     /// Reads what the caller left unread, then checks the whole content.
-    pub fn finish(mut self) -> Result<Sha256, StoreError> {
-        let end = self.inner.seek(SeekFrom::End(0))?;
+    pub fn finish(mut self) -> Result<Digest, StoreError> {
+        let end = self.inner.get_mut().seek(SeekFrom::End(0))?;
         self.catch_up(end)?;
-        crate::staged::check(
-            &self.expected,
-            self.hasher.size(),
-            self.hasher.digest(),
-            &self.what,
-        )
+        self.inner.verify(&self.expected, &self.what)
     }
 
     /// Hashes from where hashing stopped up to `target`, leaving `inner`
     /// there.
     fn catch_up(&mut self, target: u64) -> io::Result<()> {
-        let hashed = self.hasher.size();
+        let hashed = self.inner.size();
         if target <= hashed {
             return Ok(());
         }
-        self.inner.seek(SeekFrom::Start(hashed))?;
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut left = target - hashed;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = match self.inner.read(&mut buf[..want]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.hasher.update(&buf[..n]);
-            left -= n as u64;
-        }
-        self.pos = self.hasher.size();
+        self.inner.get_mut().seek(SeekFrom::Start(hashed))?;
+        io::copy(
+            &mut (&mut self.inner).take(target - hashed),
+            &mut io::sink(),
+        )?;
+        self.pos = self.inner.size();
         Ok(())
     }
 }
 
 impl<R: Read + Seek> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let end = self.pos + n as u64;
-        let hashed = self.hasher.size();
-        // Only the part past what is hashed is new: a read never starts
-        // beyond it, since seeks forward hash their gap.
-        if end > hashed && self.pos <= hashed {
-            let from = usize::try_from(hashed - self.pos).unwrap_or(n);
-            self.hasher.update(&buf[from..n]);
-        }
-        self.pos = end;
+        let hashed = self.inner.size();
+        // A read never starts beyond what is hashed (seeks forward hash
+        // their gap). Bytes hashed already are read past the hasher, and a
+        // read of them stops where hashing stopped, so none is hashed twice.
+        let n = if self.pos < hashed {
+            let left = usize::try_from(hashed - self.pos).unwrap_or(usize::MAX);
+            let want = buf.len().min(left);
+            self.inner.get_mut().read(&mut buf[..want])?
+        } else {
+            self.inner.read(buf)?
+        };
+        self.pos += n as u64;
         Ok(n)
     }
 }
@@ -94,17 +79,21 @@ impl<R: Read + Seek> Seek for VerifyingReader<R> {
         let target = match to {
             SeekFrom::Start(n) => Some(n),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.inner.seek(SeekFrom::End(0))?.checked_add_signed(d),
+            SeekFrom::End(d) => self
+                .inner
+                .get_mut()
+                .seek(SeekFrom::End(0))?
+                .checked_add_signed(d),
         }
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
-        if target > self.hasher.size() {
+        if target > self.inner.size() {
             self.catch_up(target)?;
             if self.pos == target {
                 return Ok(target);
             }
             // Past the end: position as asked, as a file would.
         }
-        self.pos = self.inner.seek(SeekFrom::Start(target))?;
+        self.pos = self.inner.get_mut().seek(SeekFrom::Start(target))?;
         Ok(self.pos)
     }
 }
@@ -121,7 +110,7 @@ mod tests {
     #[test]
     fn every_byte_is_hashed_once_whatever_the_reads_and_seeks() {
         let data = content();
-        let want = Expected::new(Sha256::of(&data), data.len() as u64);
+        let want = Expected::new(Digest::of(&data), data.len() as u64);
         // Skips forward, back over hashed bytes, reads through a buffer.
         let mut r = BufReader::with_capacity(
             4096,
@@ -138,13 +127,13 @@ mod tests {
         r.seek(SeekFrom::Current(5)).unwrap();
         r.read_exact(&mut b).unwrap();
         assert_eq!(b[..], data[115..215]);
-        assert_eq!(r.into_inner().finish().unwrap(), Sha256::of(&data));
+        assert_eq!(r.into_inner().finish().unwrap(), Digest::of(&data));
     }
 
     #[test]
     fn a_changed_byte_is_a_mismatch_naming_the_content() {
         let data = content();
-        let want = Expected::sha256(Sha256::of(&data));
+        let want = Expected::sha256(Digest::of(&data));
         let mut damaged = data.clone();
         damaged[123_456] ^= 1;
         let mut r = VerifyingReader::new(Cursor::new(damaged), want, "/store/blob");

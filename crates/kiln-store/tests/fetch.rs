@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kiln_store::{Expected, FetchError, Fetcher, Retry, Sha256, Store};
+use kiln_store::{Digest, Expected, FetchError, Fetcher, Retry, Store};
 
 fn quick(attempts: u32) -> Fetcher {
     Fetcher::new(Retry {
@@ -69,7 +69,7 @@ fn payload(src: &Path, name: &str, dir: &Path) -> (std::path::PathBuf, Store, St
     let file = src.join(name);
     std::fs::write(&file, b"payload").unwrap();
     let url = format!("file://{}", file.display());
-    let want = Expected::new(Sha256::of(b"payload"), 7);
+    let want = Expected::new(Digest::of(b"payload"), 7);
     (file, Store::open(dir).unwrap(), url, want)
 }
 
@@ -93,13 +93,13 @@ fn a_digest_mismatch_names_the_url_and_both_digests_and_stores_nothing() {
     let store = Store::open(dir.path()).unwrap();
     let before = file_count(dir.path());
     let url = format!("file://{}", file.display());
-    let want = Sha256::of(b"original");
+    let want = Digest::of(b"original");
     let err = quick(3)
         .fetch_blob(&store, &url, &Expected::sha256(want))
         .unwrap_err();
     assert!(err.is_mismatch(), "{err}");
     let msg = err.to_string();
-    for part in [url.as_str(), &want.hex(), &Sha256::of(b"tampered").hex()] {
+    for part in [url.as_str(), &want.hex(), &Digest::of(b"tampered").hex()] {
         assert!(msg.contains(part), "{msg} lacks {part}");
     }
     assert_eq!(file_count(dir.path()), before);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use kiln_store::{Expected, Sha256, Store, StoreError, default_root};
+use kiln_store::{Digest, Expected, Store, StoreError, default_root};
 
 /// Every file under `root`, relative, sorted.
 fn files(root: &Path) -> Vec<PathBuf> {
@@ -30,7 +30,7 @@ fn files(root: &Path) -> Vec<PathBuf> {
 fn blobs_land_under_their_digest() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let d = Sha256::of(b"hello");
+    let d = Digest::of(b"hello");
     assert_eq!(store.blob(&d), None);
     let e = store
         .put_blob(b"hello", &Expected::new(d, 5), "greeting")
@@ -51,14 +51,14 @@ fn mismatching_content_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let before = files(dir.path());
-    let want = Sha256::of(b"expected");
+    let want = Digest::of(b"expected");
     let err = store
         .put_blob(b"tampered", &Expected::sha256(want), "file:///x/Packages")
         .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("file:///x/Packages"), "{msg}");
     assert!(msg.contains(&want.hex()), "{msg}");
-    assert!(msg.contains(&Sha256::of(b"tampered").hex()), "{msg}");
+    assert!(msg.contains(&Digest::of(b"tampered").hex()), "{msg}");
     let err = store
         .put_blob_from(
             &mut &b"abc"[..],
@@ -155,7 +155,7 @@ fn two_writers_under_the_lock_both_succeed_one_after_the_other() {
     for i in 0..2 {
         assert!(
             store
-                .blob(&Sha256::of(format!("worker {i}").as_bytes()))
+                .blob(&Digest::of(format!("worker {i}").as_bytes()))
                 .is_some()
         );
     }

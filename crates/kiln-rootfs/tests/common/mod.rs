@@ -8,8 +8,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use kiln_rootfs::Deb;
-use kiln_store::{Expected, Fetcher, Sha256, Store};
-use sha2::Digest;
+use kiln_store::{Digest, Expected, Fetcher, Store};
+use sha2::Digest as _;
 
 /// The workspace root (two levels above this crate).
 pub fn workspace() -> PathBuf {
@@ -51,7 +51,7 @@ pub fn lock_debs(
                     } else {
                         &mirrors.debian
                     };
-                    let sha = Sha256::from_hex(&p.sha256).expect("lock digest");
+                    let sha = Digest::from_hex(&p.sha256).expect("lock digest");
                     let entry = fetcher
                         .fetch_blob(
                             &store,
@@ -71,7 +71,7 @@ pub fn lock_debs(
             name: p.name.clone(),
             version: p.version.clone(),
             path: path.expect("fetched"),
-            sha256: Sha256::from_hex(&p.sha256).expect("lock digest"),
+            sha256: Digest::from_hex(&p.sha256).expect("lock digest"),
             essential: p.reason == "essential",
         })
         .collect();
