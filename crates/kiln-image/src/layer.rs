@@ -9,7 +9,6 @@
 
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::digest::HashingWriter;
 use crate::gzip::GzipWriter;
@@ -108,25 +107,28 @@ pub fn write_layer_to(
     out: &mut (dyn Write + Send),
     path: &Path,
 ) -> Result<Tarred, ImageError> {
-    let (tx, rx) = sync_channel::<Vec<u8>>(4);
     let (tarred, gzipped) = std::thread::scope(|scope| {
-        let gzip = scope.spawn(|| compress(rx, out, path));
-        let mut pipe = Pipe {
-            buf: Vec::with_capacity(CHUNK),
-            tx,
-        };
-        let tarred = produce(source, &mut pipe, opts).and_then(|summary| {
-            pipe.send().map_err(ImageError::Output)?;
-            Ok(summary)
-        });
-        // Closing the channel tells the gzip thread the tar is complete.
-        drop(pipe);
+        let (mut pipe, tar) = kiln_deb::pipe::pipe();
+        let gzip = scope.spawn(|| compress(tar, out, path));
+        // Only a whole tar ends the stream cleanly: a failed one, dropped
+        // unfinished, stops the gzip thread without finishing the blob.
+        let tarred = produce(source, &mut pipe, opts)
+            .and_then(|summary| pipe.finish().map_err(ImageError::Output).map(|()| summary));
         (tarred, gzip.join())
     });
+    let gzipped = gzipped.map_err(|_| ImageError::Panicked(path.to_path_buf()))?;
     // A gzip failure (a full disk) shows up in the tar thread as a closed
-    // pipe; the gzip thread's own error says what really happened.
-    gzipped.map_err(|_| ImageError::Panicked(path.to_path_buf()))??;
-    let (diff_id, uncompressed_size) = tarred?;
+    // pipe: the gzip thread's own error says what really happened.
+    let (diff_id, uncompressed_size) = match (tarred, gzipped) {
+        (_, Err(gzip)) => return Err(gzip),
+        (Err(tar), Ok(_)) => return Err(tar),
+        (Ok(tarred), Ok(true)) => tarred,
+        (Ok(_), Ok(false)) => {
+            return Err(ImageError::Output(io::Error::other(
+                "the gzip thread saw the tar stop before its end",
+            )));
+        }
+    };
     Ok(Tarred {
         diff_id,
         uncompressed_size,
@@ -160,54 +162,28 @@ fn produce(
     Ok((summary.digest, summary.size))
 }
 
-/// Gzips what arrives on `rx` into `out`.
+/// Gzips the tar read from `tar` into `out`: `false` when the tar stopped
+/// before its end (the tar thread's error says why).
 fn compress(
-    rx: Receiver<Vec<u8>>,
+    mut tar: kiln_deb::pipe::PipeReader,
     out: &mut (dyn Write + Send),
     path: &Path,
-) -> Result<(), ImageError> {
+) -> Result<bool, ImageError> {
     let io_err = |e| ImageError::io_at(path, "writing a layer blob", e);
     let mut out = BufWriter::with_capacity(CHUNK, out);
     let mut gz = GzipWriter::new(&mut out, GZIP_LEVEL);
-    for chunk in rx {
-        gz.write_all(&chunk).map_err(io_err)?;
+    let mut buf = vec![0; CHUNK];
+    loop {
+        let n = match tar.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) => return Ok(false),
+        };
+        gz.write_all(&buf[..n]).map_err(io_err)?;
     }
     gz.finish().map_err(io_err)?;
     out.flush().map_err(io_err)?;
-    Ok(())
-}
-
-/// The tar thread's end of the channel: gathers small writes into chunks.
-struct Pipe {
-    buf: Vec<u8>,
-    tx: SyncSender<Vec<u8>>,
-}
-
-impl Pipe {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .send(chunk)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the gzip thread stopped"))
-    }
-}
-
-impl Write for Pipe {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    Ok(true)
 }
 
 #[cfg(test)]
