@@ -129,11 +129,23 @@ pub struct PipeReader {
     done: bool,
 }
 
-impl Read for PipeReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl PipeReader {
+    /// What is left of the chunk at hand, or the next one, without copying
+    /// it out (a stream's consumer that writes whole chunks on: gzip);
+    /// `None` at the end.
+    pub fn next_chunk(&mut self) -> io::Result<Option<&[u8]>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let start = std::mem::replace(&mut self.at, self.chunk.len());
+        Ok(Some(&self.chunk[start..]))
+    }
+
+    /// Makes sure bytes are at hand: `false` at the end of the stream.
+    fn fill(&mut self) -> io::Result<bool> {
         while self.at == self.chunk.len() {
             if self.done {
-                return Ok(0);
+                return Ok(false);
             }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => (self.chunk, self.at) = (chunk, 0),
@@ -144,9 +156,18 @@ impl Read for PipeReader {
                 // The writer is gone after `finish`.
                 Err(_) => {
                     self.done = true;
-                    return Ok(0);
+                    return Ok(false);
                 }
             }
+        }
+        Ok(true)
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.fill()? {
+            return Ok(0);
         }
         let n = out.len().min(self.chunk.len() - self.at);
         out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
@@ -180,6 +201,27 @@ mod tests {
             got
         });
         assert_eq!(got.len(), data.len());
+        assert!(got == data);
+    }
+
+    #[test]
+    fn chunks_taken_whole_and_reads_mixed_give_the_stream_in_order() {
+        let data = pattern(CHUNK * 3 + 777);
+        let (mut w, mut r) = pipe();
+        let got = std::thread::scope(|s| {
+            let data = &data;
+            s.spawn(move || {
+                w.write_all(data).unwrap();
+                w.finish().unwrap();
+            });
+            let mut got = vec![0u8; 1000];
+            r.read_exact(&mut got).unwrap();
+            while let Some(chunk) = r.next_chunk().unwrap() {
+                assert!(!chunk.is_empty());
+                got.extend_from_slice(chunk);
+            }
+            got
+        });
         assert!(got == data);
     }
 

@@ -172,14 +172,12 @@ fn compress(
     let io_err = |e| ImageError::io_at(path, "writing a layer blob", e);
     let mut out = BufWriter::with_capacity(CHUNK, out);
     let mut gz = GzipWriter::new(&mut out, GZIP_LEVEL);
-    let mut buf = vec![0; CHUNK];
     loop {
-        let n = match tar.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        match tar.next_chunk() {
+            Ok(Some(chunk)) => gz.write_all(chunk).map_err(io_err)?,
+            Ok(None) => break,
             Err(_) => return Ok(false),
-        };
-        gz.write_all(&buf[..n]).map_err(io_err)?;
+        }
     }
     gz.finish().map_err(io_err)?;
     out.flush().map_err(io_err)?;
