@@ -286,7 +286,7 @@ fn root_filesystems(
                 // The child, unless the registry has it too, begins from a
                 // copy of this tree made while its packages download.
                 if let Some(child) = rootfs_keys.get(i + 1)
-                    && remote.as_ref().is_some_and(|r| !r.holds(child))
+                    && remote.as_mut().is_some_and(|r| !r.holds(child))
                 {
                     copying = stages::copy_for_child(store, &rootfs, child)?;
                 }

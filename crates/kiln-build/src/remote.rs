@@ -17,6 +17,7 @@
 //! entry that does not verify is a note in the report and the stage builds
 //! locally.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use kiln_image::{MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST};
-use kiln_registry::{BlobSource, Client, Reference, Target};
+use kiln_registry::{BlobSource, Client, Fetched, Reference, Target};
 use kiln_store::Digest;
 use kiln_store::Store;
 use serde::{Deserialize, Serialize};
@@ -104,6 +105,9 @@ pub(crate) struct Remote {
     pub report: RemoteReport,
     /// Keys of root filesystems that came from the registry.
     restored_keys: Vec<String>,
+    /// The registry's answer for each key asked about: [`Remote::holds`]
+    /// and [`Remote::restore`] ask once between them.
+    entries: HashMap<String, Option<Fetched>>,
 }
 
 impl Remote {
@@ -136,15 +140,27 @@ impl Remote {
             mode: cache.mode,
             report,
             restored_keys: Vec::new(),
+            entries: HashMap::new(),
         })
+    }
+
+    /// The manifest the registry holds for `key`, asked once.
+    fn entry(&mut self, key: &str) -> Result<Option<Fetched>, Miss> {
+        if let Some(known) = self.entries.get(key) {
+            return Ok(known.clone());
+        }
+        let Some(client) = &self.client else {
+            return Ok(None);
+        };
+        let fetched = client.manifest(&Target::Tag(tag(key))).map_err(registry)?;
+        self.entries.insert(key.to_string(), fetched.clone());
+        Ok(fetched)
     }
 
     /// Whether the registry has an entry for `key` (a lookup only; the
     /// entry is checked when restored).
-    pub(crate) fn holds(&self, key: &str) -> bool {
-        self.client
-            .as_ref()
-            .is_some_and(|c| matches!(c.manifest(&Target::Tag(tag(key))), Ok(Some(_))))
+    pub(crate) fn holds(&mut self, key: &str) -> bool {
+        matches!(self.entry(key), Ok(Some(_)))
     }
 
     pub(crate) fn was_restored(&self, key: &str) -> bool {
@@ -167,26 +183,34 @@ impl Remote {
         let started = Instant::now();
         let bucket = store.bucket(keys::ROOTFS_STAGE)?;
         let dir = bucket.dir().join(key);
-        let Some(client) = &self.client else {
-            return Ok(None);
-        };
-        if bucket.complete_tree(key)?.is_some() {
+        if self.client.is_none() || bucket.complete_tree(key)?.is_some() {
             return Ok(None);
         }
-        let tmp = stages::tmp_dir(bucket.dir(), key)?;
-        let fetched = fetch_tree(client, store, image, parent, key, &tmp, progress);
-        if !matches!(fetched, Ok(true)) {
-            let _ = fsutil::remove_tree(&tmp);
-            fsutil::release_tmp(&tmp);
-        }
-        match fetched {
-            Ok(true) => {}
-            Ok(false) => {
+        let fetched = match self.entry(key) {
+            Ok(None) => {
                 self.report
                     .notes
                     .push(format!("rootfs {image}: not in the remote cache"));
                 return Ok(None);
             }
+            Ok(Some(manifest)) => {
+                let tmp = stages::tmp_dir(bucket.dir(), key)?;
+                let client = self
+                    .client
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("the remote cache's client went away".into()))?;
+                let fetched =
+                    fetch_tree(client, store, image, parent, key, &manifest, &tmp, progress);
+                if fetched.is_err() {
+                    let _ = fsutil::remove_tree(&tmp);
+                    fsutil::release_tmp(&tmp);
+                }
+                fetched.map(|()| tmp)
+            }
+            Err(why) => Err(why),
+        };
+        let tmp = match fetched {
+            Ok(tmp) => tmp,
             Err(why) => {
                 progress.step(&format!("rootfs {image}: remote cache not used: {why}"));
                 self.report
@@ -197,7 +221,7 @@ impl Remote {
                 }
                 return Ok(None);
             }
-        }
+        };
         let placed = stages::place(&bucket, key, &tmp, &dir);
         fsutil::release_tmp(&tmp);
         placed?;
@@ -285,20 +309,19 @@ fn tag(key: &str) -> String {
     format!("rootfs-{key}")
 }
 
-/// Assembles the tree of `key` at `tmp` from the registry: `false` when the
-/// registry has no entry for it.
+/// Assembles the tree of `key` at `tmp` from the registry's entry
+/// `manifest`.
+#[allow(clippy::too_many_arguments)]
 fn fetch_tree(
     client: &Client,
     store: &Store,
     image: &str,
     parent: Option<&Built>,
     key: &str,
+    manifest: &Fetched,
     tmp: &Path,
     progress: &dyn Progress,
-) -> Result<bool, Miss> {
-    let Some(manifest) = client.manifest(&Target::Tag(tag(key))).map_err(registry)? else {
-        return Ok(false);
-    };
+) -> Result<(), Miss> {
     let m: kiln_image::Manifest = serde_json::from_slice(&manifest.bytes)
         .map_err(|e| refused(format!("its entry is not a manifest: {e}")))?;
     if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE) || m.layers.len() != 1 {
@@ -433,7 +456,7 @@ fn fetch_tree(
             b.put(&format!("{key}.json"), &json)
         })
         .map_err(refused)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Pushes the entry of `built`: `false` when the registry had it.
