@@ -84,11 +84,14 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
             }
         }
     }
+    // A bucket's directory, from the store that lays them out.
+    let dir = |name: &str| store.bucket(name).map(|b| b.dir().to_path_buf());
+    let layers = store.bucket(crate::stages::LAYERS)?;
     let mut blobs = BTreeSet::new();
     for key in &keys {
-        let record = store.root().join("layers-v1").join(format!("{key}.json"));
-        if let Ok(text) = fs_err::read_to_string(&record)
-            && let Ok(layer) = serde_json::from_str::<serde_json::Value>(&text)
+        // Read loosely: a record an older kiln wrote may lack newer fields.
+        if let Ok(Some(bytes)) = layers.get(&format!("{key}.json"))
+            && let Ok(layer) = serde_json::from_slice::<serde_json::Value>(&bytes)
             && let Some(d) = layer["digest"].as_str()
         {
             blobs.insert(d.trim_start_matches("sha256:").to_string());
@@ -145,19 +148,15 @@ pub fn gc(opts: &GcOptions<'_>) -> Result<GcReport, Error> {
     // Under the exclusive lock no build is writing: what a killed one left
     // goes (a temporary tree only once its owner's lock is free).
     if !*dry_run {
-        crate::fsutil::sweep_dead(&store.root().join(crate::keys::ROOTFS_STAGE))?;
+        crate::fsutil::sweep_dead(&dir(crate::keys::ROOTFS_STAGE)?)?;
         store.sweep_temporaries(LEFTOVER_AGE)?;
     }
     for bucket in KEYED_BUCKETS {
-        sweep(&store.root().join(bucket), &keys, ".json")?;
+        sweep(&dir(bucket)?, &keys, ".json")?;
     }
     sweep(&store.blob_dir(), &blobs, "")?;
     // An upload session only saves a resend; registries expire theirs too.
-    sweep(
-        &store.root().join(crate::uploads::BUCKET),
-        &BTreeSet::new(),
-        "",
-    )?;
+    sweep(&dir(crate::uploads::BUCKET)?, &BTreeSet::new(), "")?;
     report.removed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
