@@ -7,7 +7,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use kiln_store::Digest;
-use sha2::Digest as _;
 
 use crate::client::{header, unexpected};
 use crate::{Client, RegistryError};
@@ -316,8 +315,7 @@ impl Client {
         }
         let mut reader = resp.into_body().into_reader();
         let limit = size.map_or(u64::MAX, |s| s + 1);
-        let mut reader = (&mut reader).take(limit);
-        let mut hasher = sha2::Sha256::new();
+        let mut reader = kiln_store::HashingReader::new((&mut reader).take(limit));
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
         loop {
@@ -330,7 +328,6 @@ impl Client {
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
             out.write_all(&buf[..n])?;
             total += n as u64;
         }
@@ -344,7 +341,7 @@ impl Client {
                 got: total,
             });
         }
-        let got = Digest::from_bytes(hasher.finalize().into());
+        let got = reader.digest();
         if got != *digest {
             return Err(RegistryError::DigestMismatch {
                 url,
