@@ -7,51 +7,46 @@ use kiln_store::Digest;
 use sha2::Digest as _;
 
 /// A writer that hashes what it passes to `inner` on another thread, so a
-/// large stream (a rootfs tar, a layer) is not held up by sha256.
+/// large stream (a rootfs tar, a layer) is not held up by sha256. What
+/// passes goes to the hashing thread through one [`kiln_deb::pipe`], in
+/// whole chunks, not one message per write (a tar writes 512-byte headers).
 pub(crate) struct HashingWriter<W> {
     inner: W,
-    chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
+    pipe: kiln_deb::pipe::PipeWriter,
     done: std::thread::JoinHandle<(sha2::Sha256, u64)>,
 }
 
 impl<W: Write> HashingWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
-        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let (pipe, mut passed) = kiln_deb::pipe::pipe();
         let done = std::thread::spawn(move || {
             let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
-            for chunk in received {
-                hasher.update(&chunk);
+            // An error is a writer dropped unfinished: nobody asks for this.
+            while let Ok(Some(chunk)) = passed.next_chunk() {
+                hasher.update(chunk);
                 size += chunk.len() as u64;
             }
             (hasher, size)
         });
-        HashingWriter {
-            inner,
-            chunks,
-            done,
-        }
+        HashingWriter { inner, pipe, done }
     }
 
     /// The digest and size of what passed, and the inner writer.
     pub(crate) fn finish(self) -> io::Result<(Digest, u64, W)> {
-        drop(self.chunks);
-        let (hasher, size) = self
-            .done
+        let HashingWriter { inner, pipe, done } = self;
+        pipe.finish()?;
+        let (hasher, size) = done
             .join()
             .map_err(|_| io::Error::other("the hashing thread panicked"))?;
-        Ok((
-            Digest::from_bytes(hasher.finalize().into()),
-            size,
-            self.inner,
-        ))
+        Ok((Digest::from_bytes(hasher.finalize().into()), size, inner))
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.chunks
-            .send(buf[..n].to_vec())
+        self.pipe
+            .write_all(&buf[..n])
             .map_err(|_| io::Error::other("the hashing thread stopped"))?;
         Ok(n)
     }
