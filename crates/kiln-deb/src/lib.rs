@@ -2,6 +2,7 @@
 //! network or decides which package to install.
 
 pub mod arch;
+pub mod child;
 pub mod control;
 pub mod names;
 pub mod packages;

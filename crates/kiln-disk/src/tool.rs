@@ -74,6 +74,7 @@ impl Tool {
     /// SOURCE_DATE_EPOCH, e2fsprogs uses E2FSPROGS_FAKE_TIME as "now".
     pub fn command(&self, epoch: i64) -> Result<Command, DiskError> {
         let mut cmd = Command::new(self.locate()?);
+        kiln_deb::child::die_with_parent(&mut cmd);
         cmd.env_clear()
             .env(
                 "PATH",

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -145,15 +145,7 @@ impl Sandbox<'_> {
         let (reader, writer) = std::io::pipe().map_err(spawn_error)?;
         cmd.stdout(writer.try_clone().map_err(spawn_error)?)
             .stderr(writer);
-        // SAFETY: only an async-signal-safe prctl(2) between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                rustix::process::set_parent_process_death_signal(Some(
-                    rustix::process::Signal::KILL,
-                ))?;
-                Ok(())
-            });
-        }
+        kiln_deb::child::die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(spawn_error)?;
         // The command holds the pipe's write ends; drop them so reading ends
         // when the child exits.

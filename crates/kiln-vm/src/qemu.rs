@@ -6,6 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use kiln_deb::child::die_with_parent;
+
 use crate::accel::Accelerator;
 use crate::error::VmError;
 
@@ -290,7 +292,7 @@ impl Running {
     /// Starts QEMU with stdin/stdout closed and stderr in `stderr`.
     pub fn spawn(tools: &Tools, args: &[OsString], stderr: &Path) -> Result<Running, VmError> {
         let err = fs_err::File::create(stderr)?;
-        let child = Command::new(&tools.qemu)
+        let child = die_with_parent(&mut Command::new(&tools.qemu))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -290,7 +290,7 @@ pub fn run_interactive(
         },
     );
     starting(&choice);
-    Command::new(&tools.qemu)
+    kiln_deb::child::die_with_parent(&mut Command::new(&tools.qemu))
         .args(&args)
         .status()
         .map_err(|source| VmError::Spawn {

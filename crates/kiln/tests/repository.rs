@@ -178,7 +178,7 @@ struct Server {
 
 impl Server {
     fn serve(dir: &Path) -> Server {
-        let mut child = Command::new("python3")
+        let mut child = kiln_deb::child::die_with_parent(&mut Command::new("python3"))
             .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
             .current_dir(dir)
             .stdout(Stdio::piped())

@@ -247,9 +247,10 @@ fn a_missing_required_key_fails_before_anything_boots() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-#[test]
-fn vm_a_guest_that_never_boots_is_exit_2_within_the_timeout() {
-    // A build report whose qcow2 is a blank disk: no firmware will boot it.
+/// examples/web whose build report names a blank qcow2: no firmware will
+/// boot it, so QEMU runs until kiln stops it. Gives the examples and the
+/// runtime configuration `kiln test` needs.
+fn never_booting_web() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let ex = examples();
     let web = ex.path().join("web");
     let out = web.join("out");
@@ -271,6 +272,12 @@ fn vm_a_guest_that_never_boots_is_exit_2_within_the_timeout() {
     write(&out.join(".kiln/web.build.json"), &report.to_string());
     let config = ex.path().join("runtime.env");
     write(&config, "SITE_NAME=x\n");
+    (ex, web, config)
+}
+
+#[test]
+fn vm_a_guest_that_never_boots_is_exit_2_within_the_timeout() {
+    let (_ex, web, config) = never_booting_web();
     let started = Instant::now();
     let r = test(
         &web,
@@ -288,4 +295,74 @@ fn vm_a_guest_that_never_boots_is_exit_2_within_the_timeout() {
         started.elapsed()
     );
     assert!(r.stderr.contains("error:"), "{}", r.stderr);
+}
+
+/// The pids of `pid`'s children, from each of its threads' lists.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|l| {
+            l.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[test]
+fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running() {
+    // No destructor runs on SIGKILL (a CI job's timeout, the OOM killer):
+    // only the kernel can stop the machine kiln started.
+    let (_ex, web, config) = never_booting_web();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"));
+    kiln_deb::child::die_with_parent(&mut cmd);
+    let mut kiln = cmd
+        .args(["test", web.to_str().unwrap(), "--runtime-config"])
+        .arg(&config)
+        .args(["--timeout", "300"])
+        .env("KILN_CACHE", common::store())
+        .env("KILN_ACCEL", "tcg")
+        .env("KILN_CATALOG", catalog(&web))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let qemu = loop {
+        let qemu = children(kiln.id()).into_iter().find(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/comm"))
+                .is_ok_and(|comm| comm.starts_with("qemu-system"))
+        });
+        if let Some(q) = qemu {
+            break q;
+        }
+        assert!(
+            kiln.try_wait().unwrap().is_none(),
+            "kiln test ended before starting QEMU"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "no QEMU");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        kiln_deb::child::running(qemu),
+        "QEMU {qemu} was running before the kill"
+    );
+    kiln.kill().unwrap();
+    kiln.wait().unwrap();
+    let killed = Instant::now();
+    while kiln_deb::child::running(qemu) && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive = kiln_deb::child::running(qemu);
+    if alive {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &qemu.to_string()])
+            .status();
+    }
+    assert!(!alive, "QEMU {qemu} outlived the kiln that started it");
 }

@@ -61,6 +61,8 @@ impl PgServer {
             .stdout(Stdio::null())
             .stderr(log);
         as_user(&mut postgres, dir.path(), user);
+        // std switches user before this hook runs, so the switch keeps it.
+        kiln_deb::child::die_with_parent(&mut postgres);
         let child = postgres.spawn().expect("start postgres");
         let mut server = PgServer { child, dir, bin };
         server.wait_ready();

@@ -64,6 +64,8 @@ pub fn kiln(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 pub fn kiln_with_store(args: &[&str], env: &[(&str, &str)], store: &Path) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    // A test killed by its timeout takes its kiln (and kiln its QEMU) along.
+    kiln_deb::child::die_with_parent(&mut cmd);
     cmd.args(args)
         .env("KILN_CACHE", store)
         .env_remove("KILN_MIRROR")

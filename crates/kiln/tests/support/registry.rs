@@ -127,7 +127,7 @@ impl Registry {
         let log = dir.path().join("registry.log");
         // One open file for both streams: two would overwrite each other.
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(bin)
+        let child = kiln_deb::child::die_with_parent(&mut Command::new(bin))
             .arg("serve")
             .arg(dir.path().join("config.yml"))
             .stdout(Stdio::from(file.try_clone().unwrap()))
