@@ -106,6 +106,15 @@ pub enum Error {
     },
     #[error("{image} has no disk image to boot")]
     NoDiskImage { image: String },
+    #[error("{given} is not a firmware source: expected one of {choices}")]
+    UnknownFirmware { given: String, choices: String },
+    #[error("Debian {suite} has no ovmf package in main")]
+    NoFirmwarePackage { suite: String },
+    #[error("getting the firmware ({source_name}): {source}")]
+    Firmware {
+        source_name: String,
+        source: Box<Error>,
+    },
     #[error(transparent)]
     Catalog(#[from] kiln_catalog::Error),
     #[error("recording what {path} contains")]
@@ -215,6 +224,18 @@ impl Error {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => "install the package that ships the unit, or check another unit".into(),
             }),
+            Error::UnknownFirmware { .. } => Some(
+                "--firmware host boots with this machine's OVMF; --firmware RELEASE with that Debian release's".into(),
+            ),
+            Error::NoFirmwarePackage { .. } => Some(
+                "check the mirror serves that release, or use --firmware host".into(),
+            ),
+            Error::Firmware { source, .. } => Some(match source.hint() {
+                Some(h) => format!(
+                    "{h}; or boot with this machine's OVMF (--firmware host), or the stored one (--offline)"
+                ),
+                None => "boot with this machine's OVMF (--firmware host), or the stored one (--offline)".into(),
+            }),
             Error::NoDiskImage { .. } => Some(
                 "add `raw` or `qcow2` to [outputs].formats (with [disk].kernel on the base) and run `kiln build`".into(),
             ),
@@ -251,6 +272,7 @@ impl Error {
             Error::Catalog(e) if e.is_user_error() => 1,
             Error::Rootfs(e) if e.is_user_error() => 1,
             Error::Registry(e) if e.is_user_error() => 1,
+            Error::Firmware { source, .. } => source.exit_code(),
             Error::Spec(_)
             | Error::Resolve(_)
             | Error::ParentNotLocked { .. }
@@ -262,6 +284,7 @@ impl Error {
             | Error::StaleLock { .. }
             | Error::Runtime(_)
             | Error::NoDiskImage { .. }
+            | Error::UnknownFirmware { .. }
             | Error::ArchitectureNotBuilt { .. }
             | Error::DiskWithoutKernel { .. }
             | Error::DiskNeeds { .. }

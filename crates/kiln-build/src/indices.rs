@@ -27,10 +27,11 @@ pub(crate) struct Indices {
     pub local: Vec<(String, kiln_deb::Version)>,
 }
 
-/// Fetches (or, offline, loads from the store) and parses the suites of
+/// Fetches (or, offline, loads from `store`) and parses the suites of
 /// `distro`. Suites are fetched in parallel: each is a round trip for its
 /// InRelease even when the indices themselves are cached.
 pub(crate) fn load(
+    store: &Store,
     distro: &DebianBase,
     repositories: &[&Repository],
     local_debs: &[kiln_spec::LocalDeb],
@@ -43,7 +44,6 @@ pub(crate) fn load(
         Keyring::load(&distro.keyring.path).map_err(kiln_archive::ArchiveError::Keyring)?;
     let mirrors = Mirrors::discover(mirror, release, Path::new("/"))
         .map_err(kiln_archive::ArchiveError::from)?;
-    let store = Store::open_default()?;
     let fetcher = Fetcher::new(Retry::default());
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -67,7 +67,7 @@ pub(crate) fn load(
     .collect();
 
     let access = Access {
-        store: &store,
+        store,
         fetcher: &fetcher,
         offline,
         now,

@@ -75,6 +75,7 @@ pub fn lock(opts: &LockOptions<'_>) -> Result<LockReport, Error> {
     };
     let mut request = request(&chain, previous.as_ref(), opts.update.as_deref(), &path)?;
     let indices = crate::indices::load(
+        &kiln_store::Store::open_default()?,
         chain.distro(),
         &crate::origins::repositories(&chain),
         &def.packages.local,

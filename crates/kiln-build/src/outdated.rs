@@ -195,6 +195,7 @@ impl Universes {
             Some(i) => i,
             None => {
                 let indices = crate::indices::load(
+                    &kiln_store::Store::open_default()?,
                     distro,
                     &repositories.iter().collect::<Vec<_>>(),
                     &[],

@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_store::Store;
-use kiln_vm::{Accel, AccelChoice, CheckFailure, Report, RuntimeConfig};
+use kiln_vm::{Accel, AccelChoice, CheckFailure, Firmware, Report, RuntimeConfig};
 
 use crate::build::{BuildReport, inspect};
 use crate::error::Error;
+use crate::firmware::FirmwareSource;
+use crate::fsutil;
+use crate::progress::Progress;
 
 pub struct TestOptions {
     pub dir: PathBuf,
@@ -24,12 +27,43 @@ pub struct TestOptions {
     pub catalog: Option<String>,
     /// Boot this kernel directly, bypassing firmware and loader (bench only).
     pub direct_kernel: Option<kiln_vm::DirectKernel>,
+    pub firmware: FirmwareChoice,
+}
+
+/// The firmware to boot with, and how to reach the archive for it.
+#[derive(Debug, Clone, Default)]
+pub struct FirmwareChoice {
+    pub source: FirmwareSource,
+    /// The Debian mirror; else `KILN_MIRROR` or the host's apt sources.
+    pub mirror: Option<String>,
+    /// From the store alone.
+    pub offline: bool,
+}
+
+impl FirmwareChoice {
+    /// The firmware's files under `dir`, which must outlive the machine.
+    fn resolve(&self, dir: &Path, progress: &dyn Progress) -> Result<Option<Firmware>, Error> {
+        if self.source == FirmwareSource::Host {
+            return Ok(None);
+        }
+        crate::firmware::resolve(
+            self.source,
+            &Store::open_default()?,
+            dir,
+            self.mirror.as_deref(),
+            self.offline,
+            progress,
+        )
+    }
 }
 
 /// `Ok(Ok(report))`: every check passed. `Ok(Err(failure))`: the verdict is
 /// "no" (a check failed). `Err`: kiln could not run the test at all, or the
 /// request was wrong (a required key missing, nothing built).
-pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
+pub fn test(
+    opts: &TestOptions,
+    progress: &dyn Progress,
+) -> Result<Result<Report, CheckFailure>, Error> {
     let def = kiln_spec::load(&opts.dir)?;
     // Refuse a missing required key before anything boots.
     let runtime = RuntimeConfig::load(opts.runtime_config.as_deref(), &def.runtime)?;
@@ -37,6 +71,8 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
     let image = disk_image(&built)?;
     let catalog = crate::catalog::open(opts.catalog.as_deref())?;
     units_exist(&def.checks, &built, &catalog)?;
+    let firmware_dir = firmware_dir()?;
+    let firmware = opts.firmware.resolve(firmware_dir.path(), progress)?;
     let vm = kiln_vm::TestOptions {
         accel: opts.accel,
         timeout: opts.timeout,
@@ -44,6 +80,7 @@ pub fn test(opts: &TestOptions) -> Result<Result<Report, CheckFailure>, Error> {
         console_log: opts.console_log.clone(),
         accel_cache: accel_cache(),
         direct_kernel: opts.direct_kernel.clone(),
+        firmware,
         ..kiln_vm::TestOptions::default()
     };
     let verdict = kiln_vm::test(&image, &def.checks, &runtime, &vm)?;
@@ -125,23 +162,29 @@ fn record(
 }
 
 /// Boots the built image with the console on this terminal; `starting`
-/// hears the accelerator and why before QEMU starts.
+/// hears the accelerator and why, and the firmware's source, before QEMU
+/// starts.
 pub fn run(
     dir: &Path,
     out: Option<&Path>,
     runtime_config: Option<&Path>,
     accel: Accel,
-    starting: impl FnOnce(&AccelChoice),
+    firmware: &FirmwareChoice,
+    progress: &dyn Progress,
+    starting: impl FnOnce(&AccelChoice, &str),
 ) -> Result<i32, Error> {
     let def = kiln_spec::load(dir)?;
     let runtime = RuntimeConfig::load(runtime_config, &def.runtime)?;
     let image = disk_image(&inspect(dir, out)?)?;
+    let firmware_dir = firmware_dir()?;
+    let firmware = firmware.resolve(firmware_dir.path(), progress)?;
     let status = kiln_vm::run_interactive(
         &image,
         &kiln_vm::RunOptions {
             accel,
             runtime,
             accel_cache: accel_cache(),
+            firmware,
             ..kiln_vm::RunOptions::default()
         },
         starting,
@@ -159,6 +202,14 @@ fn disk_image(report: &BuildReport) -> Result<PathBuf, Error> {
         .ok_or_else(|| Error::NoDiskImage {
             image: report.image.clone(),
         })
+}
+
+/// Where a firmware read from the archive is written for one machine.
+fn firmware_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix("kiln-firmware")
+        .tempdir()
+        .map_err(fsutil::io(&std::env::temp_dir()))
 }
 
 /// The KVM probe's verdict, kept in the store until the host reboots.

@@ -30,6 +30,8 @@ pub struct RebuildOptions<'a> {
     pub accel: Accel,
     /// Bound on each boot.
     pub timeout: Duration,
+    /// The firmware each boot uses, from the archive through `mirror`.
+    pub firmware: kiln_build::FirmwareSource,
     pub progress: &'a dyn Progress,
     /// What chose the images, as the rollout records it:
     /// [`Selection::trigger`](crate::Selection::trigger).
@@ -323,17 +325,25 @@ fn steps(
         } else {
             let _one_at_a_time = boot.lock().unwrap_or_else(|e| e.into_inner());
             progress.step(&format!("{}: booting to run its checks", p.name));
-            let verdict = kiln_build::test(&kiln_build::TestOptions {
-                dir: p.dir.clone(),
-                out: None,
-                runtime_config: None,
-                accel: opts.accel,
-                timeout: opts.timeout,
-                reboot: false,
-                console_log: None,
-                catalog: opts.catalog.clone(),
-                direct_kernel: None,
-            })?;
+            let verdict = kiln_build::test(
+                &kiln_build::TestOptions {
+                    dir: p.dir.clone(),
+                    out: None,
+                    runtime_config: None,
+                    accel: opts.accel,
+                    timeout: opts.timeout,
+                    reboot: false,
+                    console_log: None,
+                    catalog: opts.catalog.clone(),
+                    direct_kernel: None,
+                    firmware: kiln_build::FirmwareChoice {
+                        source: opts.firmware,
+                        mirror: opts.mirror.clone(),
+                        offline: false,
+                    },
+                },
+                opts.progress,
+            )?;
             if let Err(failure) = verdict {
                 outcome.tested = Some(Tested::Failed);
                 outcome.detail = Some(failure.to_string());

@@ -236,6 +236,40 @@ pub fn control_text(path: &Path) -> Result<String, RootfsError> {
     Err(bad("control.tar has no control file".into()))
 }
 
+/// The bytes of the regular file `file` (`usr/share/…`, as installed) in
+/// the `data.tar` of the `.deb` at `path`, refused when larger than `limit`.
+/// For a file kiln uses from a package it does not install (the firmware
+/// `kiln test` boots with); a link or a directory there is refused, not
+/// followed.
+pub fn data_file(path: &Path, file: &str, limit: u64) -> Result<Vec<u8>, RootfsError> {
+    let bad = |why: String| RootfsError::BadDeb {
+        path: path.to_path_buf(),
+        why,
+    };
+    let wanted = file.trim_start_matches('/');
+    let mut archive = tar::Archive::new(open_member(path, "data.tar")?);
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(format!("data.tar: {e}")))?;
+        let name = entry.path_bytes().into_owned();
+        if name.strip_prefix(b"./").unwrap_or(&name) != wanted.as_bytes() {
+            continue;
+        }
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(bad(format!("{wanted} is not a regular file")));
+        }
+        let size = entry.size();
+        if size > limit {
+            return Err(bad(format!("{wanted} is {size} bytes, over {limit}")));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("{wanted}: {e}")))?;
+        return Ok(bytes);
+    }
+    Err(bad(format!("data.tar has no {wanted}")))
+}
+
 /// Reads and parses `./control` from the `.deb` at `path`.
 pub(crate) fn read_control(path: &Path, arch: &str) -> Result<Control, RootfsError> {
     let bad = |why: String| RootfsError::BadDeb {
@@ -332,4 +366,51 @@ pub(crate) fn read_control_members(path: &Path) -> Result<Vec<ControlMember>, Ro
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdeb::{Entry, craft_deb};
+
+    const CONTROL: &str = "Package: fw\nVersion: 1\nArchitecture: all\n";
+
+    #[test]
+    fn data_file_reads_one_regular_file_and_refuses_links_size_and_absence() {
+        let dir = tempfile::tempdir().unwrap();
+        let deb = craft_deb(
+            dir.path(),
+            "fw",
+            CONTROL,
+            vec![
+                Entry::Dir("./usr/share/fw/".into()),
+                Entry::File("./usr/share/fw/code.fd".into(), "CODE".into()),
+                Entry::Symlink("./usr/share/fw/link.fd".into(), "code.fd".into()),
+                Entry::File("./usr/share/fw/big.fd".into(), "x".repeat(100)),
+            ],
+        );
+        assert_eq!(
+            data_file(&deb, "usr/share/fw/code.fd", 10).unwrap(),
+            b"CODE"
+        );
+        assert_eq!(
+            data_file(&deb, "/usr/share/fw/code.fd", 10).unwrap(),
+            b"CODE"
+        );
+        let refused = |file: &str, why: &str| {
+            let e = data_file(&deb, file, 10).unwrap_err().to_string();
+            assert!(e.contains(why), "{file}: {e}");
+            assert!(
+                e.contains(&deb.display().to_string()),
+                "names the file: {e}"
+            );
+        };
+        refused("usr/share/fw/link.fd", "not a regular file");
+        refused("usr/share/fw/big.fd", "100 bytes, over 10");
+        refused(
+            "usr/share/fw/none.fd",
+            "data.tar has no usr/share/fw/none.fd",
+        );
+        refused("usr/share/fw", "data.tar has no usr/share/fw");
+    }
 }

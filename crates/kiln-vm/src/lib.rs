@@ -30,7 +30,7 @@ pub use agent::{AGENT_PORT, AgentFile, AgentLink, agent_files, agent_links};
 pub use console::ConsoleTail;
 pub use error::VmError;
 pub use phases::{BootPhases, SLOWEST, UnitTime};
-pub use qemu::DirectKernel;
+pub use qemu::{DirectKernel, Firmware};
 pub use report::{CheckFailure, CheckResult, Late, Report, Run};
 pub use runtime::{RuntimeConfig, RuntimeConfigError};
 pub use session::{RunOptions, TestOptions, run_interactive, test};

@@ -25,20 +25,22 @@ pub fn find_program(program: &'static str, package: &'static str) -> Result<Path
         .ok_or(VmError::MissingTool { program, package })
 }
 
-/// QEMU and OVMF, found once per machine.
-#[derive(Debug, Clone)]
-pub struct Tools {
-    pub qemu: PathBuf,
-    pub qemu_img: PathBuf,
-    pub ovmf_code: PathBuf,
-    pub ovmf_vars: PathBuf,
+/// The UEFI firmware a machine boots with: OVMF's code, mapped read-only,
+/// and the template of its variable store, copied for each machine so every
+/// boot starts as a new machine's first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Firmware {
+    pub code: PathBuf,
+    pub vars: PathBuf,
+    /// Where it came from, as reports name it: `host` for this machine's
+    /// `ovmf` package, or the package and release it was read from.
+    pub source: String,
 }
 
-impl Tools {
-    pub fn find() -> Result<Tools, VmError> {
-        let qemu = find_program(QEMU, "qemu-system-x86")?;
-        let qemu_img = find_program(QEMU_IMG, "qemu-utils")?;
-        let firmware = |p: &str| {
+impl Firmware {
+    /// This machine's OVMF (Debian's `ovmf` package).
+    pub fn host() -> Result<Firmware, VmError> {
+        let file = |p: &str| {
             let path = PathBuf::from(p);
             if path.is_file() {
                 Ok(path)
@@ -46,18 +48,42 @@ impl Tools {
                 Err(VmError::MissingFirmware { path })
             }
         };
+        Ok(Firmware {
+            code: file(OVMF_CODE)?,
+            vars: file(OVMF_VARS)?,
+            source: "host".into(),
+        })
+    }
+}
+
+/// QEMU and the firmware, found once per machine.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub qemu: PathBuf,
+    pub qemu_img: PathBuf,
+    pub firmware: Firmware,
+}
+
+impl Tools {
+    /// QEMU from `PATH`, and `firmware`, or this machine's when `None`.
+    pub fn find(firmware: Option<&Firmware>) -> Result<Tools, VmError> {
+        let qemu = find_program(QEMU, "qemu-system-x86")?;
+        let qemu_img = find_program(QEMU_IMG, "qemu-utils")?;
+        let firmware = match firmware {
+            Some(f) => f.clone(),
+            None => Firmware::host()?,
+        };
         Ok(Tools {
             qemu,
             qemu_img,
-            ovmf_code: firmware(OVMF_CODE)?,
-            ovmf_vars: firmware(OVMF_VARS)?,
+            firmware,
         })
     }
 
     /// A private, writable copy of the firmware's variable store.
     pub fn vars_copy(&self, dir: &Path) -> Result<PathBuf, VmError> {
         let vars = dir.join("OVMF_VARS.fd");
-        fs_err::copy(&self.ovmf_vars, &vars)?;
+        fs_err::copy(&self.firmware.vars, &vars)?;
         Ok(vars)
     }
 }
@@ -220,7 +246,7 @@ pub fn args(tools: &Tools, m: &Machine<'_>) -> Vec<OsString> {
             "-drive".into(),
             format!(
                 "if=pflash,format=raw,unit=0,readonly=on,file={}",
-                opt_path(&tools.ovmf_code)
+                opt_path(&tools.firmware.code)
             ),
             "-drive".into(),
             format!("if=pflash,format=raw,unit=1,file={}", opt_path(m.vars)),
@@ -368,8 +394,11 @@ mod tests {
         Tools {
             qemu: "/q".into(),
             qemu_img: "/qi".into(),
-            ovmf_code: "/code.fd".into(),
-            ovmf_vars: "/vars.fd".into(),
+            firmware: Firmware {
+                code: "/code.fd".into(),
+                vars: "/vars.fd".into(),
+                source: "host".into(),
+            },
         }
     }
 

@@ -16,6 +16,8 @@ pub struct Report {
     pub accel_used: Accelerator,
     /// Why: forced, KVM works, KVM absent, or KVM present but hung.
     pub accel_reason: AccelReason,
+    /// The firmware it booted with: `host`, or the package and release.
+    pub firmware: String,
     /// From starting QEMU to the agent's first report (the machine reached
     /// multi-user) on the first boot.
     #[serde(serialize_with = "seconds")]
@@ -180,6 +182,7 @@ mod tests {
         let report = Report {
             accel_used: Accelerator::Tcg,
             accel_reason: AccelReason::Env,
+            firmware: "host".into(),
             boot_to_ready: Duration::from_millis(24_340),
             runs: vec![Run {
                 boot: 1,
@@ -199,6 +202,7 @@ mod tests {
         );
         assert!(!text.contains("gave up"), "{text}");
         let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["firmware"], "host");
         assert_eq!(json["runs"][0]["checks"][0]["late"]["ready_within"], 10.0);
         assert_eq!(json["runs"][0]["checks"][0]["late"]["check_passed"], true);
         assert!(json["runs"][0]["checks"][1].get("late").is_none());
@@ -209,6 +213,7 @@ mod tests {
         let report = Report {
             accel_used: Accelerator::Tcg,
             accel_reason: AccelReason::Env,
+            firmware: "host".into(),
             boot_to_ready: Duration::from_millis(25_400),
             runs: vec![
                 Run {

@@ -13,7 +13,7 @@ use crate::agent::{self, Message};
 use crate::console::ConsoleTail;
 use crate::error::{VmError, timed_out};
 use crate::phases::{self, BootPhases};
-use crate::qemu::{self, DirectKernel, Running, Tools};
+use crate::qemu::{self, DirectKernel, Firmware, Running, Tools};
 use crate::report::{CheckFailure, CheckResult, Report, Run};
 use crate::runtime::RuntimeConfig;
 use crate::seed::{self, SeedFile};
@@ -38,6 +38,8 @@ pub struct TestOptions {
     /// Boot this kernel with `-kernel` instead of the disk through its
     /// firmware and loader (the floor `bench/launch` measures).
     pub direct_kernel: Option<DirectKernel>,
+    /// Boot with this firmware; this machine's OVMF when `None`.
+    pub firmware: Option<Firmware>,
 }
 
 impl Default for TestOptions {
@@ -51,6 +53,7 @@ impl Default for TestOptions {
             console_log: None,
             accel_cache: None,
             direct_kernel: None,
+            firmware: None,
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct RunOptions {
     /// Delivered on a seed disk, as in `kiln test`.
     pub runtime: RuntimeConfig,
     pub accel_cache: Option<PathBuf>,
+    /// As in [`TestOptions::firmware`].
+    pub firmware: Option<Firmware>,
 }
 
 impl Default for RunOptions {
@@ -75,6 +80,7 @@ impl Default for RunOptions {
             cpus: 2,
             runtime: RuntimeConfig::none(),
             accel_cache: None,
+            firmware: None,
         }
     }
 }
@@ -88,7 +94,7 @@ pub fn test(
     runtime: &RuntimeConfig,
     opts: &TestOptions,
 ) -> Result<Result<Report, CheckFailure>, VmError> {
-    let tools = Tools::find()?;
+    let tools = Tools::find(opts.firmware.as_ref())?;
     let choice = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
     let accel = choice.used;
     let work = work_dir("kiln-test")?;
@@ -144,6 +150,7 @@ pub fn test(
     let mut report = Report {
         accel_used: accel,
         accel_reason: choice.reason.clone(),
+        firmware: tools.firmware.source.clone(),
         boot_to_ready: Duration::ZERO,
         runs: Vec::new(),
         console_log: kept.then(|| console.clone()),
@@ -253,13 +260,14 @@ pub fn test(
 /// Boots `image` (never written) with its serial console and the QEMU monitor
 /// on this terminal (Ctrl-a x quits, Ctrl-a c switches to the monitor), and
 /// returns QEMU's exit status once the machine powers off. `starting` hears
-/// which accelerator it runs with, and why, before QEMU starts.
+/// which accelerator it runs with, and why, and the firmware's source,
+/// before QEMU starts.
 pub fn run_interactive(
     image: &Path,
     opts: &RunOptions,
-    starting: impl FnOnce(&AccelChoice),
+    starting: impl FnOnce(&AccelChoice, &str),
 ) -> Result<ExitStatus, VmError> {
-    let tools = Tools::find()?;
+    let tools = Tools::find(opts.firmware.as_ref())?;
     let choice = opts.accel.resolve(&tools, opts.accel_cache.as_deref())?;
     let accel = choice.used;
     let work = work_dir("kiln-run")?;
@@ -289,7 +297,7 @@ pub fn run_interactive(
             direct: None,
         },
     );
-    starting(&choice);
+    starting(&choice, &tools.firmware.source);
     kiln_deb::child::die_with_parent(&mut Command::new(&tools.qemu))
         .args(&args)
         .status()

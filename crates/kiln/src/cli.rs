@@ -263,6 +263,29 @@ struct BootArgs {
     /// Where the build wrote its outputs (default: DIR/out)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// UEFI firmware: a Debian release (bookworm, trixie), whose ovmf
+    /// package is fetched from the archive and verified like an image's
+    /// packages, so a machine boots with the same firmware on every host;
+    /// or `host`, this machine's ovmf package [default: trixie]
+    #[arg(long, value_name = "SOURCE", env = "KILN_FIRMWARE")]
+    firmware: Option<String>,
+    /// Debian mirror URL for --firmware RELEASE (default: KILN_MIRROR, then
+    /// the host's apt sources)
+    #[arg(long, value_name = "URL")]
+    mirror: Option<String>,
+    /// Take --firmware RELEASE from the store alone
+    #[arg(long)]
+    offline: bool,
+}
+
+impl BootArgs {
+    fn firmware(&self) -> Result<kiln_build::FirmwareChoice, kiln_build::Error> {
+        Ok(kiln_build::FirmwareChoice {
+            source: kiln_build::FirmwareSource::parse(self.firmware.as_deref())?,
+            mirror: self.mirror.clone(),
+            offline: self.offline,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -433,13 +456,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Test(TestArgs {
-            boot:
-                BootArgs {
-                    dir,
-                    runtime_config,
-                    accel,
-                    out,
-                },
+            boot,
             timeout,
             reboot,
             console,
@@ -449,30 +466,48 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             direct_initrd,
             direct_append,
         }) => {
-            let verdict = kiln_build::test(&kiln_build::TestOptions {
+            let firmware = boot.firmware()?;
+            let BootArgs {
                 dir,
-                out,
                 runtime_config,
                 accel,
-                timeout: std::time::Duration::from_secs(timeout),
-                reboot,
-                console_log: console,
-                catalog: catalog.catalog,
-                direct_kernel: direct_kernel.map(|kernel| kiln_build::DirectKernel {
-                    kernel,
-                    initrd: direct_initrd,
-                    append: direct_append.unwrap_or_default(),
-                }),
-            })?;
+                out,
+                ..
+            } = boot;
+            let progress = output::Progress::logged(json);
+            let verdict = kiln_build::test(
+                &kiln_build::TestOptions {
+                    dir,
+                    out,
+                    runtime_config,
+                    accel,
+                    timeout: std::time::Duration::from_secs(timeout),
+                    reboot,
+                    console_log: console,
+                    catalog: catalog.catalog,
+                    direct_kernel: direct_kernel.map(|kernel| kiln_build::DirectKernel {
+                        kernel,
+                        initrd: direct_initrd,
+                        append: direct_append.unwrap_or_default(),
+                    }),
+                    firmware,
+                },
+                &progress,
+            )?;
             Ok(output::test(&verdict, json))
         }
         Command::Run(RunArgs { boot }) => {
+            let progress = output::Progress::logged(false);
             let code = kiln_build::run_vm(
                 &boot.dir,
                 boot.out.as_deref(),
                 boot.runtime_config.as_deref(),
                 boot.accel,
-                |choice| eprintln!("kiln: booting with {choice}; Ctrl-a x quits"),
+                &boot.firmware()?,
+                &progress,
+                |choice, firmware| {
+                    eprintln!("kiln: booting with {choice}, firmware {firmware}; Ctrl-a x quits")
+                },
             )?;
             Ok(u8::try_from(code).unwrap_or(2))
         }

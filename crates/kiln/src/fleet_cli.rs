@@ -143,6 +143,10 @@ pub struct RebuildArgs {
     /// Seconds each boot may take to reach multi-user
     #[arg(long, default_value_t = 180)]
     timeout: u64,
+    /// UEFI firmware for the boots: a Debian release or `host`, as in
+    /// `kiln test --firmware` [default: trixie]
+    #[arg(long, value_name = "SOURCE", env = "KILN_FIRMWARE")]
+    firmware: Option<String>,
     /// The catalog: an SQLite file, `sqlite:PATH`, or a `postgres://` URL
     /// [default: the store's catalog.sqlite]
     #[arg(long, env = "KILN_CATALOG", value_name = "LOCATION")]
@@ -167,10 +171,12 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
         mirror,
         accel,
         timeout,
+        firmware,
         catalog,
         cache,
         json,
     } = args;
+    let firmware = kiln_build::FirmwareSource::parse(firmware.as_deref())?;
     let graph = kiln_fleet::Graph::discover(&dir)?;
     let selection = match (outdated, changed_since) {
         (true, _) => kiln_fleet::Selection::Outdated,
@@ -202,6 +208,7 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
             catalog,
             accel,
             timeout: std::time::Duration::from_secs(timeout),
+            firmware,
             progress: &progress,
             trigger: selection.trigger(),
             remote_cache: cache.options(),

@@ -308,9 +308,10 @@ pub fn test(
             }
         }
         println!(
-            "accelerator {} ({}); {}",
+            "accelerator {} ({}), firmware {}; {}",
             report.accel_used,
             report.accel_reason,
+            report.firmware,
             if failure.is_none() {
                 "all checks passed"
             } else {

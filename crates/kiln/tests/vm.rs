@@ -72,6 +72,13 @@ fn vm_web_passes_its_checks_twice_across_a_reboot_and_bakes_no_runtime_value() {
     assert_eq!(v["passed"], true);
     assert_eq!(v["report"]["accel_used"], "tcg");
     assert_eq!(v["report"]["accel_reason"]["kind"], "env", "KILN_ACCEL=tcg");
+    // By default, the newest release's firmware, from the archive.
+    let firmware = v["report"]["firmware"].as_str().unwrap();
+    let (_, from) = firmware.split_once(" from ").unwrap();
+    assert!(
+        firmware.starts_with("ovmf ") && from.starts_with("trixie"),
+        "{firmware}"
+    );
     let runs = v["report"]["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "checked before and after the reboot");
     for run in runs {
@@ -125,6 +132,75 @@ fn vm_web_passes_its_checks_twice_across_a_reboot_and_bakes_no_runtime_value() {
         assert!(
             !contains(&bytes, token.as_bytes()),
             "{artefact} contains the runtime value"
+        );
+    }
+}
+
+#[test]
+fn vm_web_boots_with_this_machines_firmware_when_asked() {
+    let ex = examples();
+    let web = ex.path().join("web");
+    build(&web, &["qcow2"]);
+    let config = ex.path().join("runtime.env");
+    write(&config, "SITE_NAME=firmware\n");
+    let r = test(
+        &web,
+        &[
+            "--runtime-config",
+            config.to_str().unwrap(),
+            "--firmware",
+            "host",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["report"]["firmware"], "host");
+}
+
+#[test]
+fn a_firmware_the_store_lacks_offline_is_an_error_that_offers_the_hosts() {
+    let (_ex, web, config) = never_booting_web();
+    let empty = tempfile::tempdir().unwrap();
+    let r = common::kiln_with_store(
+        &[
+            "test",
+            web.to_str().unwrap(),
+            "--runtime-config",
+            config.to_str().unwrap(),
+            "--offline",
+        ],
+        &[("KILN_ACCEL", "tcg")],
+        empty.path(),
+    );
+    r.assert_exit(
+        2,
+        &[
+            "error: getting the firmware (ovmf from Debian trixie)",
+            "hint:",
+            "--firmware host",
+        ],
+    );
+}
+
+#[test]
+fn a_firmware_source_that_is_neither_host_nor_a_release_is_exit_1_before_anything() {
+    let ex = examples();
+    let web = ex.path().join("web");
+    for (args, env) in [
+        (vec!["--firmware", "sid"], vec![]),
+        (vec![], vec![("KILN_FIRMWARE", "sid")]),
+    ] {
+        let mut all = vec!["test", web.to_str().unwrap()];
+        all.extend(args);
+        let r = kiln(&all, &env);
+        r.assert_exit(
+            1,
+            &[
+                "sid is not a firmware source",
+                "host, bookworm, trixie",
+                "hint:",
+            ],
         );
     }
 }

@@ -1,0 +1,304 @@
+//! The UEFI firmware `kiln test` and `kiln run` boot a disk with: this
+//! machine's OVMF by default, or the `ovmf` package of a Debian release
+//! (`--firmware trixie`), so a test boots with the same firmware on every
+//! machine whatever the host runs. That package comes from the archive the
+//! way an image's packages do: its suites verified against Debian's keyring,
+//! the newest version across the release, its updates and its security
+//! suite, the `.deb` checked against the index into the store. The firmware
+//! files are read from the verified `.deb` at each use; the store keeps
+//! only the `.deb`.
+
+use std::path::Path;
+
+use kiln_lock::LockedPackage;
+use kiln_spec::{Architecture, Component, DEFAULT_KEYRING, DebianBase, DefPath, Suite, Variant};
+use kiln_store::{Digest, Store};
+use kiln_vm::Firmware;
+
+use crate::error::Error;
+use crate::fsutil;
+use crate::progress::Progress;
+
+/// Where `kiln test` and `kiln run` take their firmware from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirmwareSource {
+    /// This machine's `ovmf` package.
+    Host,
+    /// The `ovmf` package of a Debian release, from the archive.
+    Debian(Suite),
+}
+
+impl Default for FirmwareSource {
+    /// The newest release kiln knows: the same firmware on every machine,
+    /// and (Debian 13's against Debian 12's) about 2 s sooner to the kernel
+    /// under TCG, the TPM probe that waits out its timeouts without a TPM
+    /// among what it no longer spends.
+    fn default() -> Self {
+        FirmwareSource::Debian(Suite::ALL[Suite::ALL.len() - 1])
+    }
+}
+
+impl FirmwareSource {
+    /// `host`, or a release's codename; `None` is the default.
+    pub fn parse(word: Option<&str>) -> Result<FirmwareSource, Error> {
+        let Some(word) = word else {
+            return Ok(FirmwareSource::default());
+        };
+        if word == "host" {
+            return Ok(FirmwareSource::Host);
+        }
+        Suite::ALL
+            .iter()
+            .find(|s| s.as_str() == word)
+            .map(|s| FirmwareSource::Debian(*s))
+            .ok_or_else(|| Error::UnknownFirmware {
+                given: word.to_string(),
+                choices: std::iter::once("host")
+                    .chain(Suite::ALL.iter().map(|s| s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// What the `ovmf` package holds: the 4 MiB build without Secure Boot, the
+/// one Debian's own tools (and kiln, from the host) boot with.
+const CODE: &str = "usr/share/OVMF/OVMF_CODE_4M.fd";
+const VARS: &str = "usr/share/OVMF/OVMF_VARS_4M.fd";
+/// A firmware image is a few MiB; anything past this is not one.
+const LIMIT: u64 = 64 << 20;
+
+/// The firmware `source` names, its files written under `dir` (which must
+/// outlive the machine) when it comes from the archive; `None` for the
+/// host's, which kiln-vm finds itself.
+pub(crate) fn resolve(
+    source: FirmwareSource,
+    store: &Store,
+    dir: &Path,
+    mirror: Option<&str>,
+    offline: bool,
+    progress: &dyn Progress,
+) -> Result<Option<Firmware>, Error> {
+    let FirmwareSource::Debian(suite) = source else {
+        return Ok(None);
+    };
+    from_release(suite, store, dir, mirror, offline, progress)
+        .map(Some)
+        .map_err(|e| Error::Firmware {
+            source_name: format!("ovmf from Debian {suite}"),
+            source: Box::new(e),
+        })
+}
+
+fn from_release(
+    suite: Suite,
+    store: &Store,
+    dir: &Path,
+    mirror: Option<&str>,
+    offline: bool,
+    progress: &dyn Progress,
+) -> Result<Firmware, Error> {
+    let release = DebianBase {
+        suite,
+        variant: Variant::Essential,
+        components: vec![Component::Main],
+        keyring: DefPath {
+            written: DEFAULT_KEYRING.into(),
+            path: DEFAULT_KEYRING.into(),
+        },
+        architecture: Architecture::Amd64,
+    };
+    let indices = crate::indices::load(store, &release, &[], &[], mirror, offline, progress)?;
+    let universe = &indices.universe;
+    let newest = universe
+        .versions("ovmf")
+        .iter()
+        .map(|&i| universe.entry(i))
+        .max_by(|a, b| a.package.version.cmp(&b.package.version))
+        .ok_or(Error::NoFirmwarePackage {
+            suite: suite.as_str().into(),
+        })?;
+    let p = &newest.package;
+    let locked = LockedPackage {
+        name: p.name.clone(),
+        version: p.version.to_string(),
+        architecture: p.architecture.clone(),
+        suite: newest.suite.clone(),
+        path: p.filename.clone(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        reason: "firmware".into(),
+        needed_by: Vec::new(),
+        origin: None,
+    };
+    let sha = Digest::from_hex(&locked.sha256).map_err(|_| {
+        Error::Internal(format!(
+            "{}'s ovmf stanza has a malformed SHA256 `{}`",
+            locked.suite, locked.sha256
+        ))
+    })?;
+    // Read whole once more before use: a copy damaged since it was stored
+    // is evicted here, and fetched again (and verified) below.
+    store.intact_blob(&sha)?;
+    let mirrors = crate::fetch::mirrors(mirror, suite.as_str(), offline)?;
+    let fetched = crate::fetch::fetch(
+        store,
+        std::slice::from_ref(&locked),
+        mirrors.as_ref(),
+        &[],
+        dir,
+        progress,
+    )?;
+    let deb = &fetched
+        .first()
+        .ok_or_else(|| Error::Internal("fetching the firmware package gave nothing".into()))?
+        .path;
+    let write = |file: &str| -> Result<std::path::PathBuf, Error> {
+        let bytes = kiln_rootfs::data_file(deb, file, LIMIT)?;
+        let name = Path::new(file)
+            .file_name()
+            .ok_or_else(|| Error::Internal(format!("{file} has no file name")))?;
+        let path = dir.join(name);
+        kiln_store::write_atomic(&path, &bytes).map_err(fsutil::io(&path))?;
+        Ok(path)
+    };
+    Ok(Firmware {
+        code: write(CODE)?,
+        vars: write(VARS)?,
+        source: format!("ovmf {} from {}", locked.version, locked.suite),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_firmware_source_is_host_or_a_release() {
+        assert_eq!(
+            FirmwareSource::parse(Some("host")).unwrap(),
+            FirmwareSource::Host
+        );
+        assert_eq!(
+            FirmwareSource::parse(Some("trixie")).unwrap(),
+            FirmwareSource::Debian(Suite::Trixie)
+        );
+        assert_eq!(
+            FirmwareSource::parse(None).unwrap(),
+            FirmwareSource::Debian(*Suite::ALL.last().unwrap()),
+            "the newest release"
+        );
+        let e = FirmwareSource::parse(Some("sid")).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            e.to_string(),
+            "sid is not a firmware source: expected one of host, bookworm, trixie"
+        );
+        assert!(e.hint().unwrap().contains("--firmware"), "{:?}", e.hint());
+    }
+
+    /// What dpkg-deb (not kiln) reads from the `.deb`: the file's bytes, or
+    /// a control field.
+    fn dpkg_deb(deb: &Path, file: &str) -> Vec<u8> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("dpkg-deb --fsys-tarfile \"$1\" | tar -xO \"./$2\"")
+            .arg("sh")
+            .arg(deb)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn field(deb: &Path, name: &str) -> String {
+        let out = std::process::Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(deb)
+            .arg(name)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// The stored `.deb` the firmware was read from (the store's only blob
+    /// that is a package named ovmf).
+    fn stored_deb(store: &Store) -> std::path::PathBuf {
+        fs_err::read_dir(store.blob_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                std::process::Command::new("dpkg-deb")
+                    .arg("-f")
+                    .arg(p)
+                    .arg("Package")
+                    .output()
+                    .is_ok_and(|o| o.stdout == b"ovmf\n")
+            })
+            .expect("the ovmf package in the store")
+    }
+
+    #[test]
+    fn net_a_release_firmware_is_what_dpkg_deb_reads_from_its_verified_package() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("store")).unwrap();
+        let source = FirmwareSource::Debian(Suite::Trixie);
+        let quiet = crate::progress::Quiet;
+        let first = tmp.path().join("first");
+        fs_err::create_dir_all(&first).unwrap();
+        let fw = resolve(source, &store, &first, None, false, &quiet)
+            .unwrap()
+            .unwrap();
+        let deb = stored_deb(&store);
+        let code = dpkg_deb(&deb, CODE);
+        assert!(code.len() > 1 << 20, "{} bytes", code.len());
+        // An EFI firmware volume begins the image: `_FVH` at offset 40.
+        assert_eq!(&code[40..44], b"_FVH");
+        assert_eq!(fs_err::read(&fw.code).unwrap(), code);
+        assert_eq!(fs_err::read(&fw.vars).unwrap(), dpkg_deb(&deb, VARS));
+        let version = field(&deb, "Version");
+        let from = fw
+            .source
+            .strip_prefix(&format!("ovmf {version} from "))
+            .unwrap_or_else(|| panic!("{} names dpkg's version {version}", fw.source));
+        assert!(
+            ["trixie", "trixie-updates", "trixie-security"].contains(&from),
+            "{from}"
+        );
+
+        // A copy damaged in the store is fetched again, not booted.
+        let bytes = fs_err::read(&deb).unwrap();
+        let mut damaged = bytes.clone();
+        let mid = damaged.len() / 2;
+        damaged[mid] ^= 0xff;
+        fs_err::write(&deb, &damaged).unwrap();
+        let again = tmp.path().join("again");
+        fs_err::create_dir_all(&again).unwrap();
+        let fw2 = resolve(source, &store, &again, None, false, &quiet)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fs_err::read(&deb).unwrap(), bytes, "fetched again whole");
+        assert_eq!(fs_err::read(&fw2.code).unwrap(), code);
+
+        // Offline, from the store alone.
+        let offline = tmp.path().join("offline");
+        fs_err::create_dir_all(&offline).unwrap();
+        let fw3 = resolve(source, &store, &offline, None, true, &quiet)
+            .unwrap()
+            .unwrap();
+        assert_eq!(fw3.source, fw.source);
+        assert_eq!(fs_err::read(&fw3.code).unwrap(), code);
+
+        // The host's is kiln-vm's to find.
+        assert!(
+            resolve(FirmwareSource::Host, &store, &first, None, true, &quiet)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
