@@ -67,8 +67,10 @@ fn net_root_gc_frees_what_only_the_oldest_build_used_and_keeps_the_newest_warm()
     let since = Instant::now();
     let second = build(&web, s, "<h1>two</h1>\n");
     let third = build(&web, s, "<h1>three</h1>\n");
-    // Keep exactly what was used since the second build began.
-    let keep = format!("{}s", since.elapsed().as_secs() + 1);
+    // Keep exactly what was used since the second build began, counted when
+    // gc runs: a window counted before a slow dry run would end after that
+    // build began, and drop what it used.
+    let keep = || format!("{}s", since.elapsed().as_secs() + 1);
     let (k1, k2, k3) = (key(&first), key(&second), key(&third));
     assert!(k1 != k2 && k2 != k3);
     let base_key = first["stages"]
@@ -120,7 +122,7 @@ fn net_root_gc_frees_what_only_the_oldest_build_used_and_keeps_the_newest_warm()
         .unwrap();
 
     // --dry-run names what would go and removes nothing.
-    let dry = gc(ex.path(), s, &keep, true);
+    let dry = gc(ex.path(), s, &keep(), true);
     let would = removed(&dry);
     for p in &only_first {
         assert!(
@@ -142,7 +144,7 @@ fn net_root_gc_frees_what_only_the_oldest_build_used_and_keeps_the_newest_warm()
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let done = gc(ex.path(), s, &keep, false);
+    let done = gc(ex.path(), s, &keep(), false);
     let out = fourth.wait_with_output().unwrap();
     assert!(
         out.status.success(),
