@@ -1,7 +1,8 @@
-//! The UEFI firmware `kiln test` and `kiln run` boot a disk with: this
-//! machine's OVMF by default, or the `ovmf` package of a Debian release
-//! (`--firmware trixie`), so a test boots with the same firmware on every
-//! machine whatever the host runs. That package comes from the archive the
+//! The UEFI firmware `kiln test`, `kiln run` and `kiln rebuild` boot a disk
+//! with: the `ovmf` package of a Debian release (the newest by default), so
+//! a test boots with the same firmware on every machine whatever the host
+//! runs, or this machine's OVMF (`--firmware host`). That package comes
+//! from the archive the
 //! way an image's packages do: its suites verified against Debian's keyring,
 //! the newest version across the release, its updates and its security
 //! suite, the `.deb` checked against the index into the store. The firmware
@@ -9,6 +10,7 @@
 //! only the `.deb`.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kiln_lock::LockedPackage;
 use kiln_spec::{Architecture, Component, DEFAULT_KEYRING, DebianBase, DefPath, Suite, Variant};
@@ -61,6 +63,73 @@ impl FirmwareSource {
     }
 }
 
+/// The firmware to boot with, and how to reach the archive for it. Read
+/// from the archive at the first boot and kept, with the directory holding
+/// its files, for the boots after it, also those of clones: a rollout boots
+/// every image of every wave with one firmware and fetches it once.
+#[derive(Debug, Clone, Default)]
+pub struct FirmwareChoice {
+    source: FirmwareSource,
+    /// The Debian mirror; else `KILN_MIRROR` or the host's apt sources.
+    mirror: Option<String>,
+    /// From the store alone.
+    offline: bool,
+    fetched: Arc<Mutex<Option<Arc<Fetched>>>>,
+}
+
+/// A firmware read from the archive, and the directory its files live in
+/// for as long as a machine may boot with them.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub firmware: Firmware,
+    _dir: tempfile::TempDir,
+}
+
+impl FirmwareChoice {
+    pub fn new(source: FirmwareSource, mirror: Option<String>, offline: bool) -> FirmwareChoice {
+        FirmwareChoice {
+            source,
+            mirror,
+            offline,
+            fetched: Arc::default(),
+        }
+    }
+
+    /// The firmware to boot with; `None` for the host's, which kiln-vm
+    /// finds itself. Keep the result until the machine has stopped.
+    pub(crate) fn resolve(
+        &self,
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<Option<Arc<Fetched>>, Error> {
+        let FirmwareSource::Debian(suite) = self.source else {
+            return Ok(None);
+        };
+        let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = &*fetched {
+            return Ok(Some(f.clone()));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-firmware")
+            .tempdir()
+            .map_err(fsutil::io(&std::env::temp_dir()))?;
+        let firmware = resolve(
+            suite,
+            store,
+            dir.path(),
+            self.mirror.as_deref(),
+            self.offline,
+            progress,
+        )?;
+        let f = Arc::new(Fetched {
+            firmware,
+            _dir: dir,
+        });
+        *fetched = Some(f.clone());
+        Ok(Some(f))
+    }
+}
+
 /// What the `ovmf` package holds: the 4 MiB build without Secure Boot, the
 /// one Debian's own tools (and kiln, from the host) boot with.
 const CODE: &str = "usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -68,26 +137,20 @@ const VARS: &str = "usr/share/OVMF/OVMF_VARS_4M.fd";
 /// A firmware image is a few MiB; anything past this is not one.
 const LIMIT: u64 = 64 << 20;
 
-/// The firmware `source` names, its files written under `dir` (which must
-/// outlive the machine) when it comes from the archive; `None` for the
-/// host's, which kiln-vm finds itself.
-pub(crate) fn resolve(
-    source: FirmwareSource,
+/// The `ovmf` of Debian `suite`, its files written under `dir` (which must
+/// outlive the machine).
+fn resolve(
+    suite: Suite,
     store: &Store,
     dir: &Path,
     mirror: Option<&str>,
     offline: bool,
     progress: &dyn Progress,
-) -> Result<Option<Firmware>, Error> {
-    let FirmwareSource::Debian(suite) = source else {
-        return Ok(None);
-    };
-    from_release(suite, store, dir, mirror, offline, progress)
-        .map(Some)
-        .map_err(|e| Error::Firmware {
-            source_name: format!("ovmf from Debian {suite}"),
-            source: Box::new(e),
-        })
+) -> Result<Firmware, Error> {
+    from_release(suite, store, dir, mirror, offline, progress).map_err(|e| Error::Firmware {
+        source_name: format!("ovmf from Debian {suite}"),
+        source: Box::new(e),
+    })
 }
 
 fn from_release(
@@ -247,13 +310,11 @@ mod tests {
     fn net_a_release_firmware_is_what_dpkg_deb_reads_from_its_verified_package() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path().join("store")).unwrap();
-        let source = FirmwareSource::Debian(Suite::Trixie);
+        let source = Suite::Trixie;
         let quiet = crate::progress::Quiet;
         let first = tmp.path().join("first");
         fs_err::create_dir_all(&first).unwrap();
-        let fw = resolve(source, &store, &first, None, false, &quiet)
-            .unwrap()
-            .unwrap();
+        let fw = resolve(source, &store, &first, None, false, &quiet).unwrap();
         let deb = stored_deb(&store);
         let code = dpkg_deb(&deb, CODE);
         assert!(code.len() > 1 << 20, "{} bytes", code.len());
@@ -279,26 +340,27 @@ mod tests {
         fs_err::write(&deb, &damaged).unwrap();
         let again = tmp.path().join("again");
         fs_err::create_dir_all(&again).unwrap();
-        let fw2 = resolve(source, &store, &again, None, false, &quiet)
-            .unwrap()
-            .unwrap();
+        let fw2 = resolve(source, &store, &again, None, false, &quiet).unwrap();
         assert_eq!(fs_err::read(&deb).unwrap(), bytes, "fetched again whole");
         assert_eq!(fs_err::read(&fw2.code).unwrap(), code);
 
         // Offline, from the store alone.
         let offline = tmp.path().join("offline");
         fs_err::create_dir_all(&offline).unwrap();
-        let fw3 = resolve(source, &store, &offline, None, true, &quiet)
-            .unwrap()
-            .unwrap();
+        let fw3 = resolve(source, &store, &offline, None, true, &quiet).unwrap();
         assert_eq!(fw3.source, fw.source);
         assert_eq!(fs_err::read(&fw3.code).unwrap(), code);
 
+        // A choice reads the archive once, for itself and its clones.
+        let choice = FirmwareChoice::new(FirmwareSource::Debian(source), None, true);
+        let once = choice.resolve(&store, &quiet).unwrap().unwrap();
+        let twice = choice.clone().resolve(&store, &quiet).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&once, &twice));
+        assert_eq!(once.firmware.source, fw.source);
+        assert_eq!(fs_err::read(&once.firmware.code).unwrap(), code);
+
         // The host's is kiln-vm's to find.
-        assert!(
-            resolve(FirmwareSource::Host, &store, &first, None, true, &quiet)
-                .unwrap()
-                .is_none()
-        );
+        let host = FirmwareChoice::new(FirmwareSource::Host, None, true);
+        assert!(host.resolve(&store, &quiet).unwrap().is_none());
     }
 }

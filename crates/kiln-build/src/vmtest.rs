@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_store::Store;
-use kiln_vm::{Accel, AccelChoice, CheckFailure, Firmware, Report, RuntimeConfig};
+use kiln_vm::{Accel, AccelChoice, CheckFailure, Report, RuntimeConfig};
 
 use crate::build::{BuildReport, inspect};
 use crate::error::Error;
-use crate::firmware::FirmwareSource;
-use crate::fsutil;
+use crate::firmware::FirmwareChoice;
 use crate::progress::Progress;
 
 pub struct TestOptions {
@@ -30,33 +29,6 @@ pub struct TestOptions {
     pub firmware: FirmwareChoice,
 }
 
-/// The firmware to boot with, and how to reach the archive for it.
-#[derive(Debug, Clone, Default)]
-pub struct FirmwareChoice {
-    pub source: FirmwareSource,
-    /// The Debian mirror; else `KILN_MIRROR` or the host's apt sources.
-    pub mirror: Option<String>,
-    /// From the store alone.
-    pub offline: bool,
-}
-
-impl FirmwareChoice {
-    /// The firmware's files under `dir`, which must outlive the machine.
-    fn resolve(&self, dir: &Path, progress: &dyn Progress) -> Result<Option<Firmware>, Error> {
-        if self.source == FirmwareSource::Host {
-            return Ok(None);
-        }
-        crate::firmware::resolve(
-            self.source,
-            &Store::open_default()?,
-            dir,
-            self.mirror.as_deref(),
-            self.offline,
-            progress,
-        )
-    }
-}
-
 /// `Ok(Ok(report))`: every check passed. `Ok(Err(failure))`: the verdict is
 /// "no" (a check failed). `Err`: kiln could not run the test at all, or the
 /// request was wrong (a required key missing, nothing built).
@@ -71,8 +43,7 @@ pub fn test(
     let image = disk_image(&built)?;
     let catalog = crate::catalog::open(opts.catalog.as_deref())?;
     units_exist(&def.checks, &built, &catalog)?;
-    let firmware_dir = firmware_dir()?;
-    let firmware = opts.firmware.resolve(firmware_dir.path(), progress)?;
+    let fetched = opts.firmware.resolve(&Store::open_default()?, progress)?;
     let vm = kiln_vm::TestOptions {
         accel: opts.accel,
         timeout: opts.timeout,
@@ -80,7 +51,7 @@ pub fn test(
         console_log: opts.console_log.clone(),
         accel_cache: accel_cache(),
         direct_kernel: opts.direct_kernel.clone(),
-        firmware,
+        firmware: fetched.as_ref().map(|f| f.firmware.clone()),
         ..kiln_vm::TestOptions::default()
     };
     let verdict = kiln_vm::test(&image, &def.checks, &runtime, &vm)?;
@@ -176,15 +147,14 @@ pub fn run(
     let def = kiln_spec::load(dir)?;
     let runtime = RuntimeConfig::load(runtime_config, &def.runtime)?;
     let image = disk_image(&inspect(dir, out)?)?;
-    let firmware_dir = firmware_dir()?;
-    let firmware = firmware.resolve(firmware_dir.path(), progress)?;
+    let fetched = firmware.resolve(&Store::open_default()?, progress)?;
     let status = kiln_vm::run_interactive(
         &image,
         &kiln_vm::RunOptions {
             accel,
             runtime,
             accel_cache: accel_cache(),
-            firmware,
+            firmware: fetched.as_ref().map(|f| f.firmware.clone()),
             ..kiln_vm::RunOptions::default()
         },
         starting,
@@ -202,14 +172,6 @@ fn disk_image(report: &BuildReport) -> Result<PathBuf, Error> {
         .ok_or_else(|| Error::NoDiskImage {
             image: report.image.clone(),
         })
-}
-
-/// Where a firmware read from the archive is written for one machine.
-fn firmware_dir() -> Result<tempfile::TempDir, Error> {
-    tempfile::Builder::new()
-        .prefix("kiln-firmware")
-        .tempdir()
-        .map_err(fsutil::io(&std::env::temp_dir()))
 }
 
 /// The KVM probe's verdict, kept in the store until the host reboots.

@@ -30,8 +30,8 @@ pub struct RebuildOptions<'a> {
     pub accel: Accel,
     /// Bound on each boot.
     pub timeout: Duration,
-    /// The firmware each boot uses, from the archive through `mirror`.
-    pub firmware: kiln_build::FirmwareSource,
+    /// The firmware every boot of the rollout uses, fetched at the first.
+    pub firmware: kiln_build::FirmwareChoice,
     pub progress: &'a dyn Progress,
     /// What chose the images, as the rollout records it:
     /// [`Selection::trigger`](crate::Selection::trigger).
@@ -336,11 +336,7 @@ fn steps(
                     console_log: None,
                     catalog: opts.catalog.clone(),
                     direct_kernel: None,
-                    firmware: kiln_build::FirmwareChoice {
-                        source: opts.firmware,
-                        mirror: opts.mirror.clone(),
-                        offline: false,
-                    },
+                    firmware: opts.firmware.clone(),
                 },
                 opts.progress,
             )?;

@@ -280,11 +280,11 @@ struct BootArgs {
 
 impl BootArgs {
     fn firmware(&self) -> Result<kiln_build::FirmwareChoice, kiln_build::Error> {
-        Ok(kiln_build::FirmwareChoice {
-            source: kiln_build::FirmwareSource::parse(self.firmware.as_deref())?,
-            mirror: self.mirror.clone(),
-            offline: self.offline,
-        })
+        Ok(kiln_build::FirmwareChoice::new(
+            kiln_build::FirmwareSource::parse(self.firmware.as_deref())?,
+            self.mirror.clone(),
+            self.offline,
+        ))
     }
 }
 
@@ -467,12 +467,15 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             direct_append,
         }) => {
             let firmware = boot.firmware()?;
+            // The last three are the firmware's, read above.
             let BootArgs {
                 dir,
                 runtime_config,
                 accel,
                 out,
-                ..
+                firmware: _,
+                mirror: _,
+                offline: _,
             } = boot;
             let progress = output::Progress::logged(json);
             let verdict = kiln_build::test(

@@ -176,7 +176,11 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
         cache,
         json,
     } = args;
-    let firmware = kiln_build::FirmwareSource::parse(firmware.as_deref())?;
+    let firmware = kiln_build::FirmwareChoice::new(
+        kiln_build::FirmwareSource::parse(firmware.as_deref())?,
+        mirror.clone(),
+        false,
+    );
     let graph = kiln_fleet::Graph::discover(&dir)?;
     let selection = match (outdated, changed_since) {
         (true, _) => kiln_fleet::Selection::Outdated,
