@@ -43,13 +43,14 @@ pub fn test(
     let image = disk_image(&built)?;
     let catalog = crate::catalog::open(opts.catalog.as_deref())?;
     units_exist(&def.checks, &built, &catalog)?;
-    let fetched = opts.firmware.resolve(&Store::open_default()?, progress)?;
+    let store = Store::open_default()?;
+    let fetched = opts.firmware.resolve(&store, progress)?;
     let vm = kiln_vm::TestOptions {
         accel: opts.accel,
         timeout: opts.timeout,
         reboot: opts.reboot,
         console_log: opts.console_log.clone(),
-        accel_cache: accel_cache(),
+        accel_cache: accel_cache(&store),
         direct_kernel: opts.direct_kernel.clone(),
         firmware: fetched.as_ref().map(|f| f.firmware.clone()),
         ..kiln_vm::TestOptions::default()
@@ -147,13 +148,14 @@ pub fn run(
     let def = kiln_spec::load(dir)?;
     let runtime = RuntimeConfig::load(runtime_config, &def.runtime)?;
     let image = disk_image(&inspect(dir, out)?)?;
-    let fetched = firmware.resolve(&Store::open_default()?, progress)?;
+    let store = Store::open_default()?;
+    let fetched = firmware.resolve(&store, progress)?;
     let status = kiln_vm::run_interactive(
         &image,
         &kiln_vm::RunOptions {
             accel,
             runtime,
-            accel_cache: accel_cache(),
+            accel_cache: accel_cache(&store),
             firmware: fetched.as_ref().map(|f| f.firmware.clone()),
             ..kiln_vm::RunOptions::default()
         },
@@ -175,8 +177,12 @@ fn disk_image(report: &BuildReport) -> Result<PathBuf, Error> {
 }
 
 /// The KVM probe's verdict, kept in the store until the host reboots.
-fn accel_cache() -> Option<PathBuf> {
-    Store::open_default()
+fn accel_cache(store: &Store) -> Option<PathBuf> {
+    store
+        .bucket(ACCEL_BUCKET)
         .ok()
-        .map(|s| s.root().join("vm-v1").join("accel"))
+        .map(|b| b.dir().join("accel"))
 }
+
+/// The store's bucket for what `kiln test` keeps between machines.
+const ACCEL_BUCKET: &str = "vm-v1";

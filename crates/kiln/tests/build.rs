@@ -298,18 +298,20 @@ fn net_root_a_killed_build_leaves_the_store_usable_and_builds_from_two_pid_names
     let ex = examples();
     let web = ex.path().join("web");
     let out = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
+    let mut child = common::kiln_command(
+        &[
             "build",
             web.to_str().unwrap(),
             "--out",
             out.path().join("killed").to_str().unwrap(),
-        ])
-        .env("KILN_CACHE", store.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        &[],
+        store.path(),
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(8));
     child.kill().unwrap();
     child.wait().unwrap();

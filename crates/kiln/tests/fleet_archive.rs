@@ -352,8 +352,8 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
     assert_eq!(waves(&v), [vec!["base"], vec!["api", "web"], vec!["shop"]]);
 
     // Killed once the base passed, during the second wave.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
+    let mut child = common::kiln_command(
+        &[
             "rebuild",
             &dir(""),
             "--outdated",
@@ -361,12 +361,14 @@ fn net_root_outdated_and_rebuild_move_only_the_outdated_package_in_waves() {
             "1",
             "--catalog",
             catalog,
-        ])
-        .env("KILN_CACHE", common::store())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kiln rebuild starts");
+        ],
+        &[],
+        &common::store(),
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("kiln rebuild starts");
     let stderr = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
     for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {

@@ -17,7 +17,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{examples, kiln, write};
 
@@ -85,13 +85,7 @@ fn rollout(catalog: &str, id: i64) -> serde_json::Value {
 /// Runs `kiln ARGS` and SIGKILLs it (and the tools it started) as soon as
 /// its progress prints `line`; gives what it printed until then.
 fn kill_at(args: &[&str], line: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .env("KILN_CACHE", common::store())
-        .env("KILN_ACCEL", "tcg")
-        .env_remove("KILN_MIRROR")
-        .env_remove("KILN_SECURITY_MIRROR")
-        .env_remove("KILN_CATALOG")
+    let mut child = common::kiln_command(args, &[("KILN_ACCEL", "tcg")], &common::store())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)

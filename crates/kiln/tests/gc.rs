@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{examples, kiln_with_store, seeded_store};
@@ -136,14 +135,15 @@ fn net_root_gc_frees_what_only_the_oldest_build_used_and_keeps_the_newest_warm()
 
     // gc while a fourth build runs: both succeed, whichever waits.
     std::fs::write(web.join("files/index.html"), "<h1>four</h1>\n").unwrap();
-    let fourth = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["build", web.to_str().unwrap(), "--format", "oci", "--json"])
-        .env("KILN_CACHE", s)
-        .env_remove("KILN_CATALOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let fourth = common::kiln_command(
+        &["build", web.to_str().unwrap(), "--format", "oci", "--json"],
+        &[],
+        s,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let done = gc(ex.path(), s, &keep(), false);
     let out = fourth.wait_with_output().unwrap();
     assert!(

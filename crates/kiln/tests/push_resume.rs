@@ -54,14 +54,15 @@ fn net_root_tool_a_stopped_push_resumes_from_the_offset_the_registry_holds() {
 
     let to = format!("{}/team/resume", registry.addr);
     let patches = || registry.count("PATCH", "/blobs/uploads/");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["push", base.to_str().unwrap(), "--to", &to])
-        .env("KILN_CACHE", store.path())
-        .env("REGISTRY_AUTH_FILE", "/nonexistent")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = common::kiln_command(
+        &["push", base.to_str().unwrap(), "--to", &to],
+        &[("REGISTRY_AUTH_FILE", "/nonexistent")],
+        store.path(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     // Stopped once a few chunks of the disk are in.
     while patches() < before_disk + 4 {

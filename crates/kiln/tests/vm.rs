@@ -394,19 +394,23 @@ fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running() {
     // No destructor runs on SIGKILL (a CI job's timeout, the OOM killer):
     // only the kernel can stop the machine kiln started.
     let (_ex, web, config) = never_booting_web();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"));
-    kiln_deb::child::die_with_parent(&mut cmd);
-    let mut kiln = cmd
-        .args(["test", web.to_str().unwrap(), "--runtime-config"])
-        .arg(&config)
-        .args(["--timeout", "300"])
-        .env("KILN_CACHE", common::store())
-        .env("KILN_ACCEL", "tcg")
-        .env("KILN_CATALOG", catalog(&web))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let catalog = catalog(&web);
+    let mut kiln = common::kiln_command(
+        &[
+            "test",
+            web.to_str().unwrap(),
+            "--runtime-config",
+            config.to_str().unwrap(),
+            "--timeout",
+            "300",
+        ],
+        &[("KILN_ACCEL", "tcg"), ("KILN_CATALOG", &catalog)],
+        &common::store(),
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     let qemu = loop {
         let qemu = children(kiln.id()).into_iter().find(|c| {

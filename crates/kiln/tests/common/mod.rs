@@ -63,6 +63,15 @@ pub fn kiln(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 pub fn kiln_with_store(args: &[&str], env: &[(&str, &str)], store: &Path) -> Run {
+    kiln_command(args, env, store)
+        .output()
+        .expect("running kiln")
+        .into()
+}
+
+/// kiln with `args`, the store `store` and `env` on top, and nothing else of
+/// the caller's kiln settings, for a test to run or to spawn and stop.
+pub fn kiln_command(args: &[&str], env: &[(&str, &str)], store: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
     // A test killed by its timeout takes its kiln (and kiln its QEMU) along.
     kiln_deb::child::die_with_parent(&mut cmd);
@@ -74,7 +83,7 @@ pub fn kiln_with_store(args: &[&str], env: &[(&str, &str)], store: &Path) -> Run
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("running kiln").into()
+    cmd
 }
 
 pub fn write(path: &Path, text: &str) {
