@@ -41,6 +41,22 @@ impl Default for FirmwareSource {
 }
 
 impl FirmwareSource {
+    /// What `--firmware` takes, for its help: the releases kiln knows and
+    /// the default among them, so the text follows [`Suite::ALL`].
+    pub fn help() -> String {
+        let releases: Vec<&str> = Suite::ALL.iter().map(|s| s.as_str()).collect();
+        let default = match FirmwareSource::default() {
+            FirmwareSource::Debian(suite) => suite.as_str(),
+            FirmwareSource::Host => "host",
+        };
+        format!(
+            "UEFI firmware: a Debian release ({}), whose ovmf package is fetched from the \
+             archive and verified like an image's packages, so a machine boots with the same \
+             firmware on every host; or `host`, this machine's ovmf package [default: {default}]",
+            releases.join(", ")
+        )
+    }
+
     /// `host`, or a release's codename; `None` is the default.
     pub fn parse(word: Option<&str>) -> Result<FirmwareSource, Error> {
         let Some(word) = word else {
@@ -82,7 +98,7 @@ pub struct FirmwareChoice {
 #[derive(Debug)]
 pub(crate) struct Fetched {
     pub firmware: Firmware,
-    _dir: tempfile::TempDir,
+    _dir: kiln_deb::scratch::Scratch,
 }
 
 impl FirmwareChoice {
@@ -109,10 +125,7 @@ impl FirmwareChoice {
         if let Some(f) = &*fetched {
             return Ok(Some(f.clone()));
         }
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-firmware")
-            .tempdir()
-            .map_err(fsutil::io(&std::env::temp_dir()))?;
+        let dir = kiln_deb::scratch::Scratch::new("kiln-firmware").map_err(fsutil::scratch)?;
         let firmware = resolve(
             suite,
             store,
@@ -258,6 +271,21 @@ mod tests {
             "sid is not a firmware source: expected one of host, bookworm, trixie"
         );
         assert!(e.hint().unwrap().contains("--firmware"), "{:?}", e.hint());
+    }
+
+    #[test]
+    fn the_firmware_help_names_every_release_and_the_default_parse_gives() {
+        let help = FirmwareSource::help();
+        for suite in Suite::ALL {
+            assert!(help.contains(suite.as_str()), "{help}");
+        }
+        let FirmwareSource::Debian(default) = FirmwareSource::parse(None).unwrap() else {
+            panic!("the default is a release");
+        };
+        assert!(
+            help.ends_with(&format!("[default: {}]", default.as_str())),
+            "{help}"
+        );
     }
 
     /// What dpkg-deb (not kiln) reads from the `.deb`: the file's bytes, or

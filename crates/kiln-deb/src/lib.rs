@@ -10,6 +10,7 @@ pub mod par;
 pub mod pipe;
 pub mod relation;
 pub mod release;
+pub mod scratch;
 pub mod signature;
 pub mod sources;
 

@@ -234,14 +234,13 @@ fn stage_extra(work: &Path, root: &Path, spec: &DiskSpec) -> Result<Vec<ext4::Ed
 }
 
 /// A scratch directory beside `out`, so renames into place stay on one
-/// file system; removed when dropped.
-fn work_dir(out: &Path) -> Result<tempfile::TempDir, DiskError> {
+/// file system; removed when dropped, and by the next build if a killed
+/// one left it.
+fn work_dir(out: &Path) -> Result<kiln_deb::scratch::Scratch, DiskError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    tempfile::Builder::new()
-        .prefix(".kiln-disk-")
-        .tempdir_in(parent)
-        .map_err(|e| DiskError::io_at(parent, "making a scratch directory", e))
+    kiln_deb::scratch::Scratch::new_in(parent, ".kiln-disk-")
+        .map_err(|e| DiskError::io_at(&e.path, "making a scratch directory", e.source))
 }

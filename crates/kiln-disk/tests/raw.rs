@@ -140,8 +140,15 @@ fn raw_disk_has_a_gpt_an_esp_and_an_ext4_root_that_tools_read() {
     let root = tree(dir.path(), false);
     let before = snapshot(&root);
     let out = dir.path().join("disk.raw");
+    // What a build killed mid-disk leaves: its scratch directory, and the
+    // owner file beside it that no process holds locked any more.
+    let left = dir.path().join(".kiln-disk-killed");
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("disk.raw"), vec![0u8; 1 << 20]).unwrap();
+    std::fs::write(dir.path().join(".kiln-disk-killed.owner"), b"").unwrap();
     let raw = write_raw(&root, &boot(), &spec(), &out).unwrap();
     assert_eq!(snapshot(&root), before, "the root tree must not change");
+    assert!(!left.exists(), "the killed build's scratch directory stays");
     let l = &raw.layout;
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 400 << 20);
     assert_eq!(raw.kernel_version, KVER, "the newest kernel");

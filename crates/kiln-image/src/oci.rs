@@ -256,10 +256,8 @@ pub fn write_oci_layout(
         _ => Path::new("."),
     };
     check_replaceable(out_dir)?;
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-oci-")
-        .tempdir_in(parent)
-        .map_err(|e| ImageError::io_at(parent, "creating a temporary directory", e))?;
+    let temp = kiln_deb::scratch::Scratch::new_in(parent, ".tmp-oci-")
+        .map_err(|e| ImageError::io_at(&e.path, "creating a temporary directory", e.source))?;
     let blobs = oci_blob_dir(temp.path());
     fs_err::create_dir_all(&blobs)?;
 
@@ -348,7 +346,7 @@ pub fn write_oci_layout(
     }
     fs_err::rename(temp.path(), out_dir)?;
     // Renamed away: nothing is left for the guard to remove.
-    let _ = temp.keep();
+    temp.keep();
 
     Ok(ImageInfo {
         ref_name: Some(meta.version.clone()),

@@ -198,7 +198,8 @@ impl Store {
     /// Removes temporary files older than `age` that killed processes left
     /// in the blob directory and directly in each bucket. Entries are never
     /// touched, and the walk never enters an entry's tree (a rootfs holds a
-    /// hundred thousand files): temporary trees have owners, see kiln-build.
+    /// hundred thousand files): temporary trees have owners, see
+    /// `kiln_deb::scratch`.
     pub fn sweep_temporaries(&self, age: std::time::Duration) -> Result<usize, StoreError> {
         let mut removed = 0;
         let mut dirs = vec![self.blob_dir()];

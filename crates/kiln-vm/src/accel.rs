@@ -228,14 +228,7 @@ fn probe(tools: &Tools) -> Result<Accelerator, VmError> {
     if kvm_device().is_err() {
         return Ok(Accelerator::Tcg);
     }
-    let dir = tempfile::Builder::new()
-        .prefix("kiln-kvm-probe")
-        .tempdir()
-        .map_err(|source| VmError::Path {
-            what: "creating a temporary directory in",
-            path: std::env::temp_dir(),
-            source,
-        })?;
+    let dir = crate::session::work_dir("kiln-kvm-probe")?;
     let vars = tools.vars_copy(dir.path())?;
     let log = dir.path().join("serial.log");
     let machine = qemu::Machine {

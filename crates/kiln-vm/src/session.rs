@@ -317,15 +317,13 @@ fn runtime_files(runtime: &RuntimeConfig) -> Vec<SeedFile> {
     }
 }
 
-fn work_dir(prefix: &str) -> Result<tempfile::TempDir, VmError> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .map_err(|source| VmError::Path {
-            what: "creating a temporary directory in",
-            path: std::env::temp_dir(),
-            source,
-        })
+/// The machine's directory; one a killed kiln left is removed here.
+pub(crate) fn work_dir(prefix: &str) -> Result<kiln_deb::scratch::Scratch, VmError> {
+    kiln_deb::scratch::Scratch::new(prefix).map_err(|e| VmError::Path {
+        what: "creating a temporary directory at",
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Unique per machine, so an image with cloud-init treats it as a new instance.

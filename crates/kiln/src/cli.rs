@@ -263,11 +263,8 @@ struct BootArgs {
     /// Where the build wrote its outputs (default: DIR/out)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// UEFI firmware: a Debian release (bookworm, trixie), whose ovmf
-    /// package is fetched from the archive and verified like an image's
-    /// packages, so a machine boots with the same firmware on every host;
-    /// or `host`, this machine's ovmf package [default: trixie]
-    #[arg(long, value_name = "SOURCE", env = "KILN_FIRMWARE")]
+    #[arg(long, value_name = "SOURCE", env = "KILN_FIRMWARE",
+          help = kiln_build::FirmwareSource::help())]
     firmware: Option<String>,
     /// Debian mirror URL for --firmware RELEASE (default: KILN_MIRROR, then
     /// the host's apt sources)

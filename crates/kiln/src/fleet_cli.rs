@@ -143,9 +143,8 @@ pub struct RebuildArgs {
     /// Seconds each boot may take to reach multi-user
     #[arg(long, default_value_t = 180)]
     timeout: u64,
-    /// UEFI firmware for the boots: a Debian release or `host`, as in
-    /// `kiln test --firmware` [default: trixie]
-    #[arg(long, value_name = "SOURCE", env = "KILN_FIRMWARE")]
+    #[arg(long, value_name = "SOURCE", env = "KILN_FIRMWARE",
+          help = kiln_build::FirmwareSource::help())]
     firmware: Option<String>,
     /// The catalog: an SQLite file, `sqlite:PATH`, or a `postgres://` URL
     /// [default: the store's catalog.sqlite]

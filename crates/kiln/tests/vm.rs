@@ -390,27 +390,46 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 #[test]
-fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running() {
+fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running_and_the_next_removes_its_files() {
     // No destructor runs on SIGKILL (a CI job's timeout, the OOM killer):
-    // only the kernel can stop the machine kiln started.
+    // only the kernel can stop the machine kiln started, and only the next
+    // kiln can remove the files it left.
     let (_ex, web, config) = never_booting_web();
     let catalog = catalog(&web);
-    let mut kiln = common::kiln_command(
-        &[
-            "test",
-            web.to_str().unwrap(),
-            "--runtime-config",
-            config.to_str().unwrap(),
-            "--timeout",
-            "300",
-        ],
-        &[("KILN_ACCEL", "tcg"), ("KILN_CATALOG", &catalog)],
-        &common::store(),
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+    let test = |timeout: &str| {
+        common::kiln_command(
+            &[
+                "test",
+                web.to_str().unwrap(),
+                "--runtime-config",
+                config.to_str().unwrap(),
+                "--timeout",
+                timeout,
+            ],
+            &[
+                ("KILN_ACCEL", "tcg"),
+                ("KILN_CATALOG", &catalog),
+                ("TMPDIR", tmpdir),
+            ],
+            &common::store(),
+        )
+    };
+    let left = || {
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("kiln-test") || n.starts_with("kiln-firmware"))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut kiln = test("300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let qemu = loop {
         let qemu = children(kiln.id()).into_iter().find(|c| {
@@ -445,4 +464,24 @@ fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running() {
             .status();
     }
     assert!(!alive, "QEMU {qemu} outlived the kiln that started it");
+
+    let killed_left = left();
+    assert!(
+        killed_left.iter().any(|n| n.starts_with("kiln-test")),
+        "a killed kiln leaves its machine's directory: {killed_left:?}"
+    );
+    // The next kiln test removes it before making its own, then its own on
+    // the way out (this one gives up after a second: nothing boots).
+    let next = test("1").output().unwrap();
+    assert_eq!(
+        next.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert_eq!(
+        left(),
+        Vec::<String>::new(),
+        "left after the next kiln test"
+    );
 }
