@@ -71,10 +71,16 @@ pub fn release_tmp(tree: &Path) {
 }
 
 /// Removes what killed kilns left in `dir`: `prefix…` trees whose owner
-/// lock nobody holds (or that have none, as older kilns left them), and
-/// owner files whose tree is gone. Only entries this user owns are looked
-/// at; links are removed, never followed.
+/// lock nobody holds (or that have none, as older kilns left them in the
+/// store), and owner files whose tree is gone. Only entries this user owns
+/// are looked at; links are removed, never followed.
 pub fn sweep_dead(dir: &Path, prefix: &str) -> Result<(), Error> {
+    sweep(dir, prefix, true)
+}
+
+/// [`sweep_dead`], but a tree with no owner file stays: in a directory
+/// others write to too, it may be someone else's.
+fn sweep(dir: &Path, prefix: &str, unowned_too: bool) -> Result<(), Error> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -100,7 +106,7 @@ pub fn sweep_dead(dir: &Path, prefix: &str) -> Result<(), Error> {
         }
         let held = match std::fs::File::open(&lock) {
             Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
-            Err(_) => false,
+            Err(_) => !unowned_too,
         };
         if held {
             continue;
@@ -142,7 +148,7 @@ impl Scratch {
     pub fn new_in(parent: &Path, prefix: &str) -> Result<Scratch, Error> {
         // What cannot be swept now (a file another user made read-only)
         // is left for the next time; this command has its own to make.
-        let _ = sweep_dead(parent, prefix);
+        let _ = sweep(parent, prefix, false);
         let path = owned_tmp(parent, prefix)?;
         if let Err(e) = std::fs::create_dir(&path) {
             release_tmp(&path);
@@ -260,8 +266,18 @@ mod tests {
         std::fs::write(left.join("overlay.qcow2"), b"grown").unwrap();
         std::fs::File::create(owner_file(&left)).unwrap();
 
+        // Someone else's, with no owner file: a directory, and a file whose
+        // name shares the prefix.
+        let unowned = p.join("kiln-test-theirs");
+        std::fs::create_dir(&unowned).unwrap();
+        let file = p.join("kiln-test-archive");
+        std::fs::write(&file, b"being written").unwrap();
+
         let scratch = Scratch::new_in(p, "kiln-test").unwrap();
         assert!(!left.exists(), "a killed kiln's directory stays");
+        assert!(unowned.is_dir() && file.is_file(), "{:?}", names(p));
+        std::fs::remove_dir(&unowned).unwrap();
+        std::fs::remove_file(&file).unwrap();
         assert!(scratch.path().is_dir());
         let dir = scratch.path().to_path_buf();
         drop(scratch);

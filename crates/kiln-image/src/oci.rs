@@ -256,7 +256,7 @@ pub fn write_oci_layout(
         _ => Path::new("."),
     };
     check_replaceable(out_dir)?;
-    let temp = kiln_deb::scratch::Scratch::new_in(parent, ".tmp-oci-")
+    let temp = kiln_deb::scratch::Scratch::new_in(parent, ".tmp-oci-layout-")
         .map_err(|e| ImageError::io_at(&e.path, "creating a temporary directory", e.source))?;
     let blobs = oci_blob_dir(temp.path());
     fs_err::create_dir_all(&blobs)?;
