@@ -102,6 +102,19 @@ pub(crate) struct Fetched {
 }
 
 impl FirmwareChoice {
+    /// From `--firmware` (`None`: the default), `--mirror` and `--offline`.
+    pub fn parse(
+        word: Option<&str>,
+        mirror: Option<String>,
+        offline: bool,
+    ) -> Result<FirmwareChoice, Error> {
+        Ok(FirmwareChoice::new(
+            FirmwareSource::parse(word)?,
+            mirror,
+            offline,
+        ))
+    }
+
     pub fn new(source: FirmwareSource, mirror: Option<String>, offline: bool) -> FirmwareChoice {
         FirmwareChoice {
             source,
@@ -126,14 +139,18 @@ impl FirmwareChoice {
             return Ok(Some(f.clone()));
         }
         let dir = kiln_deb::scratch::Scratch::new("kiln-firmware").map_err(fsutil::scratch)?;
-        let firmware = resolve(
+        let firmware = from_release(
             suite,
             store,
             dir.path(),
             self.mirror.as_deref(),
             self.offline,
             progress,
-        )?;
+        )
+        .map_err(|e| Error::Firmware {
+            source_name: format!("ovmf from Debian {suite}"),
+            source: Box::new(e),
+        })?;
         let f = Arc::new(Fetched {
             firmware,
             _dir: dir,
@@ -152,20 +169,6 @@ const LIMIT: u64 = 64 << 20;
 
 /// The `ovmf` of Debian `suite`, its files written under `dir` (which must
 /// outlive the machine).
-fn resolve(
-    suite: Suite,
-    store: &Store,
-    dir: &Path,
-    mirror: Option<&str>,
-    offline: bool,
-    progress: &dyn Progress,
-) -> Result<Firmware, Error> {
-    from_release(suite, store, dir, mirror, offline, progress).map_err(|e| Error::Firmware {
-        source_name: format!("ovmf from Debian {suite}"),
-        source: Box::new(e),
-    })
-}
-
 fn from_release(
     suite: Suite,
     store: &Store,
@@ -340,9 +343,16 @@ mod tests {
         let store = Store::open(tmp.path().join("store")).unwrap();
         let source = Suite::Trixie;
         let quiet = crate::progress::Quiet;
-        let first = tmp.path().join("first");
-        fs_err::create_dir_all(&first).unwrap();
-        let fw = resolve(source, &store, &first, None, false, &quiet).unwrap();
+        // Each choice reads the archive (or the store) afresh, into its own
+        // directory.
+        let read = |offline: bool| {
+            FirmwareChoice::new(FirmwareSource::Debian(source), None, offline)
+                .resolve(&store, &quiet)
+                .unwrap()
+                .expect("a release's firmware")
+        };
+        let first = read(false);
+        let fw = &first.firmware;
         let deb = stored_deb(&store);
         let code = dpkg_deb(&deb, CODE);
         assert!(code.len() > 1 << 20, "{} bytes", code.len());
@@ -366,16 +376,12 @@ mod tests {
         let mid = damaged.len() / 2;
         damaged[mid] ^= 0xff;
         fs_err::write(&deb, &damaged).unwrap();
-        let again = tmp.path().join("again");
-        fs_err::create_dir_all(&again).unwrap();
-        let fw2 = resolve(source, &store, &again, None, false, &quiet).unwrap();
+        let fw2 = &read(false).firmware;
         assert_eq!(fs_err::read(&deb).unwrap(), bytes, "fetched again whole");
         assert_eq!(fs_err::read(&fw2.code).unwrap(), code);
 
         // Offline, from the store alone.
-        let offline = tmp.path().join("offline");
-        fs_err::create_dir_all(&offline).unwrap();
-        let fw3 = resolve(source, &store, &offline, None, true, &quiet).unwrap();
+        let fw3 = &read(true).firmware;
         assert_eq!(fw3.source, fw.source);
         assert_eq!(fs_err::read(&fw3.code).unwrap(), code);
 

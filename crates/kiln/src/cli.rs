@@ -277,11 +277,11 @@ struct BootArgs {
 
 impl BootArgs {
     fn firmware(&self) -> Result<kiln_build::FirmwareChoice, kiln_build::Error> {
-        Ok(kiln_build::FirmwareChoice::new(
-            kiln_build::FirmwareSource::parse(self.firmware.as_deref())?,
+        kiln_build::FirmwareChoice::parse(
+            self.firmware.as_deref(),
             self.mirror.clone(),
             self.offline,
-        ))
+        )
     }
 }
 

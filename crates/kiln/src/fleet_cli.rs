@@ -175,11 +175,7 @@ pub fn rebuild(args: RebuildArgs) -> Result<u8, Failure> {
         cache,
         json,
     } = args;
-    let firmware = kiln_build::FirmwareChoice::new(
-        kiln_build::FirmwareSource::parse(firmware.as_deref())?,
-        mirror.clone(),
-        false,
-    );
+    let firmware = kiln_build::FirmwareChoice::parse(firmware.as_deref(), mirror.clone(), false)?;
     let graph = kiln_fleet::Graph::discover(&dir)?;
     let selection = match (outdated, changed_since) {
         (true, _) => kiln_fleet::Selection::Outdated,
