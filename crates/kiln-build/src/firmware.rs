@@ -232,18 +232,20 @@ fn from_release(
         .first()
         .ok_or_else(|| Error::Internal("fetching the firmware package gave nothing".into()))?
         .path;
-    let write = |file: &str| -> Result<std::path::PathBuf, Error> {
-        let bytes = kiln_rootfs::data_file(deb, file, LIMIT)?;
+    let [code, vars]: [Vec<u8>; 2] = kiln_rootfs::data_files(deb, &[CODE, VARS], LIMIT)?
+        .try_into()
+        .map_err(|_| Error::Internal("data_files gave other than two files".into()))?;
+    let write = |file: &str, bytes: &[u8]| -> Result<std::path::PathBuf, Error> {
         let name = Path::new(file)
             .file_name()
             .ok_or_else(|| Error::Internal(format!("{file} has no file name")))?;
         let path = dir.join(name);
-        kiln_store::write_atomic(&path, &bytes).map_err(fsutil::io(&path))?;
+        kiln_store::write_atomic(&path, bytes).map_err(fsutil::io(&path))?;
         Ok(path)
     };
     Ok(Firmware {
-        code: write(CODE)?,
-        vars: write(VARS)?,
+        code: write(CODE, &code)?,
+        vars: write(VARS, &vars)?,
         source: format!("ovmf {} from {}", locked.version, locked.suite),
     })
 }

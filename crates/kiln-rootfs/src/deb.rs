@@ -236,38 +236,48 @@ pub fn control_text(path: &Path) -> Result<String, RootfsError> {
     Err(bad("control.tar has no control file".into()))
 }
 
-/// The bytes of the regular file `file` (`usr/share/…`, as installed) in
-/// the `data.tar` of the `.deb` at `path`, refused when larger than `limit`.
-/// For a file kiln uses from a package it does not install (the firmware
-/// `kiln test` boots with); a link or a directory there is refused, not
-/// followed.
-pub fn data_file(path: &Path, file: &str, limit: u64) -> Result<Vec<u8>, RootfsError> {
+/// The bytes of the regular files `files` (`usr/share/…`, as installed), in
+/// that order, from the `data.tar` of the `.deb` at `path`, read in one pass;
+/// a file larger than `limit` is refused. For files kiln uses from a package
+/// it does not install (the firmware `kiln test` boots with); a link or a
+/// directory there is refused, not followed.
+pub fn data_files(path: &Path, files: &[&str], limit: u64) -> Result<Vec<Vec<u8>>, RootfsError> {
     let bad = |why: String| RootfsError::BadDeb {
         path: path.to_path_buf(),
         why,
     };
-    let wanted = file.trim_start_matches('/');
+    let wanted: Vec<&str> = files.iter().map(|f| f.trim_start_matches('/')).collect();
+    let mut found: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
     let mut archive = tar::Archive::new(open_member(path, "data.tar")?);
     for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        if found.iter().all(Option::is_some) {
+            break;
+        }
         let mut entry = entry.map_err(|e| bad(format!("data.tar: {e}")))?;
         let name = entry.path_bytes().into_owned();
-        if name.strip_prefix(b"./").unwrap_or(&name) != wanted.as_bytes() {
+        let name = name.strip_prefix(b"./").unwrap_or(&name);
+        let Some(i) = wanted.iter().position(|w| w.as_bytes() == name) else {
             continue;
-        }
+        };
+        let file = wanted[i];
         if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(bad(format!("{wanted} is not a regular file")));
+            return Err(bad(format!("{file} is not a regular file")));
         }
         let size = entry.size();
         if size > limit {
-            return Err(bad(format!("{wanted} is {size} bytes, over {limit}")));
+            return Err(bad(format!("{file} is {size} bytes, over {limit}")));
         }
         let mut bytes = Vec::with_capacity(size as usize);
         entry
             .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("{wanted}: {e}")))?;
-        return Ok(bytes);
+            .map_err(|e| bad(format!("{file}: {e}")))?;
+        found[i] = Some(bytes);
     }
-    Err(bad(format!("data.tar has no {wanted}")))
+    found
+        .into_iter()
+        .zip(&wanted)
+        .map(|(bytes, file)| bytes.ok_or_else(|| bad(format!("data.tar has no {file}"))))
+        .collect()
 }
 
 /// Reads and parses `./control` from the `.deb` at `path`.
@@ -376,7 +386,7 @@ mod tests {
     const CONTROL: &str = "Package: fw\nVersion: 1\nArchitecture: all\n";
 
     #[test]
-    fn data_file_reads_one_regular_file_and_refuses_links_size_and_absence() {
+    fn data_files_read_regular_files_and_refuse_links_size_and_absence() {
         let dir = tempfile::tempdir().unwrap();
         let deb = craft_deb(
             dir.path(),
@@ -390,15 +400,20 @@ mod tests {
             ],
         );
         assert_eq!(
-            data_file(&deb, "usr/share/fw/code.fd", 10).unwrap(),
-            b"CODE"
+            data_files(&deb, &["usr/share/fw/code.fd"], 10).unwrap(),
+            [b"CODE"]
         );
         assert_eq!(
-            data_file(&deb, "/usr/share/fw/code.fd", 10).unwrap(),
-            b"CODE"
+            data_files(&deb, &["/usr/share/fw/code.fd"], 10).unwrap(),
+            [b"CODE"]
+        );
+        // Several in one pass, in the order asked.
+        assert_eq!(
+            data_files(&deb, &["usr/share/fw/big.fd", "usr/share/fw/code.fd"], 100).unwrap(),
+            [b"x".repeat(100), b"CODE".to_vec()]
         );
         let refused = |file: &str, why: &str| {
-            let e = data_file(&deb, file, 10).unwrap_err().to_string();
+            let e = data_files(&deb, &[file], 10).unwrap_err().to_string();
             assert!(e.contains(why), "{file}: {e}");
             assert!(
                 e.contains(&deb.display().to_string()),

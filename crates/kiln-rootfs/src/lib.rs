@@ -40,7 +40,7 @@ mod unpack;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use deb::{control_text, data_file};
+pub use deb::{control_text, data_files};
 pub use error::RootfsError;
 pub use layer::{Metadata, apply_layer, set_metadata};
 pub use status::Installed;
