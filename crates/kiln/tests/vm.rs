@@ -398,7 +398,8 @@ fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running_and_the_next_removes_
     let catalog = catalog(&web);
     let tmp = tempfile::tempdir().unwrap();
     let tmpdir = tmp.path().to_str().unwrap();
-    let test = |timeout: &str| {
+    // Not the file's `test`: this one is spawned, to be killed.
+    let kiln_test = |timeout: &str| {
         common::kiln_command(
             &[
                 "test",
@@ -425,7 +426,7 @@ fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running_and_the_next_removes_
         names.sort();
         names
     };
-    let mut kiln = test("300")
+    let mut kiln = kiln_test("300")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -472,7 +473,7 @@ fn vm_a_kiln_test_killed_by_sigkill_leaves_no_qemu_running_and_the_next_removes_
     );
     // The next kiln test removes it before making its own, then its own on
     // the way out (this one gives up after a second: nothing boots).
-    let next = test("1").output().unwrap();
+    let next = kiln_test("1").output().unwrap();
     assert_eq!(
         next.status.code(),
         Some(2),
